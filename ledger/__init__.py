@@ -1,0 +1,1 @@
+"""Kapok's carbon registry: projects, serial-numbered issuance, transfer, retirement."""

@@ -1,0 +1,391 @@
+"""The ledger's service layer: each public method is one registry use case.
+
+Every command loads the aggregates it needs, runs the domain checks, and saves every changed
+aggregate in one atomic ``save()``. A concurrent write to the same aggregates makes the save
+fail as a whole (optimistic concurrency); the command is then run again on fresh state.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from ledger.accounts import (
+    ACCOUNT_KINDS,
+    BUFFER,
+    BUFFER_POOL,
+    HOLDING,
+    INVENTORY,
+    Account,
+    account_id,
+    check_account_name,
+)
+from ledger.commands import CommandRecord, check_key, command_record_id, fingerprint
+from ledger.errors import (
+    AccountKindError,
+    ConcurrencyError,
+    CreditsAlreadyRetiredError,
+    CreditsCancelledError,
+    DuplicateError,
+    InvalidCommandError,
+    InvalidQuantityError,
+    SerialsNotHeldError,
+    UnknownAccountError,
+    UnknownProjectError,
+    UnknownRetirementError,
+)
+from ledger.ids import named_id
+from ledger.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter
+from ledger.projects import Project, ProjectDetails, Vintage, project_id
+from ledger.retirements import (
+    CANCELLATION,
+    REVERSAL,
+    Cancellation,
+    Retirement,
+    RetirementClaim,
+)
+from ledger.serials import SerialBlock, SerialRange, total_quantity
+from ledger.settings import database_url, persistence_env
+from ledger.transcodings import LEDGER_TRANSCODINGS
+
+# No real issuance comes near this (the world emits ~40 Gt CO2e a year); it keeps typos and
+# overflow attacks out of the serial counter.
+MAX_QUANTITY = 10_000_000_000
+MAX_ATTEMPTS = 20
+
+
+def check_quantity(quantity: Any) -> int:
+    """Returns ``quantity`` as whole tonnes, or raises InvalidQuantityError."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidQuantityError(f"invalid quantity {quantity!r}: whole tonnes expected")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantityError(
+            f"invalid quantity {quantity}: from 1 to {MAX_QUANTITY:,} tonnes"
+        )
+    return quantity
+
+
+def public_id(prefix: str) -> str:
+    """A short, unguessable public id such as ``KAP-RET-7F3K9Q2M4XBD``."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+    return f"{prefix}-" + "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+class Ledger(Application[UUID]):
+    """Kapok's carbon registry: projects, issuance, transfer, retirement, cancellation."""
+
+    name = "kapok"
+    # Accounts are touched by every sale: load them from a recent snapshot.
+    snapshotting_intervals = {Account: 100, SerialCounter: 100}
+
+    def __init__(self, env: dict | None = None, database: str | None = None):
+        settings = persistence_env(database or database_url())
+        super().__init__(env={**settings, **(env or {})})
+        self._view = None
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in LEDGER_TRANSCODINGS:
+            transcoder.register(transcoding)
+
+    # --- the read model ------------------------------------------------------------------
+    @property
+    def view(self):
+        """The ledger's read model (balances, serial history), caught up on demand."""
+        if self._view is None:
+            from ledger.view import LedgerView
+
+            self._view = LedgerView.for_application(self)
+        return self._view
+
+    def caught_up_view(self):
+        self.view.catch_up(self)
+        return self.view
+
+    # --- projects ------------------------------------------------------------------------
+    def register_project(self, details: ProjectDetails, idempotency_key: str | None = None):
+        """Registers a project. Raises InvalidCommandError, DuplicateError."""
+        details.check()
+
+        def command():
+            if self._exists(project_id(details.registry_id)):
+                raise DuplicateError(f"project {details.registry_id} is already registered")
+            project = Project(details)
+            return [project], {"project": details.registry_id}
+
+        return self._run("register_project", {"details": repr(details)}, idempotency_key, command)
+
+    def add_vintage(self, registry_id: str, vintage: Vintage, idempotency_key: str | None = None):
+        """Adds a vintage year to a project (a no-op if it is there already)."""
+
+        def command():
+            project = self.get_project(registry_id)
+            project.add_vintage(vintage, today=date.today())
+            return [project], {"project": registry_id, "vintage": vintage.year}
+
+        return self._run("add_vintage", {"p": registry_id, "v": repr(vintage)}, idempotency_key, command)
+
+    def get_project(self, registry_id: str) -> Project:
+        return self._get(project_id(registry_id), UnknownProjectError, f"project {registry_id}")
+
+    # --- accounts ------------------------------------------------------------------------
+    def open_account(self, name: str, kind: str = HOLDING, owner: str = "",
+                     idempotency_key: str | None = None) -> dict:
+        """Opens an account. Raises InvalidCommandError, DuplicateError."""
+        check_account_name(name)
+        if kind not in ACCOUNT_KINDS:
+            raise InvalidCommandError(f"invalid account kind {kind!r}: one of {', '.join(ACCOUNT_KINDS)}")
+
+        def command():
+            if self._exists(account_id(name)):
+                raise DuplicateError(f"account {name} already exists")
+            return [Account(name, kind, owner)], {"account": name, "kind": kind}
+
+        payload = {"name": name, "kind": kind, "owner": owner}
+        return self._run("open_account", payload, idempotency_key, command)
+
+    def ensure_account(self, name: str, kind: str, owner: str = "") -> None:
+        """Opens the account unless it exists (for seeding and system accounts)."""
+        try:
+            self.open_account(name, kind, owner)
+        except DuplicateError:
+            pass
+
+    def get_account(self, name: str) -> Account:
+        return self._get(account_id(name), UnknownAccountError, f"account {name}")
+
+    # --- issuance ------------------------------------------------------------------------
+    def issue(self, registry_id: str, vintage: int, quantity: int,
+              buffer_percent: Decimal | None = None, to_account: str | None = None,
+              idempotency_key: str | None = None) -> dict:
+        """Issues ``quantity`` new tonnes of a project vintage as one serial batch.
+
+        The buffer share (the project's default unless given) goes to the buffer pool, the
+        rest to the inventory account. Raises UnknownProjectError, UnknownVintageError,
+        UnknownAccountError, InvalidQuantityError, InvalidCommandError.
+        """
+        check_quantity(quantity)
+        if buffer_percent is not None and not Decimal(0) <= Decimal(buffer_percent) < 100:
+            raise InvalidCommandError("buffer percent must be from 0 to below 100")
+
+        def command():
+            project = self.get_project(registry_id)
+            project.vintage(vintage)
+            percent = Decimal(project.details.buffer_percent if buffer_percent is None else buffer_percent)
+            inventory = self.get_account(to_account or project.details.inventory_account)
+            if inventory.kind not in (INVENTORY, HOLDING):
+                raise AccountKindError(f"cannot issue into {inventory.kind} account {inventory.name}")
+            buffer = self._buffer_pool()
+            counter = self._serial_counter()
+            buffer_quantity = int((quantity * percent / 100).to_integral_value(ROUND_HALF_UP))
+            batch, first, last = counter.allocate(quantity)
+            details = project.details
+            issuance = Issuance(
+                batch=batch, project=details.registry_id, vintage=vintage,
+                country=details.country, first=first, last=last,
+                buffer_quantity=buffer_quantity, buffer_percent=str(percent),
+                inventory_account=inventory.name, buffer_account=buffer.name,
+            )
+            block = SerialBlock(vintage, batch, first, last, details.registry_id, details.country)
+            split = last - buffer_quantity
+            changed = [counter, issuance]
+            if split >= first:
+                inventory.record_issued([block.sub(first, split)], batch)
+                changed.append(inventory)
+            if buffer_quantity:
+                buffer.record_issued([block.sub(split + 1, last)], batch)
+                changed.append(buffer)
+            result = {
+                "batch": batch, "project": details.registry_id, "vintage": vintage,
+                "quantity": quantity, "buffer_quantity": buffer_quantity,
+                "serial": block.serial, "account": inventory.name,
+            }
+            return changed, result
+
+        payload = {"p": registry_id, "v": vintage, "q": quantity, "b": str(buffer_percent),
+                   "to": to_account}
+        return self._run("issue", payload, idempotency_key, command)
+
+    # --- movements -----------------------------------------------------------------------
+    def transfer(self, from_account: str, to_account: str, quantity: int | None = None,
+                 serials: SerialRange | None = None, idempotency_key: str | None = None) -> dict:
+        """Moves ``quantity`` tonnes (oldest vintage first) or exactly ``serials`` between
+        accounts, both changed in one save. Raises InsufficientCreditsError,
+        SerialsNotHeldError, CreditsAlreadyRetiredError, UnknownAccountError, ..."""
+        self._check_amount(quantity, serials)
+        if from_account == to_account:
+            raise InvalidCommandError("cannot transfer to the same account")
+
+        def command():
+            sender, receiver = self.get_account(from_account), self.get_account(to_account)
+            sender.check_can_send()
+            if receiver.kind == BUFFER:
+                raise AccountKindError("credits go into the buffer pool only at issuance")
+            blocks = self._pick(sender, quantity, serials)
+            transfer_id = public_id("KAP-TRF")
+            sender.send(blocks, receiver.name, transfer_id)
+            receiver.receive(blocks, sender.name, transfer_id)
+            return [sender, receiver], _movement_result("transfer_id", transfer_id, blocks, sender.name, receiver.name)
+
+        payload = {"from": from_account, "to": to_account, "q": quantity, "s": repr(serials)}
+        return self._run("transfer", payload, idempotency_key, command)
+
+    def retire(self, account: str, claim: RetirementClaim, quantity: int | None = None,
+               serials: SerialRange | None = None, idempotency_key: str | None = None) -> dict:
+        """Retires tonnes from ``account`` on the claim's beneficiary's behalf, for good.
+        Returns the public retirement id with the serials retired."""
+        self._check_amount(quantity, serials)
+        claim = replace(claim, beneficiary=claim.beneficiary.strip(), reason=claim.reason.strip())
+        claim.check()
+
+        def command():
+            holder = self.get_account(account)
+            holder.check_can_send()
+            blocks = self._pick(holder, quantity, serials)
+            retirement_id = public_id("KAP-RET")
+            holder.retire(blocks, retirement_id)
+            retirement = Retirement(retirement_id, holder.name, tuple(blocks), claim)
+            return [holder, retirement], _movement_result("retirement_id", retirement_id, blocks, holder.name, None)
+
+        payload = {"a": account, "c": repr(claim), "q": quantity, "s": repr(serials)}
+        return self._run("retire", payload, idempotency_key, command)
+
+    def cancel(self, account: str, reason: str, quantity: int | None = None,
+               serials: SerialRange | None = None, idempotency_key: str | None = None) -> dict:
+        """An operator cancels tonnes from an account, with a reason; final like retirement."""
+        return self._cancel(CANCELLATION, account, reason, quantity, serials, None, idempotency_key)
+
+    def reverse(self, registry_id: str, quantity: int, reason: str,
+                idempotency_key: str | None = None) -> dict:
+        """Records a loss event on a project: cancels ``quantity`` buffer units from the pool."""
+        self.get_project(registry_id)
+        return self._cancel(REVERSAL, BUFFER_POOL, reason, quantity, None, registry_id, idempotency_key)
+
+    def _cancel(self, kind, account, reason, quantity, serials, project, idempotency_key):
+        self._check_amount(quantity, serials)
+        reason = (reason or "").strip()
+        if not reason or len(reason) > 500:
+            raise InvalidCommandError("a cancellation needs a reason (at most 500 characters)")
+
+        def command():
+            holder = self.get_account(account)
+            blocks = self._pick(holder, quantity, serials)
+            cancellation_id = public_id("KAP-CAN")
+            holder.cancel(blocks, cancellation_id)
+            record = Cancellation(cancellation_id, kind, holder.name, tuple(blocks), reason, project)
+            return [holder, record], _movement_result("cancellation_id", cancellation_id, blocks, holder.name, None)
+
+        payload = {"k": kind, "a": account, "r": reason, "q": quantity, "s": repr(serials), "p": project}
+        return self._run(kind, payload, idempotency_key, command)
+
+    def get_retirement(self, retirement_id: str) -> Retirement:
+        return self._get(named_id("retirement", retirement_id.strip().upper()),
+                         UnknownRetirementError, f"retirement {retirement_id}")
+
+    def get_issuance(self, batch: int) -> Issuance:
+        from ledger.issuance import issuance_id
+        from ledger.errors import SerialNotFoundError
+
+        return self._get(issuance_id(batch), SerialNotFoundError, f"batch {batch}")
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _run(self, name: str, payload: dict, key: str | None, command: Callable) -> dict:
+        """Runs ``command`` (returning changed aggregates and a result) and saves atomically,
+        retrying on a concurrent write; under an idempotency key, a repeat returns the first
+        result and changes nothing."""
+        if key is not None:
+            check_key(key)
+        digest = fingerprint(name, payload)
+        for attempt in range(MAX_ATTEMPTS):
+            if key is not None:
+                previous = self._find_command(key)
+                if previous is not None:
+                    return previous.replay(name, digest)
+            aggregates, result = command()
+            if key is not None:
+                aggregates.append(CommandRecord(key, name, digest, result))
+            try:
+                self.save(*aggregates)
+            except IntegrityError:
+                # Someone saved the same aggregates first: back off a little, run on fresh state.
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
+            return result
+        raise ConcurrencyError(f"{name}: too many concurrent changes, nothing was applied; retry")
+
+    def _find_command(self, key: str) -> CommandRecord | None:
+        try:
+            return self.repository.get(command_record_id(key))
+        except AggregateNotFoundError:
+            return None
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def _get(self, aggregate_id: UUID, error: type[Exception], what: str):
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise error(f"unknown {what}") from None
+
+    def _serial_counter(self) -> SerialCounter:
+        try:
+            return self.repository.get(SERIAL_COUNTER_ID)
+        except AggregateNotFoundError:
+            return SerialCounter()
+
+    def _buffer_pool(self) -> Account:
+        try:
+            return self.repository.get(account_id(BUFFER_POOL))
+        except AggregateNotFoundError:
+            return Account(BUFFER_POOL, BUFFER, "registry")
+
+    @staticmethod
+    def _check_amount(quantity: int | None, serials: SerialRange | None) -> None:
+        if (quantity is None) == (serials is None):
+            raise InvalidCommandError("give either a quantity or a serial range, not both")
+        if quantity is not None:
+            check_quantity(quantity)
+
+    def _pick(self, account: Account, quantity: int | None, serials: SerialRange | None):
+        """The blocks to move; explains a missing serial that was retired or cancelled."""
+        try:
+            return account.pick(quantity, serials)
+        except SerialsNotHeldError as error:
+            if error.missing is None:
+                raise
+            status = self.caught_up_view().serial_status(error.missing)
+            if status == "retired":
+                raise CreditsAlreadyRetiredError(
+                    f"serial {error.missing} is already retired: retired credits are final",
+                    missing=error.missing,
+                ) from None
+            if status == "cancelled":
+                raise CreditsCancelledError(
+                    f"serial {error.missing} was cancelled", missing=error.missing
+                ) from None
+            raise SerialsNotHeldError(
+                f"account {account.name} does not hold serial {error.missing}",
+                missing=error.missing,
+            ) from None
+
+
+def _movement_result(id_name: str, id_value: str, blocks: Iterable[SerialBlock],
+                     from_account: str, to_account: str | None) -> dict:
+    blocks = list(blocks)
+    return {
+        id_name: id_value,
+        "from_account": from_account,
+        "to_account": to_account,
+        "quantity": total_quantity(blocks),
+        "serials": [block.serial for block in blocks],
+    }

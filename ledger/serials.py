@@ -1,0 +1,208 @@
+"""Serial blocks: contiguous ranges of credit serial numbers and the arithmetic on them.
+
+A block is one contiguous run of serial numbers from one issuance batch. Accounts hold sorted
+lists of blocks; moving credits splits at most one block at each end of the range taken, so
+every operation costs O(blocks touched), never O(tonnes).
+
+Kapok's printed serial format, in the spirit of Verra's and Gold Standard's::
+
+    KAP-{batch}-{first}-{last}-{project}-{vintage}-{country}
+    KAP-12-1000001-1008500-VCS1067-2021-PE
+
+``first`` and ``last`` come from one registry-wide counter, so no serial number is ever issued
+twice; ``project`` is the project's registry id without its hyphens.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from ledger.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
+
+SERIAL_PREFIX = "KAP"
+_SERIAL_PATTERN = re.compile(
+    r"^KAP-(?P<batch>\d+)-(?P<first>\d+)-(?P<last>\d+)-(?P<project>[A-Z0-9]+)"
+    r"-(?P<vintage>\d{4})-(?P<country>[A-Z]{2})$"
+)
+_RANGE_PATTERN = re.compile(r"^(?P<first>\d+)(?:-(?P<last>\d+))?$")
+
+
+@dataclass(frozen=True, order=True)
+class SerialBlock:
+    """Serials ``first``..``last`` (inclusive) of one issuance batch.
+
+    Blocks order by vintage, then batch, then first serial: "oldest vintage first".
+    """
+
+    vintage: int
+    batch: int
+    first: int
+    last: int
+    project: str
+    country: str
+
+    def __post_init__(self) -> None:
+        if self.first < 1 or self.last < self.first:
+            raise InvalidSerialError(f"invalid serial block {self.first}-{self.last}")
+
+    @property
+    def quantity(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def serial(self) -> str:
+        """The block's printed serial number."""
+        project = self.project.replace("-", "").upper()
+        return (
+            f"{SERIAL_PREFIX}-{self.batch}-{self.first}-{self.last}"
+            f"-{project}-{self.vintage}-{self.country}"
+        )
+
+    def sub(self, first: int, last: int) -> SerialBlock:
+        """The part of this block from ``first`` to ``last``, which must lie inside it."""
+        if not (self.first <= first <= last <= self.last):
+            raise InvalidSerialError(f"{first}-{last} is not inside {self.first}-{self.last}")
+        return SerialBlock(self.vintage, self.batch, first, last, self.project, self.country)
+
+    def contains(self, serial: int) -> bool:
+        return self.first <= serial <= self.last
+
+    def to_list(self) -> list:
+        return [self.vintage, self.batch, self.first, self.last, self.project, self.country]
+
+    @classmethod
+    def from_list(cls, values: Sequence) -> SerialBlock:
+        vintage, batch, first, last, project, country = values
+        return cls(int(vintage), int(batch), int(first), int(last), str(project), str(country))
+
+
+@dataclass(frozen=True)
+class SerialRange:
+    """A range of serial numbers a user asks for: ``first``..``last`` inclusive."""
+
+    first: int
+    last: int
+
+    @property
+    def quantity(self) -> int:
+        return self.last - self.first + 1
+
+    @classmethod
+    def parse(cls, text: str) -> SerialRange:
+        """Reads ``1000001-1000100``, a single ``1000001``, or a printed block serial.
+
+        Raises InvalidSerialError for anything else.
+        """
+        text = (text or "").strip().upper()
+        match = _SERIAL_PATTERN.match(text) or _RANGE_PATTERN.match(text)
+        if not match:
+            raise InvalidSerialError(
+                f"invalid serial {text!r}: expected FIRST-LAST, a serial number, "
+                f"or KAP-batch-first-last-project-vintage-country"
+            )
+        first = int(match["first"])
+        last = int(match["last"]) if match["last"] else first
+        if first < 1 or last < first:
+            raise InvalidSerialError(f"invalid serial range {first}-{last}: first must be <= last")
+        return cls(first, last)
+
+
+def total_quantity(blocks: Iterable[SerialBlock]) -> int:
+    return sum(block.quantity for block in blocks)
+
+
+def take_quantity(
+    blocks: Sequence[SerialBlock], quantity: int
+) -> tuple[list[SerialBlock], list[SerialBlock]]:
+    """Takes ``quantity`` tonnes from sorted ``blocks``, oldest vintage first.
+
+    Returns (taken, remaining); splits at most one block. Raises InsufficientCreditsError.
+    """
+    taken: list[SerialBlock] = []
+    needed = quantity
+    index = 0
+    while needed and index < len(blocks):
+        block = blocks[index]
+        if block.quantity <= needed:
+            taken.append(block)
+            needed -= block.quantity
+            index += 1
+        else:
+            taken.append(block.sub(block.first, block.first + needed - 1))
+            remaining = [block.sub(block.first + needed, block.last), *blocks[index + 1 :]]
+            return taken, remaining
+    if needed:
+        raise InsufficientCreditsError(
+            f"insufficient credits: {quantity} t requested, {total_quantity(blocks)} t held"
+        )
+    return taken, list(blocks[index:])
+
+
+def take_range(
+    blocks: Sequence[SerialBlock], wanted: SerialRange
+) -> tuple[list[SerialBlock], list[SerialBlock]]:
+    """Takes exactly the serials of ``wanted`` from ``blocks`` (sorted by :func:`sort_key`).
+
+    The range may span several adjacent blocks (e.g. two pieces of one batch received at
+    different times). Returns (taken, remaining). Raises SerialsNotHeldError if any serial of
+    the range is not among the blocks.
+    """
+    by_serial = sorted(range(len(blocks)), key=lambda i: blocks[i].first)
+    firsts = [blocks[i].first for i in by_serial]
+    position = bisect.bisect_right(firsts, wanted.first) - 1
+    taken: list[SerialBlock] = []
+    touched: set[int] = set()
+    cursor = wanted.first
+    while cursor <= wanted.last:
+        if position < 0 or position >= len(by_serial):
+            break
+        index = by_serial[position]
+        block = blocks[index]
+        if not block.contains(cursor):
+            break
+        end = min(block.last, wanted.last)
+        taken.append(block.sub(cursor, end))
+        touched.add(index)
+        cursor = end + 1
+        position += 1
+    if cursor <= wanted.last:
+        raise SerialsNotHeldError(
+            f"serials {wanted.first}-{wanted.last} are not all held here "
+            f"(serial {cursor} is missing)",
+            missing=cursor,
+        )
+    remaining: list[SerialBlock] = []
+    for index, block in enumerate(blocks):
+        if index not in touched:
+            remaining.append(block)
+            continue
+        if block.first < wanted.first:
+            remaining.append(block.sub(block.first, wanted.first - 1))
+        if block.last > wanted.last:
+            remaining.append(block.sub(wanted.last + 1, block.last))
+    remaining.sort()
+    return taken, remaining
+
+
+def merge_blocks(blocks: Iterable[SerialBlock]) -> list[SerialBlock]:
+    """Sorts blocks and joins neighbours of one batch (…-10 and 11-…) into one block.
+
+    Raises InvalidSerialError if two blocks overlap: a serial can never be in two places.
+    """
+    merged: list[SerialBlock] = []
+    for block in sorted(blocks):
+        if merged:
+            previous = merged[-1]
+            if previous.batch == block.batch and block.first <= previous.last:
+                raise InvalidSerialError(
+                    f"overlapping serials {previous.first}-{previous.last} "
+                    f"and {block.first}-{block.last}"
+                )
+            if previous.batch == block.batch and previous.last + 1 == block.first:
+                merged[-1] = replace(previous, last=block.last)
+                continue
+        merged.append(block)
+    return merged

@@ -1,0 +1,53 @@
+"""Where the event store lives: ``KAPOK_DATABASE_URL`` mapped onto eventsourcing's settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/kapok.db"
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def database_url(environ: dict | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    return environ.get("KAPOK_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    """eventsourcing's environment for ``sqlite:///path`` or ``postgresql://user@host:port/db``.
+
+    Raises DatabaseURLError for anything else. Creates the SQLite file's folder.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise DatabaseURLError(f"invalid SQLite URL {url!r}: use sqlite:///path/to/file.db")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            path = "file::memory:?cache=shared"
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+    if parts.scheme in ("postgresql", "postgres"):
+        dbname = parts.path.lstrip("/")
+        if not dbname or not parts.hostname:
+            raise DatabaseURLError(
+                f"invalid PostgreSQL URL {url!r}: use postgresql://user[:password]@host:port/db"
+            )
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(dbname),
+            "POSTGRES_HOST": parts.hostname,
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            # eventsourcing requires a password setting; trust auth ignores it.
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        }
+    raise DatabaseURLError(
+        f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"
+    )

@@ -1,0 +1,257 @@
+"""The ledger's read model: balances, accounts, issuances and each serial's history.
+
+Tables kept in the event store's own database, updated from the event log in notification
+order. Each page of events is applied in one transaction together with the tracked position,
+so the view is never ahead of, or behind, what it says it has processed; a crash or a
+concurrent catch-up simply redoes the page. SQLite has no subscriptions, so callers catch the
+view up before reads that must see the latest writes (``Ledger.caught_up_view()``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Iterable
+
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from ledger.accounts import STATUS_BY_KIND, Account
+from ledger.errors import SerialNotFoundError
+from ledger.issuance import Issuance
+from ledger.projects import Project
+from ledger.retirements import Cancellation, Retirement
+
+TRACKING_NAME = "kapok_ledger_view"
+PAGE_SIZE = 1000
+
+TABLES = [
+    """CREATE TABLE IF NOT EXISTS kapok_accounts (
+        account_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        owner TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS kapok_projects (
+        registry_id TEXT PRIMARY KEY, name TEXT NOT NULL, project_type TEXT NOT NULL,
+        country TEXT NOT NULL, proponent TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS kapok_balances (
+        account TEXT NOT NULL, project TEXT NOT NULL, vintage INTEGER NOT NULL,
+        status TEXT NOT NULL, quantity BIGINT NOT NULL,
+        PRIMARY KEY (account, project, vintage, status))""",
+    """CREATE TABLE IF NOT EXISTS kapok_issuances (
+        batch BIGINT PRIMARY KEY, project TEXT NOT NULL, vintage INTEGER NOT NULL,
+        first_serial BIGINT NOT NULL, last_serial BIGINT NOT NULL,
+        buffer_quantity BIGINT NOT NULL, issued_at TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS kapok_issuances_range ON kapok_issuances (first_serial)""",
+    """CREATE TABLE IF NOT EXISTS kapok_serial_history (
+        position BIGINT NOT NULL, seq INTEGER NOT NULL, batch BIGINT NOT NULL,
+        first_serial BIGINT NOT NULL, last_serial BIGINT NOT NULL, event TEXT NOT NULL,
+        account TEXT NOT NULL, counterparty TEXT, reference TEXT NOT NULL,
+        occurred_at TEXT NOT NULL, PRIMARY KEY (position, seq))""",
+    """CREATE INDEX IF NOT EXISTS kapok_serial_history_batch
+        ON kapok_serial_history (batch, first_serial)""",
+    """CREATE TABLE IF NOT EXISTS kapok_retirements (
+        retirement_id TEXT PRIMARY KEY, account TEXT NOT NULL, beneficiary TEXT NOT NULL,
+        reason TEXT NOT NULL, quantity BIGINT NOT NULL, retired_at TEXT NOT NULL)""",
+]
+
+UPSERT_BALANCE = (
+    "INSERT INTO kapok_balances (account, project, vintage, status, quantity) "
+    "VALUES (:account, :project, :vintage, :status, :quantity) "
+    "ON CONFLICT (account, project, vintage, status) "
+    "DO UPDATE SET quantity = kapok_balances.quantity + excluded.quantity"
+)
+INSERT_HISTORY = (
+    "INSERT INTO kapok_serial_history VALUES (:position, :seq, :batch, :first, :last, "
+    ":event, :account, :counterparty, :reference, :occurred_at)"
+)
+
+Statement = tuple[str, dict[str, Any]]
+
+
+class LedgerView:
+    """Reads and updates the read-model tables through a dialect's tracking recorder."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
+
+    @classmethod
+    def for_application(cls, app) -> LedgerView:
+        from ledger.view_recorders import recorder_class_for
+
+        return cls(app.factory.tracking_recorder(recorder_class_for(app.factory)))
+
+    # --- updating ------------------------------------------------------------------------
+    def catch_up(self, app, progress=None) -> int:
+        """Applies every event not yet in the view; returns the new position."""
+        while True:
+            position = self.position()
+            notifications = app.recorder.select_notifications(
+                start=position + 1, limit=PAGE_SIZE
+            )
+            if not notifications:
+                return position
+            statements: list[Statement] = []
+            deltas: dict[tuple, int] = defaultdict(int)
+            accounts = dict(self._known_accounts())
+            for notification in notifications:
+                domain_event = app.mapper.to_domain_event(notification)
+                statements += self._translate(domain_event, notification.id, deltas, accounts)
+            statements += [
+                (UPSERT_BALANCE, dict(zip(("account", "project", "vintage", "status"), key), quantity=q))
+                for key, q in deltas.items() if q
+            ]
+            try:
+                self.recorder.write(statements, Tracking(TRACKING_NAME, notifications[-1].id))
+            except IntegrityError:
+                # Another process applied this page first: reload and go on from its position.
+                self._accounts = None
+                continue
+            self._accounts = accounts
+            if progress:
+                progress(len(notifications))
+
+    def position(self) -> int:
+        return self.recorder.max_tracking_id(TRACKING_NAME) or 0
+
+    def _known_accounts(self) -> dict[str, tuple[str, str]]:
+        if self._accounts is None:
+            rows = self.recorder.query("SELECT account_id, name, kind FROM kapok_accounts", {})
+            self._accounts = {row["account_id"]: (row["name"], row["kind"]) for row in rows}
+        return self._accounts
+
+    def _translate(self, event, position: int, deltas: dict, accounts: dict) -> list[Statement]:
+        occurred_at = event.timestamp.isoformat()
+        if isinstance(event, Account.Opened):
+            accounts[str(event.originator_id)] = (event.name, event.kind)
+            return [(
+                "INSERT INTO kapok_accounts VALUES (:id, :name, :kind, :owner)",
+                {"id": str(event.originator_id), "name": event.name, "kind": event.kind,
+                 "owner": event.owner},
+            )]
+        if isinstance(event, Project.Registered):
+            details = event.details
+            return [(
+                "INSERT INTO kapok_projects VALUES (:id, :name, :type, :country, :proponent)",
+                {"id": details.registry_id, "name": details.name, "type": details.project_type,
+                 "country": details.country, "proponent": details.proponent},
+            )]
+        if isinstance(event, Issuance.Issued):
+            return [(
+                "INSERT INTO kapok_issuances VALUES (:batch, :project, :vintage, :first, :last, "
+                ":buffer, :at)",
+                {"batch": event.batch, "project": event.project, "vintage": event.vintage,
+                 "first": event.first, "last": event.last, "buffer": event.buffer_quantity,
+                 "at": occurred_at},
+            )]
+        if isinstance(event, Retirement.Recorded):
+            return [(
+                "INSERT INTO kapok_retirements VALUES (:id, :account, :beneficiary, :reason, "
+                ":quantity, :at)",
+                {"id": event.retirement_id, "account": event.account,
+                 "beneficiary": event.claim.beneficiary, "reason": event.claim.reason,
+                 "quantity": sum(b.quantity for b in event.blocks), "at": occurred_at},
+            )]
+        if not isinstance(event, (Account.Issued, Account.Received, Account.Sent,
+                                  Account.Retired, Account.Cancelled)):
+            return []
+        name, kind = accounts[str(event.originator_id)]
+        status = STATUS_BY_KIND[kind]
+        sign = -1 if isinstance(event, (Account.Sent, Account.Retired, Account.Cancelled)) else 1
+        for block in event.blocks:
+            deltas[(name, block.project, block.vintage, status)] += sign * block.quantity
+            if isinstance(event, Account.Retired):
+                deltas[(name, block.project, block.vintage, "retired")] += block.quantity
+            elif isinstance(event, Account.Cancelled):
+                deltas[(name, block.project, block.vintage, "cancelled")] += block.quantity
+        if isinstance(event, Account.Sent):
+            return []  # the receiving side's row records the move
+        history_event, counterparty, reference = {
+            Account.Issued: lambda: ("issued", None, f"batch {event.issuance_batch}"),
+            Account.Received: lambda: ("transferred", event.from_account, event.transfer_id),
+            Account.Retired: lambda: ("retired", None, event.retirement_id),
+            Account.Cancelled: lambda: ("cancelled", None, event.cancellation_id),
+        }[type(event)]()
+        return [
+            (INSERT_HISTORY, {
+                "position": position, "seq": seq, "batch": block.batch, "first": block.first,
+                "last": block.last, "event": history_event, "account": name,
+                "counterparty": counterparty, "reference": reference, "occurred_at": occurred_at,
+            })
+            for seq, block in enumerate(event.blocks)
+        ]
+
+    # --- reading -------------------------------------------------------------------------
+    def balances(self, account: str | None = None, project: str | None = None,
+                 vintage: int | None = None, status: str | None = None) -> list[dict]:
+        """Rows of (account, kind, owner, project, vintage, status, quantity), non-zero only."""
+        sql = (
+            "SELECT b.account, a.kind, a.owner, b.project, b.vintage, b.status, b.quantity "
+            "FROM kapok_balances b JOIN kapok_accounts a ON a.name = b.account "
+            "WHERE b.quantity <> 0"
+        )
+        params: dict[str, Any] = {}
+        for column, value in (("account", account), ("project", project),
+                              ("vintage", vintage), ("status", status)):
+            if value is not None:
+                sql += f" AND b.{column} = :{column}"
+                params[column] = value
+        sql += " ORDER BY b.account, b.project, b.vintage, b.status"
+        return [dict(row) for row in self.recorder.query(sql, params)]
+
+    def accounts(self) -> list[dict]:
+        rows = self.recorder.query("SELECT name, kind, owner FROM kapok_accounts ORDER BY name", {})
+        return [dict(row) for row in rows]
+
+    def projects(self) -> list[dict]:
+        rows = self.recorder.query("SELECT * FROM kapok_projects ORDER BY registry_id", {})
+        return [dict(row) for row in rows]
+
+    def issuances(self) -> list[dict]:
+        rows = self.recorder.query("SELECT * FROM kapok_issuances ORDER BY batch", {})
+        return [dict(row) for row in rows]
+
+    def serial_history(self, serial: int) -> dict:
+        """Who holds ``serial`` now, and every movement of it since issuance.
+
+        Raises SerialNotFoundError if no issuance contains it."""
+        issuance = self.recorder.query(
+            "SELECT * FROM kapok_issuances WHERE first_serial <= :n AND last_serial >= :n",
+            {"n": serial},
+        )
+        if not issuance:
+            raise SerialNotFoundError(f"serial {serial} was never issued")
+        batch = dict(issuance[0])
+        rows = [dict(row) for row in self.recorder.query(
+            "SELECT h.*, a.kind FROM kapok_serial_history h "
+            "JOIN kapok_accounts a ON a.name = h.account "
+            "WHERE h.batch = :batch AND h.first_serial <= :n AND h.last_serial >= :n "
+            "ORDER BY h.position, h.seq",
+            {"batch": batch["batch"], "n": serial},
+        )]
+        last = rows[-1]
+        status = last["event"] if last["event"] in ("retired", "cancelled") else STATUS_BY_KIND[last["kind"]]
+        return {
+            "serial": serial, "batch": batch["batch"], "project": batch["project"],
+            "vintage": batch["vintage"], "account": last["account"], "status": status,
+            "history": [
+                {key: row[key] for key in ("event", "account", "counterparty", "reference",
+                                           "first_serial", "last_serial", "occurred_at")}
+                | {"position": row["position"]}
+                for row in rows
+            ],
+        }
+
+    def serial_status(self, serial: int) -> str | None:
+        try:
+            return self.serial_history(serial)["status"]
+        except SerialNotFoundError:
+            return None
+
+
+def to_pyformat(sql: str) -> str:
+    """``:name`` placeholders (SQLite) as ``%(name)s`` (psycopg)."""
+    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
+
+
+def run_statements(cursor, statements: Iterable[Statement], convert=lambda s: s) -> None:
+    for sql, params in statements:
+        cursor.execute(convert(sql), params)
