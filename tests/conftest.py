@@ -1,0 +1,72 @@
+"""Fixtures shared by every tier: stores on SQLite and PostgreSQL, and a fresh ledger."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from ledger.application import Ledger
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "KAPOK_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _admin_connection():
+    import psycopg
+
+    return psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True, connect_timeout=5)
+
+
+def require_postgres() -> None:
+    """Skips locally, but fails in CI, when the PostgreSQL server cannot be reached."""
+    try:
+        _admin_connection().close()
+    except Exception as error:  # any connection failure means the same thing here
+        message = f"PostgreSQL unreachable ({POSTGRES_ADMIN_DSN}): {error}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url():
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    require_postgres()
+    name = f"kapok_test_{uuid.uuid4().hex[:12]}"
+    with _admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with _admin_connection() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path}/kapok.db"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request):
+    """Each test that uses this runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def ledger(database_url):
+    app = Ledger(database=database_url)
+    yield app
+    app.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # In CI no test may be skipped silently: a skip there fails the run.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if IN_CI and reporter and reporter.stats.get("skipped") and exitstatus == 0:
+        reporter.write_line("CI=true: tests were skipped; failing the run", red=True)
+        session.exitstatus = 1
