@@ -36,6 +36,7 @@ from ledger.errors import (
     CreditsAlreadyRetiredError,
     CreditsCancelledError,
     DuplicateError,
+    InsufficientCreditsError,
     InvalidCommandError,
     InvalidQuantityError,
     SerialsNotHeldError,
@@ -104,11 +105,11 @@ class Ledger(Application[UUID]):
         if self._view is None:
             from ledger.view import LedgerView
 
-            self._view = LedgerView.for_application(self)
+            self._view = LedgerView(self)
         return self._view
 
     def caught_up_view(self):
-        self.view.catch_up(self)
+        self.view.catch_up()
         return self.view
 
     # --- projects ------------------------------------------------------------------------
@@ -377,6 +378,8 @@ class Ledger(Application[UUID]):
                 f"account {account.name} does not hold serial {error.missing}",
                 missing=error.missing,
             ) from None
+        except InsufficientCreditsError as error:
+            raise InsufficientCreditsError(f"{account.name}: {error}") from None
 
 
 def _movement_result(id_name: str, id_value: str, blocks: Iterable[SerialBlock],

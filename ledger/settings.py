@@ -47,6 +47,8 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             # eventsourcing requires a password setting; trust auth ignores it.
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            # Fail fast with a clear message rather than hang when the server is away.
+            "POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "5"),
         }
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"

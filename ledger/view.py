@@ -69,19 +69,17 @@ Statement = tuple[str, dict[str, Any]]
 class LedgerView:
     """Reads and updates the read-model tables through a dialect's tracking recorder."""
 
-    def __init__(self, recorder):
-        self.recorder = recorder
-        self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
-
-    @classmethod
-    def for_application(cls, app) -> LedgerView:
+    def __init__(self, app):
         from ledger.view_recorders import recorder_class_for
 
-        return cls(app.factory.tracking_recorder(recorder_class_for(app.factory)))
+        self.app = app  # the view shares the application's connection pool
+        self.recorder = app.factory.tracking_recorder(recorder_class_for(app.factory))
+        self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
 
     # --- updating ------------------------------------------------------------------------
-    def catch_up(self, app, progress=None) -> int:
+    def catch_up(self, progress=None) -> int:
         """Applies every event not yet in the view; returns the new position."""
+        app = self.app
         while True:
             position = self.position()
             notifications = app.recorder.select_notifications(

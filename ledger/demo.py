@@ -1,0 +1,113 @@
+"""The Tambopata demo data: AIDER's two projects, their vintages, accounts and a first sale.
+
+Figures come from the project's public description (../shared/seed and REGISTRY.md); issued
+quantities, buyers and the sample retirement are illustrative. Every step runs under an
+idempotency key, so seeding twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+
+from ledger.application import Ledger
+from ledger.errors import DuplicateError
+from ledger.projects import ProjectDetails, Vintage
+from ledger.retirements import RetirementClaim
+
+INVENTORY = "ecosphere-inventory"
+
+REDD = ProjectDetails(
+    registry_id="VCS-1067",
+    name=(
+        "Reduction of Deforestation and Degradation in Tambopata National Reserve and "
+        "Bahuaja-Sonene National Park within the area of Madre de Dios Region - Peru"
+    ),
+    proponent="AIDER",
+    country="PE",
+    region="Madre de Dios",
+    project_type="REDD+",
+    methodology="VM0007 REDD+ Methodology Framework (illustrative)",
+    area_ha=Decimal("573299"),
+    sdgs=(1, 8, 13, 15),
+    labels=("CCB",),
+    latitude=Decimal("-12.96"),
+    longitude=Decimal("-69.21"),
+    buffer_percent=Decimal("10"),
+    inventory_account=INVENTORY,
+    description=(
+        "Protects a 570,000 ha forest around Tambopata National Reserve from illegal mining "
+        "and the advance of papaya monoculture. Validated in 2012 under VCS v3 and CCB; listed "
+        "by a public marketplace as VCS 1067 (demo data, illustrative)."
+    ),
+)
+
+AGROFORESTRY = ProjectDetails(
+    registry_id="KAP-AF-01",
+    name="COOPASER deforestation-free cocoa agroforestry, Tambopata buffer zone",
+    proponent="AIDER",
+    country="PE",
+    region="Madre de Dios",
+    project_type="Agroforestry",
+    methodology="VM0047 Afforestation, Reforestation and Revegetation (illustrative)",
+    area_ha=Decimal("1300"),
+    sdgs=(1, 2, 8, 13, 15),
+    labels=("CCB",),
+    latitude=Decimal("-12.60"),
+    longitude=Decimal("-69.19"),
+    buffer_percent=Decimal("15"),
+    inventory_account=INVENTORY,
+    description=(
+        "About 350 farmers of the COOPASER cooperative (21 in 2014) move from papaya "
+        "monoculture to deforestation-free cocoa: each 40 ha farm keeps 20 ha of primary "
+        "forest and 20 ha of crops, at least 3 ha under sustainable practice. 1,300 ha "
+        "restored and conserved so far."
+    ),
+)
+
+VINTAGES = {
+    "VCS-1067": {2019: 120_000, 2020: 150_000, 2021: 180_000, 2022: 160_000, 2023: 140_000},
+    "KAP-AF-01": {2021: 8_000, 2022: 12_000, 2023: 15_000, 2024: 18_000},
+}
+
+ACCOUNTS = (
+    (INVENTORY, "inventory", "Ecosphere+"),
+    ("andes-coffee-roasters", "holding", "Andes Coffee Roasters S.A.C. (demo buyer)"),
+    ("lima-logistics", "holding", "Lima Logistics Corp. (demo buyer)"),
+)
+
+
+def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
+    """The seeding steps, each safe to repeat, with a label for progress output."""
+    steps: list[tuple[str, Callable[[], object]]] = []
+    for details in (REDD, AGROFORESTRY):
+        steps.append((f"project {details.registry_id}", lambda d=details: _register(ledger, d)))
+    for name, kind, owner in ACCOUNTS:
+        steps.append((f"account {name}", lambda n=name, k=kind, o=owner: ledger.ensure_account(n, k, o)))
+    for project, vintages in VINTAGES.items():
+        for year, quantity in vintages.items():
+            key = f"demo:issue:{project}:{year}"
+            steps.append((f"vintage {project} {year}", lambda p=project, y=year: ledger.add_vintage(
+                p, Vintage(y, ("CCB",)), idempotency_key=f"demo:vintage:{p}:{y}")))
+            steps.append((f"issue {quantity:,} t {project} {year}", lambda p=project, y=year, q=quantity, k=key:
+                          ledger.issue(p, y, q, idempotency_key=k)))
+    steps.append(("sale to Andes Coffee Roasters", lambda: ledger.transfer(
+        INVENTORY, "andes-coffee-roasters", quantity=500, idempotency_key="demo:transfer:andes")))
+    steps.append(("retirement for Andes Coffee Roasters", lambda: ledger.retire(
+        "andes-coffee-roasters",
+        RetirementClaim(
+            beneficiary="Andes Coffee Roasters S.A.C.",
+            reason="Corporate Emissions Inventory Accounting",
+            details="2025 roasting operations (demo)",
+            period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
+        ),
+        quantity=120, idempotency_key="demo:retire:andes")))
+    return steps
+
+
+def _register(ledger: Ledger, details: ProjectDetails) -> None:
+    try:
+        ledger.register_project(details, idempotency_key=f"demo:project:{details.registry_id}")
+    except DuplicateError:
+        pass  # registered earlier without the demo's key: nothing to do

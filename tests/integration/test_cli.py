@@ -1,0 +1,173 @@
+"""The ``kapok`` command line: demo seeding, ledger commands, and refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ledger.application import Ledger
+from web.cli import main
+
+
+@pytest.fixture
+def kapok(sqlite_url, monkeypatch, capsys):
+    """Runs ``kapok ARGS...`` in-process on a fresh SQLite store; returns (code, out, err)."""
+    monkeypatch.setenv("KAPOK_DATABASE_URL", sqlite_url)
+
+    def run(*args: str):
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def seeded(kapok):
+    code, _, err = kapok("demo")
+    assert code == 0, err
+    return kapok
+
+
+def stored_position(url: str) -> int:
+    app = Ledger(database=url)
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+def test_demo_seeds_the_tambopata_projects_and_can_run_twice(kapok, sqlite_url):
+    code, out, _ = kapok("demo")
+    assert code == 0
+    assert "2 projects, 9 issuances" in out
+    position = stored_position(sqlite_url)
+    code, _, _ = kapok("demo")
+    assert code == 0
+    assert stored_position(sqlite_url) == position  # the second run changed nothing
+
+    code, out, _ = kapok("ledger", "projects", "--json")
+    assert {row["registry_id"] for row in json.loads(out)} == {"VCS-1067", "KAP-AF-01"}
+
+
+def test_balances_json_is_one_object_per_row_with_account_and_quantity(seeded):
+    code, out, _ = seeded("ledger", "balances", "--json", "--account", "andes-coffee-roasters")
+    rows = json.loads(out)
+    assert code == 0
+    assert {(row["account"], row["status"], row["quantity"]) for row in rows} == {
+        ("andes-coffee-roasters", "held", 380),
+        ("andes-coffee-roasters", "retired", 120),
+    }
+
+
+def test_issue_transfer_retire_and_look_up_a_serial(seeded):
+    code, out, err = seeded("ledger", "issue", "--project", "VCS-1067", "--vintage", "2023",
+                            "--quantity", "1000", "--json")
+    assert code == 0, err
+    issued = json.loads(out)
+    assert issued["quantity"] == 1000 and issued["buffer_quantity"] == 100  # the project's 10%
+
+    code, out, err = seeded("ledger", "transfer", "--from", "ecosphere-inventory",
+                            "--to", "lima-logistics", "--quantity", "40", "--json")
+    assert code == 0, err
+    moved = json.loads(out)
+    assert moved["quantity"] == 40
+
+    code, out, err = seeded("ledger", "retire", "--account", "lima-logistics", "--quantity", "15",
+                            "--beneficiary", "Lima Logistics Corp.", "--reason", "Other",
+                            "--period-start", "2025-01-01", "--period-end", "2025-12-31", "--json")
+    assert code == 0, err
+    retired = json.loads(out)
+    assert retired["retirement_id"].startswith("KAP-RET-") and retired["quantity"] == 15
+
+    first_retired = int(retired["serials"][0].split("-")[2])
+    code, out, _ = seeded("ledger", "serial", str(first_retired), "--json")
+    found = json.loads(out)
+    assert found["status"] == "retired"
+    assert [step["event"] for step in found["history"]] == ["issued", "transferred", "retired"]
+
+    code, out, _ = seeded("ledger", "retirement", retired["retirement_id"], "--json")
+    assert json.loads(out)["beneficiary"] == "Lima Logistics Corp."
+
+
+BAD_COMMANDS = [
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "abc"], 2, "not a valid integer"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "0"], 1, "invalid quantity 0"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "-5"], 1, "invalid quantity -5"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "9" * 30], 1, "invalid quantity"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "1.5"], 2, "not a valid integer"),
+    (["ledger", "transfer", "--from", "nobody", "--to", "lima-logistics", "--quantity", "5"],
+     1, "unknown account nobody"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "nobody", "--quantity", "5"],
+     1, "unknown account nobody"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--quantity", "999999999"], 1, "insufficient credits"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics"],
+     1, "either a quantity or a serial range"),
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+      "--serials", "9-3"], 2, "invalid serial"),
+    (["ledger", "transfer", "--from", "buffer-pool", "--to", "lima-logistics", "--quantity", "5"],
+     1, "buffer pool"),
+    (["ledger", "retire", "--account", "andes-coffee-roasters", "--serials", "1000001",
+      "--beneficiary", "X", "--reason", "Y"], 1, "already retired"),
+    (["ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "5",
+      "--beneficiary", " ", "--reason", "Y"], 1, "needs a beneficiary"),
+    (["ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "5",
+      "--beneficiary", "X", "--reason", "Y", "--period-start", "2025-02-01",
+      "--period-end", "2025-01-01"], 1, "ends before it starts"),
+    (["ledger", "issue", "--project", "NOPE", "--vintage", "2020", "--quantity", "5"],
+     1, "unknown project NOPE"),
+    (["ledger", "issue", "--project", "VCS-1067", "--vintage", "2031", "--quantity", "5"],
+     1, "no vintage 2031"),
+    (["ledger", "issue", "--project", "VCS-1067", "--vintage", "2020", "--quantity", "5",
+      "--buffer-percent", "100"], 1, "buffer percent"),
+    (["ledger", "serial", "1"], 1, "never issued"),
+    (["ledger", "serial", "abc"], 2, "invalid serial"),
+    (["ledger", "retirement", "KAP-RET-NOPE"], 1, "unknown retirement"),
+    (["ledger", "open-account", "bad name!"], 1, "invalid account name"),
+    (["ledger", "open-account", "lima-logistics"], 1, "already exists"),
+    (["ledger", "no-such-command"], 2, "No such command"),
+]
+
+
+@pytest.mark.parametrize("args, exit_code, message", BAD_COMMANDS,
+                         ids=[" ".join(args)[:60] for args, _, _ in BAD_COMMANDS])
+def test_bad_input_gets_one_line_error_nonzero_exit_and_changes_nothing(
+    seeded, sqlite_url, args, exit_code, message
+):
+    before = stored_position(sqlite_url)
+    code, out, err = seeded(*args)
+    assert code == exit_code
+    assert message in err
+    assert err.startswith("kapok: error: ") and err.count("\n") == 1
+    assert stored_position(sqlite_url) == before
+
+
+def test_unsupported_database_url_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setenv("KAPOK_DATABASE_URL", "mysql://somewhere/db")
+    assert main(["ledger", "balances"]) == 2
+    assert "unsupported database URL" in capsys.readouterr().err
+
+
+def test_unreachable_database_exits_3_with_a_message(monkeypatch, capsys):
+    monkeypatch.setenv("KAPOK_DATABASE_URL", "postgresql://postgres@127.0.0.1:9/kapok")
+    monkeypatch.setenv("POSTGRES_CONNECT_TIMEOUT", "1")
+    assert main(["ledger", "balances"]) == 3
+    assert "database unavailable" in capsys.readouterr().err
+
+
+def test_the_installed_console_script_runs(sqlite_url, tmp_path):
+    env = {"KAPOK_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "web.cli", "ledger", "transfer", "--from", "a",
+                           "--to", "b", "--quantity", "x"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("kapok: error: Invalid value for '--quantity'")
