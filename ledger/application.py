@@ -175,7 +175,9 @@ class Ledger(Application[UUID]):
         UnknownAccountError, InvalidQuantityError, InvalidCommandError.
         """
         check_quantity(quantity)
-        if buffer_percent is not None and not Decimal(0) <= Decimal(buffer_percent) < 100:
+        if buffer_percent is not None and not (
+            Decimal(buffer_percent).is_finite() and 0 <= Decimal(buffer_percent) < 100
+        ):
             raise InvalidCommandError("buffer percent must be from 0 to below 100")
 
         def command():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -38,24 +40,29 @@ class ProjectDetails:
 
     def check(self) -> None:
         """Raises InvalidCommandError naming the first field that is not acceptable."""
-        if not self.registry_id or not self.registry_id.replace("-", "").isalnum():
+        # ASCII only: ids and countries are printed in serial numbers and parsed back.
+        if not _ASCII_ID.fullmatch(self.registry_id or ""):
             raise InvalidCommandError(
-                f"invalid registry id {self.registry_id!r}: letters, digits and '-' only"
+                f"invalid registry id {self.registry_id!r}: ASCII letters, digits and '-' only"
             )
         if not self.name.strip():
             raise InvalidCommandError("a project needs a name")
-        if len(self.country) != 2 or not self.country.isalpha() or not self.country.isupper():
+        if not _COUNTRY.fullmatch(self.country or ""):
             raise InvalidCommandError(f"invalid country {self.country!r}: use ISO-2, e.g. PE")
         if self.project_type not in PROJECT_TYPES:
             raise InvalidCommandError(
                 f"invalid project type {self.project_type!r}: one of {', '.join(PROJECT_TYPES)}"
             )
-        if self.area_ha <= 0:
-            raise InvalidCommandError("area must be positive")
-        if not Decimal(0) <= self.buffer_percent < Decimal(100):
+        if not self.area_ha.is_finite() or self.area_ha <= 0:
+            raise InvalidCommandError("area must be a positive number of hectares")
+        if not self.buffer_percent.is_finite() or not 0 <= self.buffer_percent < 100:
             raise InvalidCommandError("buffer percent must be from 0 to below 100")
         if any(not 1 <= sdg <= 17 for sdg in self.sdgs):
             raise InvalidCommandError("SDGs are numbered 1 to 17")
+
+
+_ASCII_ID = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.ASCII)
+_COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,21 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
-from ledger.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
+from ledger.errors import (
+    InsufficientCreditsError,
+    InvalidQuantityError,
+    InvalidSerialError,
+    SerialsNotHeldError,
+)
 
 SERIAL_PREFIX = "KAP"
+# ASCII digits only, and at most 18 of them: serials stay far below 10**18.
 _SERIAL_PATTERN = re.compile(
-    r"^KAP-(?P<batch>\d+)-(?P<first>\d+)-(?P<last>\d+)-(?P<project>[A-Z0-9]+)"
-    r"-(?P<vintage>\d{4})-(?P<country>[A-Z]{2})$"
+    r"^KAP-(?P<batch>[0-9]{1,18})-(?P<first>[0-9]{1,18})-(?P<last>[0-9]{1,18})"
+    r"-(?P<project>[A-Z0-9]{1,40})-(?P<vintage>[0-9]{4})-(?P<country>[A-Z]{2})$"
 )
-_RANGE_PATTERN = re.compile(r"^(?P<first>\d+)(?:-(?P<last>\d+))?$")
+_RANGE_PATTERN = re.compile(r"^(?P<first>[0-9]{1,18})(?:-(?P<last>[0-9]{1,18}))?$")
+MAX_SERIAL_TEXT = 120
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +104,8 @@ class SerialRange:
         Raises InvalidSerialError for anything else.
         """
         text = (text or "").strip().upper()
+        if len(text) > MAX_SERIAL_TEXT:
+            raise InvalidSerialError(f"invalid serial: longer than {MAX_SERIAL_TEXT} characters")
         match = _SERIAL_PATTERN.match(text) or _RANGE_PATTERN.match(text)
         if not match:
             raise InvalidSerialError(
@@ -119,8 +128,11 @@ def take_quantity(
 ) -> tuple[list[SerialBlock], list[SerialBlock]]:
     """Takes ``quantity`` tonnes from sorted ``blocks``, oldest vintage first.
 
-    Returns (taken, remaining); splits at most one block. Raises InsufficientCreditsError.
+    Returns (taken, remaining); splits at most one block. Raises InsufficientCreditsError,
+    InvalidQuantityError.
     """
+    if quantity < 0:
+        raise InvalidQuantityError(f"invalid quantity {quantity}: cannot take negative tonnes")
     taken: list[SerialBlock] = []
     needed = quantity
     index = 0

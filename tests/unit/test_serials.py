@@ -330,7 +330,7 @@ def holdings(draw) -> list[SerialBlock]:
         for gap, length in draw(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 30)),
                                          min_size=1, max_size=5)):
             cursor += gap
-            blocks.append(SerialBlock(vintage, batch, cursor, cursor + length - 1, "VCS-1067", "PE"))
+            blocks.append(block(cursor, cursor + length - 1, batch=batch, vintage=vintage))
             cursor += length
         cursor += draw(st.integers(0, 5))
     return sorted(blocks)

@@ -1,0 +1,107 @@
+"""Dependencies point one way, web -> market -> ledger: read from the imports with ``ast``."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LEDGER_ALLOWED = {"eventsourcing", "ledger"}
+# PostgreSQL support is optional: only the module that builds its view recorder may import it.
+LEDGER_ALLOWED_IN = {"ledger/view_recorders.py": {"psycopg"}}
+MARKET_FORBIDDEN = {"flask", "marshmallow", "web"}
+
+
+def imported_packages(source: str) -> list[tuple[int, str]]:
+    """(line, top-level package) of every import; a relative import is its own package's."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.partition(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            package = "." if node.level else node.module.partition(".")[0]
+            found.append((node.lineno, package))
+    return found
+
+
+def modules_of(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imports_in(package: str):
+    """(file relative to the project, line, top-level package) of every import in a package."""
+    for path in modules_of(package):
+        name = path.relative_to(ROOT).as_posix()
+        for line, imported in imported_packages(path.read_text(encoding="utf-8")):
+            yield name, line, package if imported == "." else imported
+
+
+def violations(package: str, allowed) -> list[str]:
+    return [f"{name}:{line} imports {imported}"
+            for name, line, imported in imports_in(package) if not allowed(name, imported)]
+
+
+def ledger_may_import(name: str, imported: str) -> bool:
+    return (imported in sys.stdlib_module_names or imported in LEDGER_ALLOWED
+            or imported in LEDGER_ALLOWED_IN.get(name, ()))
+
+
+@pytest.mark.parametrize("package", ["ledger", "market"])
+def test_the_rules_see_every_module_of_a_package(package):
+    assert ROOT / package / "__init__.py" in modules_of(package)
+
+
+def test_the_ledger_imports_only_the_standard_library_and_eventsourcing():
+    found = violations("ledger", ledger_may_import)
+
+    assert not found, "ledger/ may import only the standard library and eventsourcing:\n" + (
+        "\n".join(found))
+
+
+def test_nothing_in_the_ledger_imports_the_market_or_the_web():
+    found = violations("ledger", lambda name, imported: imported not in {"market", "web"})
+
+    assert not found, "ledger/ must not depend on market/ or web/:\n" + "\n".join(found)
+
+
+def test_the_market_never_imports_flask_marshmallow_or_the_web():
+    found = violations("market", lambda name, imported: imported not in MARKET_FORBIDDEN)
+
+    assert not found, "market/ must not depend on the web layer:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "source, packages",
+    [
+        ("import flask", ["flask"]),
+        ("import os.path, web.views as views", ["os", "web"]),
+        ("from market.orders import place_order", ["market"]),
+        ("from . import serials", ["."]),
+        ("def later():\n    from psycopg.sql import SQL", ["psycopg"]),
+        ("try:\n    import stripe\nexcept ImportError:\n    pass", ["stripe"]),
+    ],
+)
+def test_the_rules_find_every_kind_of_import(source, packages):
+    assert [package for _, package in imported_packages(source)] == packages
+
+
+@pytest.mark.parametrize(
+    "name, imported, allowed",
+    [
+        ("ledger/serials.py", "re", True),
+        ("ledger/serials.py", "eventsourcing", True),
+        ("ledger/serials.py", "ledger", True),
+        ("ledger/serials.py", "psycopg", False),
+        ("ledger/view_recorders.py", "psycopg", True),
+        ("ledger/serials.py", "market", False),
+        ("ledger/serials.py", "flask", False),
+        ("ledger/serials.py", "hypothesis", False),
+    ],
+)
+def test_the_ledger_rule_allows_exactly_the_standard_library_and_eventsourcing(
+    name, imported, allowed
+):
+    assert ledger_may_import(name, imported) is allowed
