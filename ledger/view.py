@@ -9,9 +9,8 @@ view up before reads that must see the latest writes (``Ledger.caught_up_view()`
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
@@ -20,6 +19,7 @@ from ledger.errors import SerialNotFoundError
 from ledger.issuance import Issuance
 from ledger.projects import Project
 from ledger.retirements import Cancellation, Retirement
+from ledger.sql_recorders import Statement, tables_recorder
 
 TRACKING_NAME = "kapok_ledger_view"
 PAGE_SIZE = 1000
@@ -63,17 +63,13 @@ INSERT_HISTORY = (
     ":event, :account, :counterparty, :reference, :occurred_at)"
 )
 
-Statement = tuple[str, dict[str, Any]]
-
 
 class LedgerView:
     """Reads and updates the read-model tables through a dialect's tracking recorder."""
 
     def __init__(self, app):
-        from ledger.view_recorders import recorder_class_for
-
         self.app = app  # the view shares the application's connection pool
-        self.recorder = app.factory.tracking_recorder(recorder_class_for(app.factory))
+        self.recorder = tables_recorder(app, "LedgerViewRecorder", TABLES)
         self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
 
     # --- updating ------------------------------------------------------------------------
@@ -244,12 +240,3 @@ class LedgerView:
         except SerialNotFoundError:
             return None
 
-
-def to_pyformat(sql: str) -> str:
-    """``:name`` placeholders (SQLite) as ``%(name)s`` (psycopg)."""
-    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
-
-
-def run_statements(cursor, statements: Iterable[Statement], convert=lambda s: s) -> None:
-    for sql, params in statements:
-        cursor.execute(convert(sql), params)
