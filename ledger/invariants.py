@@ -91,7 +91,7 @@ VALIDATIONS = (
 
 def validate(state: LedgerState) -> list[Violation]:
     """Every violation: those seen while replaying, then those of the final state."""
-    violations = list(state.violations)
+    violations = list(state.violations) + state.unfinished()
     for check in VALIDATIONS:
         violations += check(state)
     return violations

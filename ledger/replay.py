@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from ledger.accounts import STATUS_BY_KIND, Account
-from ledger.errors import SerialsNotHeldError
+from ledger.errors import InvalidSerialError, SerialsNotHeldError
 from ledger.issuance import Issuance
 from ledger.retirements import Cancellation, Retirement
 from ledger.serials import SerialBlock, SerialRange, merge_blocks, take_range, total_quantity
@@ -58,13 +58,18 @@ class LedgerState:
     cancelled: dict[str, list[SerialBlock]] = field(default_factory=dict)
     batches: dict[int, IssuedBatch] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)  # aggregate id -> last version
+    unpaired: dict[tuple[str, str], tuple[str, list[SerialBlock], int]] = field(default_factory=dict)
+    issued_parts: dict[int, list[SerialBlock]] = field(default_factory=dict)
     position: int = 0
     events: int = 0
     last_timestamp: datetime | None = None
 
     def apply(self, event, position: int) -> None:
-        """Folds one domain event in; a move that cannot have happened becomes a violation."""
+        """Folds one domain event in; a move that cannot have happened becomes a violation
+        at this position, and the fold goes on so that every violation is seen."""
         self.position, self.events, self.last_timestamp = position, self.events + 1, event.timestamp
+        self._check_version(event, position)
         if isinstance(event, Account.Opened):
             self.accounts[str(event.originator_id)] = (event.name, event.kind)
             self.holdings.setdefault(event.name, [])
@@ -73,29 +78,92 @@ class LedgerState:
                 event.batch, event.project, event.vintage, event.first, event.last,
                 event.buffer_quantity, position,
             )
-        elif isinstance(event, (Account.Issued, Account.Received)):
+        elif isinstance(event, Account.Issued):
+            self._check_issued(event, position)
+            self._add(self._account_name(event, position), event.blocks, position)
+        elif isinstance(event, Account.Received):
             name = self._account_name(event, position)
-            try:
-                self.holdings[name] = merge_blocks([*self.holdings.get(name, []), *event.blocks])
-            except Exception as error:  # overlapping blocks: a serial in two places
-                self.violations.append(Violation("no_double_holding", f"{name}: {error}", position))
+            self._pair(("transfer", event.transfer_id), "received", event.blocks, position)
+            self._add(name, event.blocks, position)
         elif isinstance(event, (Account.Sent, Account.Retired, Account.Cancelled)):
             name = self._account_name(event, position)
-            remaining = self.holdings.get(name, [])
-            for block in event.blocks:
-                try:
-                    _, remaining = take_range(remaining, SerialRange(block.first, block.last))
-                except SerialsNotHeldError:
-                    self.violations.append(Violation(
-                        "no_spending_unheld",
-                        f"{name} gave away serials {block.first}-{block.last} it did not hold",
-                        position,
-                    ))
-            self.holdings[name] = remaining
-        elif isinstance(event, Retirement.Recorded):
-            self.retired[event.retirement_id] = list(event.blocks)
-        elif isinstance(event, Cancellation.Recorded):
-            self.cancelled[event.cancellation_id] = list(event.blocks)
+            self._remove(name, event.blocks, position)
+            if isinstance(event, Account.Sent):
+                self._pair(("transfer", event.transfer_id), "sent", event.blocks, position)
+            else:
+                self._pair(("record", _record_id(event)), "given up", event.blocks, position)
+        elif isinstance(event, (Retirement.Recorded, Cancellation.Recorded)):
+            record_id = _record_id(event)
+            self._pair(("record", record_id), "recorded", event.blocks, position)
+            target = self.retired if isinstance(event, Retirement.Recorded) else self.cancelled
+            target[record_id] = list(event.blocks)
+
+    def _pair(self, key: tuple[str, str], side: str, blocks, position: int) -> None:
+        """Matches the two halves of a move (sent/received, given up/recorded), which are
+        saved together but in either order."""
+        other = self.unpaired.pop(key, None)
+        if other is None:
+            self.unpaired[key] = (side, sorted(blocks), position)
+        elif other[0] == side or other[1] != sorted(blocks):
+            self.violations.append(Violation(
+                "moves_balance", f"{key[0]} {key[1]}: {side} serials do not match the "
+                f"{other[0]} serials at position {other[2]}", position,
+            ))
+
+    def unfinished(self) -> list[Violation]:
+        """Half-done moves at the end of the log: sent but never received, given up by an
+        account without a retirement or cancellation record, or the other way round."""
+        return [
+            Violation("moves_balance", f"{kind} {key}: {side} but never matched", position)
+            for (kind, key), (side, _, position) in self.unpaired.items()
+        ]
+
+    def _check_version(self, event, position: int) -> None:
+        key = str(event.originator_id)
+        expected = self.versions.get(key, 0) + 1
+        if event.originator_version != expected:
+            self.violations.append(Violation(
+                "versions_in_order", f"aggregate {key} has version {event.originator_version} "
+                f"where {expected} was due", position,
+            ))
+        self.versions[key] = event.originator_version
+
+    def _check_issued(self, event, position: int) -> None:
+        for block in event.blocks:
+            batch = self.batches.get(block.batch)
+            if batch is None or not (batch.first <= block.first and block.last <= batch.last) \
+                    or (batch.project, batch.vintage) != (block.project, block.vintage):
+                self.violations.append(Violation(
+                    "serials_were_issued", f"{block.serial} is not part of a recorded issuance",
+                    position,
+                ))
+        try:
+            self.issued_parts[event.issuance_batch] = merge_blocks(
+                [*self.issued_parts.get(event.issuance_batch, []), *event.blocks])
+        except InvalidSerialError:
+            self.violations.append(Violation(
+                "serials_issued_once", f"batch {event.issuance_batch} serials issued twice", position
+            ))
+
+    def _add(self, name: str, blocks, position: int) -> None:
+        try:
+            self.holdings[name] = merge_blocks([*self.holdings.get(name, []), *blocks])
+        except InvalidSerialError as error:
+            self.violations.append(Violation("no_serial_in_two_places", f"{name}: {error}", position))
+            self.holdings[name] = [*self.holdings.get(name, []), *blocks]
+
+    def _remove(self, name: str, blocks, position: int) -> None:
+        remaining = self.holdings.get(name, [])
+        for block in blocks:
+            try:
+                _, remaining = take_range(remaining, SerialRange(block.first, block.last))
+            except SerialsNotHeldError:
+                self.violations.append(Violation(
+                    "no_spending_unheld",
+                    f"{name} gave away serials {block.first}-{block.last} it did not hold",
+                    position,
+                ))
+        self.holdings[name] = remaining
 
     def _account_name(self, event, position: int) -> str:
         try:
@@ -135,6 +203,10 @@ class LedgerState:
         totals["retired"] = sum(total_quantity(b) for b in self.retired.values())
         totals["cancelled"] = sum(total_quantity(b) for b in self.cancelled.values())
         return totals
+
+
+def _record_id(event) -> str:
+    return getattr(event, "retirement_id", None) or event.cancellation_id
 
 
 def stored_events(app, until_position: int | None = None, until: datetime | None = None,
