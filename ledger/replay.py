@@ -209,20 +209,26 @@ def _record_id(event) -> str:
     return getattr(event, "retirement_id", None) or event.cancellation_id
 
 
-def stored_events(app, until_position: int | None = None, until: datetime | None = None,
-                  page_size: int = PAGE_SIZE) -> Iterator[tuple[int, object]]:
-    """(position, domain event) in log order, streamed page by page."""
+def stored_notifications(app, until_position: int | None = None,
+                         page_size: int = PAGE_SIZE) -> Iterator:
+    """Every stored event's record, in log order, streamed page by page."""
     start = 1
     while True:
         page = app.recorder.select_notifications(start=start, limit=page_size, stop=until_position)
         if not page:
             return
-        for notification in page:
-            event = app.mapper.to_domain_event(notification)
-            if until is not None and event.timestamp > until:
-                return
-            yield notification.id, event
+        yield from page
         start = page[-1].id + 1
+
+
+def stored_events(app, until_position: int | None = None, until: datetime | None = None,
+                  page_size: int = PAGE_SIZE) -> Iterator[tuple[int, object]]:
+    """(position, domain event) in log order, streamed page by page."""
+    for notification in stored_notifications(app, until_position, page_size):
+        event = app.mapper.to_domain_event(notification)
+        if until is not None and event.timestamp > until:
+            return
+        yield notification.id, event
 
 
 def replay(app, until_position: int | None = None, until: datetime | None = None,

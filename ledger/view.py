@@ -49,7 +49,8 @@ TABLES = [
         ON kapok_serial_history (batch, first_serial)""",
     """CREATE TABLE IF NOT EXISTS kapok_retirements (
         retirement_id TEXT PRIMARY KEY, account TEXT NOT NULL, beneficiary TEXT NOT NULL,
-        reason TEXT NOT NULL, quantity BIGINT NOT NULL, retired_at TEXT NOT NULL)""",
+        reason TEXT NOT NULL, quantity BIGINT NOT NULL, retired_at TEXT NOT NULL,
+        position BIGINT NOT NULL)""",
 ]
 
 UPSERT_BALANCE = (
@@ -139,10 +140,11 @@ class LedgerView:
         if isinstance(event, Retirement.Recorded):
             return [(
                 "INSERT INTO kapok_retirements VALUES (:id, :account, :beneficiary, :reason, "
-                ":quantity, :at)",
+                ":quantity, :at, :position)",
                 {"id": event.retirement_id, "account": event.account,
                  "beneficiary": event.claim.beneficiary, "reason": event.claim.reason,
-                 "quantity": sum(b.quantity for b in event.blocks), "at": occurred_at},
+                 "quantity": sum(b.quantity for b in event.blocks), "at": occurred_at,
+                 "position": position},
             )]
         if not isinstance(event, (Account.Issued, Account.Received, Account.Sent,
                                   Account.Retired, Account.Cancelled)):
@@ -233,6 +235,14 @@ class LedgerView:
                 for row in rows
             ],
         }
+
+    def retirement_position(self, retirement_id: str) -> int | None:
+        """Where the retirement's record stands in the event log."""
+        rows = self.recorder.query(
+            "SELECT position FROM kapok_retirements WHERE retirement_id = :id",
+            {"id": retirement_id.strip().upper()},
+        )
+        return rows[0]["position"] if rows else None
 
     def serial_status(self, serial: int) -> str | None:
         try:
