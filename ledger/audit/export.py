@@ -1,0 +1,83 @@
+"""Every stored event as plain rows, for auditors' own tools (JSON Lines or CSV)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Iterator
+from uuid import UUID
+
+from ledger.audit.log import notification_leaf
+from ledger.replay import stored_notifications
+from ledger.serials import SerialBlock
+
+CSV_COLUMNS = ["position", "leaf_hash", "originator_id", "originator_version", "topic",
+               "event", "timestamp", "fields"]
+# Spreadsheets run cells that start with these as formulas (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def plain(value):
+    """JSON-ready form of the values events hold."""
+    if isinstance(value, SerialBlock):
+        return value.serial
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if is_dataclass(value):
+        return {key: plain(item) for key, item in asdict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def event_fields(event) -> dict:
+    skip = {"originator_id", "originator_version", "timestamp"}
+    return {key: plain(value) for key, value in vars(event).items() if key not in skip}
+
+
+def export_rows(app) -> Iterator[dict]:
+    for notification in stored_notifications(app):
+        event = app.mapper.to_domain_event(notification)
+        yield {
+            "position": notification.id,
+            "leaf_hash": notification_leaf(notification).hex(),
+            "originator_id": str(notification.originator_id),
+            "originator_version": notification.originator_version,
+            "topic": notification.topic,
+            "event": type(event).__qualname__,
+            "timestamp": event.timestamp.isoformat(),
+            "fields": event_fields(event),
+        }
+
+
+def neutralise(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def write_export(app, output: IO[str], fmt: str, progress=None) -> int:
+    """Writes every event as JSON Lines or CSV; returns the number written."""
+    count = 0
+    writer = None
+    if fmt == "csv":
+        writer = csv.writer(output)
+        writer.writerow(CSV_COLUMNS)
+    for row in export_rows(app):
+        if writer is None:
+            output.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        else:
+            row = {**row, "fields": json.dumps(row["fields"], ensure_ascii=False, sort_keys=True)}
+            writer.writerow([neutralise(str(row[column])) for column in CSV_COLUMNS])
+        count += 1
+        if progress:
+            progress(row["position"])
+    return count

@@ -1,0 +1,94 @@
+"""The Ed25519 key that signs tree heads: kept in a file, never in the event store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.errors import LedgerError
+
+DEFAULT_KEY_FILE = "./var/keys/tree-signing-key.pem"
+
+
+class SigningKeyError(LedgerError):
+    pass
+
+
+def signing_key_file(environ=None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("KAPOK_SIGNING_KEY_FILE") or DEFAULT_KEY_FILE)
+
+
+def public_key_file(private_key_file: Path) -> Path:
+    """Where the public half is published, beside the private key."""
+    return private_key_file.with_name(private_key_file.stem + ".pub.pem")
+
+
+def key_id(public_pem: bytes) -> str:
+    return hashlib.sha256(public_pem).hexdigest()[:16]
+
+
+class SigningKey:
+    def __init__(self, private_key: Ed25519PrivateKey):
+        self._key = private_key
+        self.public_pem = private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.key_id = key_id(self.public_pem)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        """Raises SigningKeyError if the file is missing or not an Ed25519 private key."""
+        try:
+            key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        except FileNotFoundError:
+            raise SigningKeyError(
+                f"no signing key at {path}: run `kapok audit keygen` or set KAPOK_SIGNING_KEY_FILE"
+            ) from None
+        except (ValueError, TypeError) as error:
+            raise SigningKeyError(f"{path} is not a PEM private key: {error}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SigningKeyError(f"{path} is not an Ed25519 key")
+        return cls(key)
+
+
+def generate_key(path: Path, overwrite: bool = False) -> Path:
+    """Writes a new private key (mode 0600) and its public key beside it; returns the latter."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise SigningKeyError(f"{path} exists; refusing to replace a signing key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(pem)
+    public = public_key_file(path)
+    public.write_bytes(SigningKey(key).public_pem)
+    return public
+
+
+def load_public_key(path: Path) -> bytes:
+    """The PEM public key at ``path``; a private key file gives its public half."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise SigningKeyError(f"cannot read public key {path}: {error.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        return SigningKey.load(path).public_pem
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as error:
+        raise SigningKeyError(f"{path} is not a PEM public key: {error}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyError(f"{path} is not an Ed25519 public key")
+    return data
+

@@ -1,0 +1,56 @@
+"""Proof documents that anyone can check with ``ledger/audit/verifier.py`` alone."""
+
+from __future__ import annotations
+
+import base64
+
+from ledger.audit.export import event_fields
+from ledger.audit.log import AuditLog, notification_leaf
+from ledger.errors import NotFoundError, UnknownRetirementError
+
+
+def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: bytes) -> dict:
+    """The retirement's event, its inclusion proof and the latest signed head.
+
+    The log must have been followed past the retirement. Raises UnknownRetirementError,
+    NotFoundError."""
+    position = ledger.caught_up_view().retirement_position(retirement_id)
+    if position is None:
+        raise UnknownRetirementError(f"unknown retirement {retirement_id}")
+    return inclusion_document(ledger, log, position, public_pem)
+
+
+def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> dict:
+    leaf_index = log.leaf_index(position)
+    head = log.latest_head()
+    if leaf_index is None or head is None or leaf_index >= head.tree_size:
+        raise NotFoundError(f"event {position} is not in a signed tree head yet: run the follower")
+    notification = app.recorder.select_notifications(start=position, limit=1)[0]
+    event = app.mapper.to_domain_event(notification)
+    return {
+        "kind": "kapok-inclusion-proof-v1",
+        "event": {
+            "position": position,
+            "leaf_index": leaf_index,
+            "originator_id": str(notification.originator_id),
+            "originator_version": notification.originator_version,
+            "topic": notification.topic,
+            "state": base64.b64encode(bytes(notification.state)).decode(),
+            "decoded": {"event": type(event).__qualname__,
+                        "timestamp": event.timestamp.isoformat(), **event_fields(event)},
+        },
+        "leaf_hash": notification_leaf(notification).hex(),
+        "inclusion_proof": [node.hex() for node in log.inclusion_proof(leaf_index, head.tree_size)],
+        "tree_head": head.as_dict(public_pem),
+    }
+
+
+def consistency_document(log: AuditLog, size1: int, size2: int, public_pem: bytes) -> dict:
+    """Proof that the signed head of ``size1`` is a prefix of the one of ``size2``."""
+    first, second = log.head(size1), log.head(size2)
+    return {
+        "kind": "kapok-consistency-proof-v1",
+        "first": first.as_dict(public_pem),
+        "second": second.as_dict(public_pem),
+        "proof": [node.hex() for node in log.consistency_proof(size1, size2)],
+    }

@@ -1,0 +1,110 @@
+"""The ``kapok`` command line: demo data, ledger and audit commands, and the web server.
+
+Errors print one line on stderr (``kapok: error: ...``) and exit non-zero: 2 for a malformed
+command line, 1 for a command the ledger refuses, 3 when the database cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ledger.errors import LedgerError
+from ledger.settings import DatabaseURLError, database_url
+from web.cli.audit_commands import audit
+from web.cli.ledger_commands import ledger
+from web.cli.output import open_ledger, progress_bar
+
+EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 3
+
+
+@click.group()
+@click.version_option(package_name="kapok")
+def cli():
+    """Kapok: carbon credits from the Tambopata buffer zone, Peru.
+
+    The store is KAPOK_DATABASE_URL (default sqlite:///./var/kapok.db).
+    """
+
+
+@cli.command()
+def demo():
+    """Seed the Tambopata demo projects, vintages, accounts and a first sale (repeatable)."""
+    from ledger.demo import demo_steps
+
+    ledger = open_ledger()
+    steps = demo_steps(ledger)
+    with progress_bar() as progress:
+        task = progress.add_task("seeding", total=len(steps))
+        for label, step in steps:
+            progress.update(task, description=label)
+            step()
+            progress.advance(task)
+    key_note = _ensure_demo_key()
+    view = ledger.caught_up_view()
+    from web.cli.audit_commands import follow_log
+
+    _, head = follow_log(ledger)
+    total = sum(row["quantity"] for row in view.balances() if row["status"] != "retired")
+    click.echo(f"Demo data ready in {database_url()}: {len(view.projects())} projects, "
+               f"{len(view.issuances())} issuances, {total:,} t in circulation.")
+    click.echo(f"{key_note}\nAudit log: {head.tree_size} events under a signed tree head.")
+
+
+def _ensure_demo_key() -> str:
+    """The demo signs tree heads with a key of its own, created once, outside the store."""
+    from ledger.audit.keys import generate_key, public_key_file, signing_key_file
+
+    path = signing_key_file()
+    if path.exists():
+        return f"Tree heads are signed with {path} (public key: {public_key_file(path)})."
+    public = generate_key(path)
+    return f"Created a DEMO signing key at {path}; its public key is {public}."
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
+@click.option("--workers", default=2, type=click.IntRange(1, 64), show_default=True)
+def serve(host, port, workers):
+    """Run the web app under gunicorn."""
+    os.environ.setdefault("KAPOK_DATABASE_URL", database_url())
+    open_ledger().caught_up_view()  # create the tables once, before the workers race to
+    click.echo(f"Kapok is running at http://{host}:{port}/  (store: {database_url()})")
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+                               "--bind", f"{host}:{port}", "web:create_app()"])
+
+
+cli.add_command(ledger)
+cli.add_command(audit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the command, turning every refusal into one line and an exit code."""
+    from eventsourcing.persistence import PersistenceError
+
+    def fail(message: str, code: int) -> int:
+        click.echo(f"kapok: error: {message}", err=True)
+        return code
+
+    try:
+        cli.main(args=argv, prog_name="kapok", standalone_mode=False)
+    except click.exceptions.Abort:
+        return fail("aborted", 130)
+    except click.ClickException as error:
+        return fail(error.format_message().replace("\n", " "), EXIT_USAGE)
+    except LedgerError as error:
+        return fail(str(error), EXIT_REFUSED)
+    except DatabaseURLError as error:
+        return fail(str(error), EXIT_USAGE)
+    except (PersistenceError, OSError) as error:
+        return fail(f"database unavailable ({database_url()}): {error}", EXIT_DATABASE)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
