@@ -74,13 +74,13 @@ class AuditLog:
         self.recorder = tables_recorder(app, "AuditLogRecorder", TABLES)
 
     # --- the follow-along process ---------------------------------------------------------
-    def follow(self, key: SigningKey, progress=None) -> TreeHead | None:
+    def follow(self, key: SigningKey, progress=None, page_size: int = PAGE_SIZE) -> TreeHead | None:
         """Logs every stored event not yet in the tree, signing a head per page.
 
         Returns the latest head (None for an empty store)."""
         while True:
             position = self.recorder.max_tracking_id(TRACKING_NAME) or 0
-            page = self.app.recorder.select_notifications(start=position + 1, limit=PAGE_SIZE)
+            page = self.app.recorder.select_notifications(start=position + 1, limit=page_size)
             if not page:
                 return self.latest_head()
             size = self.size()
