@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -171,3 +172,99 @@ def test_the_installed_console_script_runs(sqlite_url, tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("kapok: error: Invalid value for '--quantity'")
+
+
+# --- kapok audit ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def signing_key_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing.pem"))
+
+
+def test_demo_creates_a_signing_key_outside_the_store_and_says_where(kapok, tmp_path):
+    code, out, _ = kapok("demo")
+    assert code == 0
+    assert f"Created a DEMO signing key at {tmp_path / 'keys' / 'signing.pem'}" in out
+    assert (tmp_path / "keys" / "signing.pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY")
+
+
+def test_audit_verify_passes_on_the_demo_and_fails_naming_the_tampered_position(seeded, sqlite_url):
+    code, out, _ = seeded("audit", "verify")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("OK: 78 events")
+
+    app = Ledger(database=sqlite_url)
+    with app.factory.datastore.transaction(commit=True) as cursor:
+        cursor.execute("DELETE FROM stored_events WHERE rowid = 30")
+    app.close()
+
+    code, out, err = seeded("audit", "verify", "--no-follow")
+    assert code == 1
+    assert "FAIL position 30: event_kept" in out
+    assert err.startswith("kapok: error: verification failed")
+
+
+def test_audit_replay_json_gives_balances_at_a_position(seeded):
+    code, out, _ = seeded("audit", "replay", "--until-position", "20", "--json")
+    replayed = json.loads(out)
+    assert code == 0
+    assert replayed["position"] == 20 and replayed["events"] == 20
+    assert all({"account", "quantity"} <= set(row) for row in replayed["balances"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["audit", "replay", "--until", "yesterday"], "not an ISO timestamp"),
+    (["audit", "replay", "--until-position", "-1"], "--until-position"),
+    (["audit", "prove", "KAP-RET-NOTHING"], "unknown retirement"),
+    (["audit", "consistency", "--from", "5"], "no signed tree head of size 5"),
+    (["audit", "export", "--format", "xml"], "'xml' is not one of"),
+])
+def test_audit_commands_refuse_bad_input_in_one_line(seeded, args, message):
+    code, _, err = seeded(*args)
+    assert code != 0
+    assert message in err and err.count("\n") == 1
+
+
+def test_exported_csv_neutralises_formulas(seeded, tmp_path):
+    seeded("ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "1",
+           "--beneficiary", "=HYPERLINK(\"http://evil\")", "--reason", "+cmd")
+    target = tmp_path / "events.csv"
+    code, _, err = seeded("audit", "export", "--format", "csv", "--output", str(target))
+    assert code == 0 and "events written" in err
+    with target.open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) > 78
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
+    assert any("HYPERLINK" in row["fields"] for row in rows)
+
+
+def test_a_proof_file_verifies_with_the_standalone_script_alone(seeded, tmp_path):
+    code, out, _ = seeded("ledger", "balances", "--json")
+    code, out, _ = seeded("ledger", "retire", "--account", "andes-coffee-roasters",
+                          "--quantity", "3", "--beneficiary", "Ana", "--reason", "Other", "--json")
+    retirement_id = json.loads(out)["retirement_id"]
+    proof = tmp_path / "proof.json"
+    code, _, err = seeded("audit", "prove", retirement_id, "--output", str(proof))
+    assert code == 0, err
+
+    # A folder with nothing of Kapok but the verifier, run in isolated mode.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    from pathlib import Path
+
+    import ledger.audit.verifier as verifier
+
+    (alone / "verifier.py").write_text(Path(verifier.__file__).read_text())
+    public = tmp_path / "keys" / "signing.pub.pem"
+    done = subprocess.run([sys.executable, "-I", "verifier.py", str(proof), "--public-key", str(public)],
+                          cwd=alone, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK:")
+
+    document = json.loads(proof.read_text())
+    document["event"]["decoded"]["beneficiary"] = "Someone Else"  # informational only...
+    document["event"]["state"] = document["event"]["state"][:-4] + "AAAA"  # ...but state is not
+    proof.write_text(json.dumps(document))
+    done = subprocess.run([sys.executable, "-I", "verifier.py", str(proof), "--public-key", str(public)],
+                          cwd=alone, capture_output=True, text=True)
+    assert done.returncode == 1

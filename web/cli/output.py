@@ -92,5 +92,7 @@ def json_option(function):
 
 
 def progress_bar() -> Progress:
+    """A progress bar on stderr, shown only to a person at a terminal (not in pipes or logs)."""
+    stderr = Console(stderr=True)
     return Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))
+                    TimeElapsedColumn(), console=stderr, disable=not stderr.is_terminal)
