@@ -1,0 +1,1 @@
+"""Tamper evidence for the ledger: a Merkle tree over the event log, signed tree heads, proofs."""
