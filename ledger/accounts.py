@@ -17,7 +17,8 @@ from ledger.ids import named_id
 from ledger.serials import (
     SerialBlock,
     SerialRange,
-    merge_blocks,
+    add_blocks,
+    remove_blocks,
     take_quantity,
     take_range,
     total_quantity,
@@ -104,27 +105,21 @@ class Account(Aggregate):
     # Event bodies only assign state: they run again on every replay.
     @event("Issued")
     def _issued(self, blocks: tuple[SerialBlock, ...], issuance_batch: int) -> None:
-        self.blocks = tuple(merge_blocks([*self.blocks, *blocks]))
+        self.blocks = tuple(add_blocks(self.blocks, blocks))
 
     @event("Received")
     def _received(self, blocks: tuple[SerialBlock, ...], from_account: str, transfer_id: str):
-        self.blocks = tuple(merge_blocks([*self.blocks, *blocks]))
+        self.blocks = tuple(add_blocks(self.blocks, blocks))
 
     @event("Sent")
     def _sent(self, blocks: tuple[SerialBlock, ...], to_account: str, transfer_id: str) -> None:
-        self.blocks = _without(self.blocks, blocks)
+        self.blocks = tuple(remove_blocks(self.blocks, blocks))
 
     @event("Retired")
     def _retired(self, blocks: tuple[SerialBlock, ...], retirement_id: str) -> None:
-        self.blocks = _without(self.blocks, blocks)
+        self.blocks = tuple(remove_blocks(self.blocks, blocks))
 
     @event("Cancelled")
     def _cancelled(self, blocks: tuple[SerialBlock, ...], cancellation_id: str) -> None:
-        self.blocks = _without(self.blocks, blocks)
+        self.blocks = tuple(remove_blocks(self.blocks, blocks))
 
-
-def _without(held: Sequence[SerialBlock], removed: Sequence[SerialBlock]) -> tuple:
-    remaining = list(held)
-    for block in removed:
-        _, remaining = take_range(remaining, SerialRange(block.first, block.last))
-    return tuple(remaining)

@@ -7,6 +7,7 @@ fail as a whole (optimistic concurrency); the command is then run again on fresh
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import time
@@ -90,6 +91,9 @@ class Ledger(Application[UUID]):
 
     def __init__(self, env: dict | None = None, database: str | None = None):
         settings = persistence_env(database or database_url())
+        # Keep recently used aggregates in memory; each get() still fast-forwards from the
+        # store, and returns a deep copy, so a refused or conflicting command changes nothing.
+        settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "10000")
         super().__init__(env={**settings, **(env or {})})
         self._view = None
 

@@ -15,7 +15,7 @@ from ledger.accounts import STATUS_BY_KIND, Account
 from ledger.errors import InvalidSerialError, SerialsNotHeldError
 from ledger.issuance import Issuance
 from ledger.retirements import Cancellation, Retirement
-from ledger.serials import SerialBlock, SerialRange, merge_blocks, take_range, total_quantity
+from ledger.serials import SerialBlock, add_blocks, merge_blocks, remove_blocks, total_quantity
 
 PAGE_SIZE = 1000
 
@@ -146,24 +146,27 @@ class LedgerState:
             ))
 
     def _add(self, name: str, blocks, position: int) -> None:
-        try:
-            self.holdings[name] = merge_blocks([*self.holdings.get(name, []), *blocks])
-        except InvalidSerialError as error:
-            self.violations.append(Violation("no_serial_in_two_places", f"{name}: {error}", position))
-            self.holdings[name] = [*self.holdings.get(name, []), *blocks]
-
-    def _remove(self, name: str, blocks, position: int) -> None:
-        remaining = self.holdings.get(name, [])
+        held = self.holdings.get(name, [])
         for block in blocks:
             try:
-                _, remaining = take_range(remaining, SerialRange(block.first, block.last))
+                held = add_blocks(held, [block])
+            except InvalidSerialError as error:
+                self.violations.append(Violation("no_serial_in_two_places", f"{name}: {error}",
+                                                 position))
+        self.holdings[name] = held
+
+    def _remove(self, name: str, blocks, position: int) -> None:
+        held = self.holdings.get(name, [])
+        for block in blocks:
+            try:
+                held = remove_blocks(held, [block])
             except SerialsNotHeldError:
                 self.violations.append(Violation(
                     "no_spending_unheld",
                     f"{name} gave away serials {block.first}-{block.last} it did not hold",
                     position,
                 ))
-        self.holdings[name] = remaining
+        self.holdings[name] = held
 
     def _account_name(self, event, position: int) -> str:
         try:

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from ledger.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
 from ledger.serials import (
+    add_blocks,
+    remove_blocks,
     SerialBlock,
     SerialRange,
     merge_blocks,
@@ -412,3 +414,39 @@ def test_merging_keeps_every_serial_and_leaves_no_neighbours_of_one_batch(held, 
     assert merged == sorted(merged)
     for before, after in zip(merged, merged[1:]):
         assert not (before.batch == after.batch and before.last + 1 == after.first)
+
+
+# --- add_blocks / remove_blocks: what account events apply, in O(log n) per block -----------
+
+
+@given(held=holdings(), data=st.data())
+def test_adding_blocks_in_any_order_gives_the_merged_holding(held, data):
+    shuffled = data.draw(st.permutations(held))
+
+    assert add_blocks([], shuffled) == merge_blocks(held)
+
+
+@given(held=holdings(), data=st.data())
+def test_removing_what_was_taken_leaves_exactly_the_rest(held, data):
+    merged = merge_blocks(held)
+    quantity = data.draw(st.integers(0, total_quantity(merged)))
+    taken, remaining = take_quantity(merged, quantity)
+
+    assert remove_blocks(merged, taken) == remaining
+    assert add_blocks(remaining, taken) == merged  # and giving them back restores it
+
+
+def test_cannot_add_serials_already_held():
+    with pytest.raises(InvalidSerialError):
+        add_blocks([block(1, 10)], [block(10, 12)])
+
+
+@pytest.mark.parametrize("removed, missing", [
+    (block(5, 12), 11),    # runs past the end of the held block
+    (block(20, 25), 20),   # not held at all
+    (block(5, 6, batch=2), 5),  # same serials, another batch
+])
+def test_cannot_remove_serials_not_held_and_names_the_first_missing(removed, missing):
+    with pytest.raises(SerialsNotHeldError) as error:
+        remove_blocks([block(1, 10)], [removed])
+    assert error.value.missing == missing

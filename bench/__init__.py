@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure Kapok against the raw stack in the same run."""
