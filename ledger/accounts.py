@@ -60,7 +60,8 @@ class Account(Aggregate):
         self.name = name
         self.kind = kind
         self.owner = owner
-        self.blocks: tuple[SerialBlock, ...] = ()
+        # A list, as a snapshot restores it: loaded from events or from a snapshot, the same.
+        self.blocks: list[SerialBlock] = []
 
     @property
     def balance(self) -> int:
@@ -105,21 +106,21 @@ class Account(Aggregate):
     # Event bodies only assign state: they run again on every replay.
     @event("Issued")
     def _issued(self, blocks: tuple[SerialBlock, ...], issuance_batch: int) -> None:
-        self.blocks = tuple(add_blocks(self.blocks, blocks))
+        self.blocks = add_blocks(self.blocks, blocks)
 
     @event("Received")
     def _received(self, blocks: tuple[SerialBlock, ...], from_account: str, transfer_id: str):
-        self.blocks = tuple(add_blocks(self.blocks, blocks))
+        self.blocks = add_blocks(self.blocks, blocks)
 
     @event("Sent")
     def _sent(self, blocks: tuple[SerialBlock, ...], to_account: str, transfer_id: str) -> None:
-        self.blocks = tuple(remove_blocks(self.blocks, blocks))
+        self.blocks = remove_blocks(self.blocks, blocks)
 
     @event("Retired")
     def _retired(self, blocks: tuple[SerialBlock, ...], retirement_id: str) -> None:
-        self.blocks = tuple(remove_blocks(self.blocks, blocks))
+        self.blocks = remove_blocks(self.blocks, blocks)
 
     @event("Cancelled")
     def _cancelled(self, blocks: tuple[SerialBlock, ...], cancellation_id: str) -> None:
-        self.blocks = tuple(remove_blocks(self.blocks, blocks))
+        self.blocks = remove_blocks(self.blocks, blocks)
 

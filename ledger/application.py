@@ -40,6 +40,7 @@ from ledger.errors import (
     InsufficientCreditsError,
     InvalidCommandError,
     InvalidQuantityError,
+    InvalidSerialError,
     SerialsNotHeldError,
     UnknownAccountError,
     UnknownProjectError,
@@ -57,12 +58,17 @@ from ledger.retirements import (
 )
 from ledger.serials import SerialBlock, SerialRange, total_quantity
 from ledger.settings import database_url, persistence_env
+from ledger.sql_recorders import schema_lock
 from ledger.transcodings import LEDGER_TRANSCODINGS
 
 # No real issuance comes near this (the world emits ~40 Gt CO2e a year); it keeps typos and
 # overflow attacks out of the serial counter.
 MAX_QUANTITY = 10_000_000_000
-MAX_ATTEMPTS = 20
+MAX_ATTEMPTS = 30
+
+
+class StaleReadError(Exception):
+    """Aggregates of one command were loaded at different moments of a concurrent change."""
 
 
 def check_quantity(quantity: Any) -> int:
@@ -94,7 +100,9 @@ class Ledger(Application[UUID]):
         # Keep recently used aggregates in memory; each get() still fast-forwards from the
         # store, and returns a deep copy, so a refused or conflicting command changes nothing.
         settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "10000")
-        super().__init__(env={**settings, **(env or {})})
+        env = {**settings, **(env or {})}
+        with schema_lock(env):
+            super().__init__(env=env)
         self._view = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -240,7 +248,12 @@ class Ledger(Application[UUID]):
             blocks = self._pick(sender, quantity, serials)
             transfer_id = public_id("KAP-TRF")
             sender.send(blocks, receiver.name, transfer_id)
-            receiver.receive(blocks, sender.name, transfer_id)
+            try:
+                receiver.receive(blocks, sender.name, transfer_id)
+            except InvalidSerialError:
+                # The receiver already holds serials the sender still shows: one of the two
+                # was loaded before a concurrent save. Nothing is saved; run again.
+                raise StaleReadError(f"{sender.name} and {receiver.name} were read at different moments") from None
             return [sender, receiver], _movement_result("transfer_id", transfer_id, blocks, sender.name, receiver.name)
 
         payload = {"from": from_account, "to": to_account, "q": quantity, "s": repr(serials)}
@@ -317,14 +330,15 @@ class Ledger(Application[UUID]):
                 previous = self._find_command(key)
                 if previous is not None:
                     return previous.replay(name, digest)
-            aggregates, result = command()
-            if key is not None:
-                aggregates.append(CommandRecord(key, name, digest, result))
             try:
+                aggregates, result = command()
+                if key is not None:
+                    aggregates.append(CommandRecord(key, name, digest, result))
                 self.save(*aggregates)
-            except IntegrityError:
-                # Someone saved the same aggregates first: back off a little, run on fresh state.
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            except (IntegrityError, StaleReadError):
+                # Someone saved the same aggregates first: back off (exponentially, with
+                # jitter, so racing writers spread out) and run again on fresh state.
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                 continue
             return result
         raise ConcurrencyError(f"{name}: too many concurrent changes, nothing was applied; retry")

@@ -7,11 +7,12 @@ with ``:name`` placeholders and ``{blob}`` for binary columns, and adapted per d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
 
 Statement = tuple[str, dict[str, Any]]
@@ -79,4 +80,35 @@ def _recorder_class(sqlite: bool, name: str, tables: tuple[str, ...]):
 def tables_recorder(app, name: str, tables: Sequence[str]):
     """A recorder for ``tables`` on the application's own database and connection pool."""
     cls = _recorder_class(isinstance(app.factory, SQLiteFactory), name, tuple(tables))
-    return app.factory.tracking_recorder(cls)
+    with schema_lock(app.env):
+        return app.factory.tracking_recorder(cls)
+
+
+SCHEMA_LOCK_KEY = 0x6B61706F6B  # "kapok": one advisory lock for all our table creation
+
+
+@contextlib.contextmanager
+def schema_lock(env) -> Iterator[None]:
+    """Serialises table creation on PostgreSQL: gunicorn workers and tests start at the same
+    moment on a new database, and concurrent CREATE TABLE / CREATE TYPE collide there
+    ("tuple concurrently updated"). SQLite serialises writers by itself."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    import psycopg
+
+    try:
+        connection = psycopg.connect(
+            dbname=env.get("POSTGRES_DBNAME"), host=env.get("POSTGRES_HOST"),
+            port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
+            password=env.get("POSTGRES_PASSWORD") or None, autocommit=True,
+            connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 5),
+        )
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error).strip()) from None
+    with connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))

@@ -58,7 +58,7 @@ def test_an_opened_account_holds_nothing_and_is_named_by_its_id():
 
     assert (opened.name, opened.kind, opened.owner) == ("acme", HOLDING, "ACME S.A.C.")
     assert opened.id == account_id("acme")
-    assert opened.blocks == ()
+    assert opened.blocks == []
     assert opened.balance == 0
 
 
@@ -74,8 +74,8 @@ def test_issued_blocks_are_held_in_serial_order():
     inventory.record_issued([block(101, 200, batch=2, vintage=2022)], issuance_batch=2)
     inventory.record_issued([block(1, 100, batch=1, vintage=2020)], issuance_batch=1)
 
-    assert inventory.blocks == (block(1, 100, batch=1, vintage=2020),
-                                block(101, 200, batch=2, vintage=2022))
+    assert inventory.blocks == [block(1, 100, batch=1, vintage=2020),
+                                block(101, 200, batch=2, vintage=2022)]
     assert inventory.balance == 200
 
 
@@ -85,7 +85,7 @@ def test_cannot_issue_serials_an_account_already_holds():
     with pytest.raises(InvalidSerialError):
         inventory.record_issued([block(100, 150)], issuance_batch=1)
 
-    assert inventory.blocks == (block(1, 100),)
+    assert inventory.blocks == [block(1, 100)]
 
 
 def test_sending_removes_the_blocks_and_lowers_the_balance():
@@ -102,7 +102,7 @@ def test_receiving_adds_the_blocks_and_raises_the_balance():
 
     holding.receive([block(101, 110, batch=2)], from_account="ecosphere", transfer_id="T-1")
 
-    assert holding.blocks == (block(1, 10), block(101, 110, batch=2))
+    assert holding.blocks == [block(1, 10), block(101, 110, batch=2)]
     assert holding.balance == 20
 
 
@@ -119,7 +119,7 @@ def test_receiving_neighbouring_serials_of_a_batch_merges_them(held, received):
 
     holding.receive(received, from_account="ecosphere", transfer_id="T-1")
 
-    assert holding.blocks == (block(1, 30),)
+    assert holding.blocks == [block(1, 30)]
 
 
 def test_neighbouring_serials_of_different_batches_stay_separate_blocks():
@@ -136,7 +136,7 @@ def test_cannot_receive_serials_already_held():
     with pytest.raises(InvalidSerialError):
         holding.receive([block(5, 15)], from_account="ecosphere", transfer_id="T-1")
 
-    assert holding.blocks == (block(1, 10),)
+    assert holding.blocks == [block(1, 10)]
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_retiring_or_cancelling_takes_the_serials_out_of_the_account(operation):
 
     operation(holding, [block(1, 30)])
 
-    assert holding.blocks == (block(31, 100),)
+    assert holding.blocks == [block(31, 100)]
     assert holding.balance == 70
 
 
@@ -174,7 +174,7 @@ def test_cannot_move_serials_the_account_does_not_hold_and_nothing_changes(opera
         operation(holding, [block(90, 110)])
 
     assert raised.value.missing == 101
-    assert holding.blocks == (block(1, 100),)
+    assert holding.blocks == [block(1, 100)]
     assert holding.version == version
     assert holding.collect_events() == []
 
@@ -212,7 +212,7 @@ def test_accounts_other_than_the_buffer_pool_can_send_and_retire(kind):
     sender.send([block(1, 10)], to_account="globex", transfer_id="T-1")
     sender.retire([block(11, 20)], retirement_id="R-1")
 
-    assert sender.blocks == (block(21, 100),)
+    assert sender.blocks == [block(21, 100)]
 
 
 def test_picking_a_quantity_takes_the_oldest_vintage_first():
