@@ -1,0 +1,549 @@
+"""Sale proceeds: benefit-sharing rules, the farms that share, and the journal of what is owed.
+
+A sale's amount is split first among a project's recipients by the rule in force when it was
+paid, then the farmers' part among the project's active farms by agroforestry hectares. Every
+split is by largest remainder, so the parts always sum to the amount: no cent is made or lost.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Mapping, Sequence
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.ids import named_id
+from market import money
+from market.allocation import allocate
+from market.errors import (
+    InvalidFarmError,
+    InvalidMoneyError,
+    InvalidPayoutError,
+    InvalidRuleError,
+    InvalidSaleError,
+    NoRuleInForceError,
+    OverpaidError,
+    PayoutAlreadyRecordedError,
+    SaleAlreadyRecordedError,
+    UnknownFarmError,
+    UnknownRecipientError,
+)
+
+FARMERS = "farmers"  # the one recipient whose share is split across the project's farms
+HUNDRED = Decimal(100)
+MAX_KEY = 64
+MAX_TEXT = 200
+
+# Recipients are lower-case keys ("aider-field-programme"), so "Farmers" cannot pose as
+# "farmers"; ids and codes are ASCII. Neither may hold ":", which joins journal account names.
+_RECIPIENT = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+_CODE = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.ASCII)
+
+
+def benefit_rule_id(registry_id: str) -> UUID:
+    return named_id("benefit-rule", registry_id)
+
+
+def farm_id(registry_id: str, farm_code: str) -> UUID:
+    return named_id("farm", f"{registry_id}:{farm_code}")
+
+
+def proceeds_ledger_id(currency: str) -> UUID:
+    return named_id("proceeds", currency)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_text(value: object, pattern: re.Pattern, what: str, error: type[Exception]) -> None:
+    if not isinstance(value, str) or len(value) > MAX_KEY or not pattern.fullmatch(value):
+        raise error(f"invalid {what} {value!r}: 1-{MAX_KEY} ASCII letters, digits and '-'")
+
+
+def _check_reference(value: object, what: str, error: type[Exception]) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise error(f"invalid {what} {value!r}: 1-{MAX_TEXT} characters")
+
+
+def _check_moment(value: object, what: str) -> None:
+    # Aware datetimes only: comparing naive and aware ones fails, and a naive one is ambiguous.
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidRuleError(f"{what} must be a timezone-aware datetime, not {value!r}")
+
+
+def _check_day(value: object, what: str, error: type[Exception]) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise error(f"{what} must be a date, not {value!r}")
+
+
+# --- Benefit-sharing rules -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """One version of a project's rule: percentage ``shares`` per recipient (read-only, in
+    recipient order), in force from ``effective_from`` until the next version's."""
+
+    version: int
+    shares: dict[str, Decimal]
+    effective_from: datetime
+
+
+def check_shares(shares: Mapping[str, Decimal | int]) -> dict[str, Decimal]:
+    """The shares as Decimals in recipient order. Raises InvalidRuleError naming every problem:
+    recipients that are not lower-case keys, shares that are not positive, a sum other than
+    exactly 100."""
+    if not isinstance(shares, Mapping) or not shares:
+        raise InvalidRuleError("a benefit-sharing rule needs at least one recipient's share")
+    problems = []
+    for recipient, share in shares.items():
+        if not isinstance(recipient, str) or not _RECIPIENT.fullmatch(recipient):
+            problems.append(f"recipient {recipient!r} is not lower-case letters, digits and '-'")
+        if isinstance(share, bool) or not isinstance(share, (int, Decimal)):
+            problems.append(f"share of {recipient!r} must be an int or Decimal, not {share!r}")
+        elif not Decimal(share).is_finite() or share <= 0:
+            problems.append(f"share of {recipient!r} must be a positive percentage: {share}")
+    if not problems and (total := sum(map(Decimal, shares.values()))) != HUNDRED:
+        problems.append(f"shares sum to {total}, not exactly 100")
+    if problems:
+        raise InvalidRuleError("; ".join(problems))
+    return {recipient: Decimal(shares[recipient]) for recipient in sorted(shares)}
+
+
+class BenefitSharingRule(Aggregate):
+    """How a project's proceeds are shared, versioned: a sale is split by the version in
+    force when it was paid, whatever was decided later."""
+
+    @staticmethod
+    def create_id(registry_id: str, **_: object) -> UUID:
+        return benefit_rule_id(registry_id)
+
+    @classmethod
+    def create(cls, registry_id: str) -> BenefitSharingRule:
+        _check_text(registry_id, _CODE, "registry id", InvalidRuleError)
+        return cls(registry_id)
+
+    @event("Created")
+    def __init__(self, registry_id: str):
+        self.registry_id = registry_id
+        self.versions: list[RuleVersion] = []
+
+    def set_shares(self, shares: Mapping[str, Decimal | int], effective_from: datetime
+                   ) -> RuleVersion:
+        """Records the next version. It must start after the latest one: rewriting the past
+        would change the split of sales already paid. Raises InvalidRuleError."""
+        checked = check_shares(shares)
+        _check_moment(effective_from, "effective_from")
+        if self.versions and effective_from <= self.versions[-1].effective_from:
+            latest = self.versions[-1]
+            raise InvalidRuleError(
+                f"rule of project {self.registry_id}: version {latest.version} is in force "
+                f"from {latest.effective_from.isoformat()}; a new version must start later"
+            )
+        rule = RuleVersion(len(self.versions) + 1, checked, effective_from)
+        self._shares_set(rule)
+        return rule
+
+    def rule_at(self, moment: datetime) -> RuleVersion:
+        """The version in force at ``moment``; raises NoRuleInForceError before the first."""
+        _check_moment(moment, "moment")
+        for rule in reversed(self.versions):
+            if rule.effective_from <= moment:
+                return rule
+        raise NoRuleInForceError(
+            f"project {self.registry_id} has no benefit-sharing rule in force at "
+            f"{moment.isoformat()}"
+        )
+
+    @event("SharesSet")
+    def _shares_set(self, rule: RuleVersion) -> None:
+        self.versions.append(rule)
+
+
+# --- Farms ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FarmDetails:
+    """A farm's family and land. ``weight``, when set, replaces the agroforestry hectares as
+    the farm's weight in the farmers' share (0 leaves it out while it stays active)."""
+
+    farmer_name: str
+    forest_ha: Decimal  # forest kept standing
+    agroforestry_ha: Decimal
+    weight: Decimal | None = None
+
+    @property
+    def share_weight(self) -> Decimal:
+        return self.agroforestry_ha if self.weight is None else self.weight
+
+    def check(self, farm_code: str) -> None:
+        """Raises InvalidFarmError naming the farm and the first field not acceptable."""
+        name = self.farmer_name
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
+            raise InvalidFarmError(f"farm {farm_code} needs a farmer or family name")
+        for field in ("forest_ha", "agroforestry_ha", "weight"):
+            value = getattr(self, field)
+            if value is None and field == "weight":
+                continue
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                raise InvalidFarmError(
+                    f"farm {farm_code}: {field} must be a Decimal of at least 0, not {value!r}"
+                )
+
+
+class Farm(Aggregate):
+    """A farm of a project's buffer zone that shares in the farmers' part of its proceeds."""
+
+    @staticmethod
+    def create_id(registry_id: str, farm_code: str, **_: object) -> UUID:
+        return farm_id(registry_id, farm_code)
+
+    @classmethod
+    def register(cls, registry_id: str, farm_code: str, details: FarmDetails) -> Farm:
+        _check_text(registry_id, _CODE, "registry id", InvalidFarmError)
+        _check_text(farm_code, _CODE, "farm code", InvalidFarmError)
+        details.check(farm_code)
+        return cls(registry_id, farm_code, details)
+
+    @event("Registered")
+    def __init__(self, registry_id: str, farm_code: str, details: FarmDetails):
+        self.registry_id = registry_id
+        self.farm_code = farm_code
+        self.details = details
+        self.active = True
+
+    @property
+    def share_weight(self) -> Decimal:
+        return self.details.share_weight
+
+    def update(self, details: FarmDetails) -> None:
+        """Replaces the farm's details (``dataclasses.replace`` the current ones)."""
+        details.check(self.farm_code)
+        if details != self.details:
+            self._updated(details)
+
+    def deactivate(self) -> None:
+        if self.active:
+            self._deactivated()
+
+    def reactivate(self) -> None:
+        if not self.active:
+            self._reactivated()
+
+    @event("Updated")
+    def _updated(self, details: FarmDetails) -> None:
+        self.details = details
+
+    @event("Deactivated")
+    def _deactivated(self) -> None:
+        self.active = False
+
+    @event("Reactivated")
+    def _reactivated(self) -> None:
+        self.active = True
+
+
+# --- Splitting a sale ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Minor units of one sale owed to a recipient, or to one farm when ``farm_code`` is set."""
+
+    recipient: str
+    farm_code: str | None
+    minor: int
+
+
+def split_proceeds(amount_minor: int, currency: str, rule: RuleVersion, farms: Sequence[Farm]
+                   ) -> list[Allocation]:
+    """``amount_minor`` shared by ``rule`` among its recipients, the farmers' part among the
+    active farms by weight; parts of 0 are left out. With no active farm of positive weight
+    the farmers' part is owed to ``farmers`` as a whole (``farm_code`` None), so it is never
+    lost. The allocations sum exactly to the amount.
+
+    Raises InvalidMoneyError for a negative amount or unknown currency, InvalidFarmError for
+    farms of several projects or repeated farm codes."""
+    money.currency(currency)
+    if not _is_whole(amount_minor) or amount_minor < 0:
+        raise InvalidMoneyError(f"amount must be whole minor units >= 0: {amount_minor!r}")
+    sharing = _sharing_farms(farms)
+    allocations = []
+    for recipient, part in zip(rule.shares, allocate(amount_minor, list(rule.shares.values()))):
+        if recipient != FARMERS:
+            allocations.append(Allocation(recipient, None, part))
+        elif sharing:
+            parts = allocate(part, [farm.share_weight for farm in sharing])
+            allocations += [Allocation(FARMERS, f.farm_code, p) for f, p in zip(sharing, parts)]
+        else:
+            allocations.append(Allocation(FARMERS, None, part))
+    return [allocation for allocation in allocations if allocation.minor]
+
+
+def _sharing_farms(farms: Sequence[Farm]) -> list[Farm]:
+    """The active farms of positive weight, in farm-code order so ties split the same way
+    however the caller listed them."""
+    codes = [farm.farm_code for farm in farms]
+    if len(set(codes)) != len(codes):
+        raise InvalidFarmError(f"farm codes repeat in {sorted(codes)}")
+    projects = {farm.registry_id for farm in farms}
+    if len(projects) > 1:
+        raise InvalidFarmError(f"farms of several projects share one sale: {sorted(projects)}")
+    sharing = [farm for farm in farms if farm.active and farm.share_weight > 0]
+    return sorted(sharing, key=lambda farm: farm.farm_code)
+
+
+# --- The proceeds journal ------------------------------------------------------------------
+
+CASH = "cash"  # received from buyers, less payment fees, less payouts
+PAYMENT_FEES = "payment-fees"  # the payment provider's fees: the platform's expense
+PAYABLE = "payable"  # "payable:<recipient>" or "payable:farmers:<farm code>"
+SALE = "sale"
+PAYOUT = "payout"
+
+
+def payable_account(recipient: str, farm_code: str | None = None) -> str:
+    return f"{PAYABLE}:{recipient}" if farm_code is None else f"{PAYABLE}:{recipient}:{farm_code}"
+
+
+def payee_of(account: str) -> tuple[str, str | None] | None:
+    """(recipient, farm code) of a payable account; None for any other account."""
+    kind, _, payee = account.partition(":")
+    if kind != PAYABLE:
+        return None
+    recipient, _, farm_code = payee.partition(":")
+    return recipient, farm_code or None
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One line of an entry: minor units debited (positive) or credited (negative)."""
+
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A balanced set of postings: an order's proceeds received, or a payout made."""
+
+    kind: str  # SALE or PAYOUT
+    reference: str  # the order id, or the payout's bank or transfer reference
+    on: date
+    postings: tuple[Posting, ...]
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """A movement of one payee's account; ``owed`` is what is owed after it."""
+
+    on: date
+    kind: str
+    reference: str
+    recipient: str
+    farm_code: str | None
+    allocated: int
+    paid_out: int
+    owed: int
+
+
+class ProceedsLedger(Aggregate):
+    """One currency's proceeds as a double-entry journal in minor units: cash received against
+    what is owed to each recipient and farm, then payouts against what is owed.
+
+    Booking an order twice raises SaleAlreadyRecordedError rather than passing silently, so a
+    caller retrying can treat it as done and a caller with a bug hears of it."""
+
+    @staticmethod
+    def create_id(currency: str, **_: object) -> UUID:
+        return proceeds_ledger_id(currency)
+
+    @classmethod
+    def open(cls, currency: str) -> ProceedsLedger:
+        money.currency(currency)
+        return cls(currency)
+
+    @event("Opened")
+    def __init__(self, currency: str):
+        self.currency = currency
+        # Running totals per account, so checks never walk the entries.
+        self.debits: dict[str, int] = {}
+        self.credits: dict[str, int] = {}
+        # Every entry, for statements. Statements should come from a projection later; then
+        # the aggregate keeps only the totals and the idempotency keys.
+        self.entries: list[JournalEntry] = []
+        # "sale:<order id>" or "payout:<account>:<reference>" -> position of the entry.
+        self.recorded: dict[str, int] = {}
+
+    def _show(self, minor: int) -> str:
+        return str(money.Money.from_minor(minor, self.currency))
+
+    def allocated(self, recipient: str, farm_code: str | None = None) -> int:
+        return self.credits.get(payable_account(recipient, farm_code), 0)
+
+    def paid_out(self, recipient: str, farm_code: str | None = None) -> int:
+        return self.debits.get(payable_account(recipient, farm_code), 0)
+
+    def owed(self, recipient: str, farm_code: str | None = None) -> int:
+        return self.allocated(recipient, farm_code) - self.paid_out(recipient, farm_code)
+
+    def record_sale(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation],
+                    stripe_fee_minor: int | None = None, *, received_on: date | None = None
+                    ) -> JournalEntry:
+        """Books an order's proceeds: cash net of the payment fee (booked apart, as the
+        platform's expense, when known) against what each allocation's payee is now owed.
+        ``received_on`` defaults to today (UTC).
+
+        Raises SaleAlreadyRecordedError if the order is booked already, InvalidSaleError for
+        a bad amount or fee or allocations that do not sum to the amount."""
+        _check_reference(order_id, "order id", InvalidSaleError)
+        if not _is_whole(amount_minor) or amount_minor <= 0:
+            raise InvalidSaleError(f"order {order_id}: amount must be positive minor units")
+        fee = 0 if stripe_fee_minor is None else stripe_fee_minor
+        if not _is_whole(fee) or not 0 <= fee <= amount_minor:
+            raise InvalidSaleError(f"order {order_id}: fee {fee!r} not within 0 and the amount")
+        if received_on is None:
+            received_on = datetime.now(timezone.utc).date()
+        _check_day(received_on, "received_on", InvalidSaleError)
+        key = f"{SALE}:{order_id}"
+        if key in self.recorded:
+            raise SaleAlreadyRecordedError(f"order {order_id} is recorded already", order_id)
+        owed = self._payables(order_id, amount_minor, allocations)
+        postings = [Posting(CASH, amount_minor - fee), Posting(PAYMENT_FEES, fee)]
+        postings += [Posting(account, -minor) for account, minor in owed.items()]
+        entry = JournalEntry(SALE, order_id, received_on,
+                             tuple(posting for posting in postings if posting.amount))
+        self._sale_recorded(key, entry)
+        return entry
+
+    def _payables(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation]
+                  ) -> dict[str, int]:
+        payables: dict[str, int] = {}
+        for allocation in allocations:
+            if not isinstance(allocation, Allocation):
+                raise InvalidSaleError(f"order {order_id}: not an Allocation: {allocation!r}")
+            _check_text(allocation.recipient, _RECIPIENT, "recipient", InvalidSaleError)
+            if allocation.farm_code is not None:
+                _check_text(allocation.farm_code, _CODE, "farm code", InvalidSaleError)
+                if allocation.recipient != FARMERS:
+                    raise InvalidSaleError(
+                        f"order {order_id}: only the {FARMERS}' share goes to farms, not "
+                        f"{allocation.recipient}'s"
+                    )
+            if not _is_whole(allocation.minor) or allocation.minor < 0:
+                raise InvalidSaleError(f"order {order_id}: bad allocation {allocation!r}")
+            account = payable_account(allocation.recipient, allocation.farm_code)
+            payables[account] = payables.get(account, 0) + allocation.minor
+        if (total := sum(payables.values())) != amount_minor:
+            raise InvalidSaleError(
+                f"order {order_id}: allocations sum to {self._show(total)}, not the "
+                f"{self._show(amount_minor)} paid"
+            )
+        return payables
+
+    def record_payout(self, recipient: str, farm_code: str | None, amount_minor: int,
+                      paid_on: date, reference: str) -> JournalEntry:
+        """Books money paid to a recipient or farm. Raises InvalidPayoutError for a
+        non-positive amount or a malformed date, reference or payee, OverpaidError for more
+        than is owed, PayoutAlreadyRecordedError for a reference used for this payee before,
+        and UnknownRecipientError or UnknownFarmError for a payee never allocated anything."""
+        _check_reference(reference, "payout reference", InvalidPayoutError)
+        if not _is_whole(amount_minor) or amount_minor <= 0:
+            raise InvalidPayoutError(f"payout {reference}: amount must be positive minor units")
+        _check_day(paid_on, "paid_on", InvalidPayoutError)
+        _check_text(recipient, _RECIPIENT, "recipient", InvalidPayoutError)
+        if farm_code is not None:
+            _check_text(farm_code, _CODE, "farm code", InvalidPayoutError)
+        account = payable_account(recipient, farm_code)
+        if account not in self.credits:
+            if farm_code is None:
+                raise UnknownRecipientError(f"nothing was ever allocated to {recipient!r}")
+            raise UnknownFarmError(f"nothing was ever allocated to farm {farm_code!r}")
+        key = f"{PAYOUT}:{account}:{reference}"
+        if key in self.recorded:
+            raise PayoutAlreadyRecordedError(f"payout {reference} to {account} is recorded")
+        if amount_minor > (owed := self.owed(recipient, farm_code)):
+            raise OverpaidError(
+                f"cannot pay {self._show(amount_minor)} to {account}: {self._show(owed)} is owed"
+            )
+        entry = JournalEntry(PAYOUT, reference, paid_on,
+                             (Posting(account, amount_minor), Posting(CASH, -amount_minor)))
+        self._payout_recorded(key, entry)
+        return entry
+
+    # Event bodies only assign state: they run again on every replay. They add to the totals
+    # in place, as a copy per sale would make replaying the journal quadratic.
+    @event("SaleRecorded")
+    def _sale_recorded(self, key: str, entry: JournalEntry) -> None:
+        self._post(key, entry)
+
+    @event("PayoutRecorded")
+    def _payout_recorded(self, key: str, entry: JournalEntry) -> None:
+        self._post(key, entry)
+
+    def _post(self, key: str, entry: JournalEntry) -> None:
+        _add_to_totals(self.debits, self.credits, entry.postings)
+        self.recorded[key] = len(self.entries)
+        self.entries.append(entry)
+
+    def statement(self, recipient: str | None = None, farm_code: str | None = None,
+                  start: date | None = None, end: date | None = None) -> list[StatementRow]:
+        """Movements of payee accounts in date order (recording order within a day), with
+        what is owed after each. None matches any recipient, farm or date; the period is
+        inclusive, and ``owed`` counts the movements before it too."""
+        rows = []
+        owed: dict[str, int] = {}
+        for entry in sorted(self.entries, key=lambda entry: entry.on):
+            for posting in entry.postings:
+                if (payee := payee_of(posting.account)) is None:
+                    continue
+                owed[posting.account] = owed.get(posting.account, 0) - posting.amount
+                if (recipient in (None, payee[0]) and farm_code in (None, payee[1])
+                        and (start is None or start <= entry.on)
+                        and (end is None or entry.on <= end)):
+                    rows.append(StatementRow(
+                        entry.on, entry.kind, entry.reference, *payee,
+                        allocated=max(-posting.amount, 0), paid_out=max(posting.amount, 0),
+                        owed=owed[posting.account],
+                    ))
+        return rows
+
+    def validate_balanced(self) -> list[str]:
+        """Every way the journal fails to balance, for an auditor; empty when it balances:
+        entries whose debits and credits differ, running totals that disagree with the
+        entries, and payees paid more than they were allocated."""
+        problems = []
+        debits: dict[str, int] = {}
+        credits: dict[str, int] = {}
+        for entry in self.entries:
+            if difference := sum(posting.amount for posting in entry.postings):
+                problems.append(f"{entry.kind} {entry.reference} on {entry.on}: debits and "
+                                f"credits differ by {difference}")
+            _add_to_totals(debits, credits, entry.postings)
+        for name, kept, counted in (("debits", self.debits, debits),
+                                    ("credits", self.credits, credits)):
+            for account in sorted(set(kept) | set(counted)):
+                if kept.get(account, 0) != counted.get(account, 0):
+                    problems.append(f"{name} of {account}: total {kept.get(account, 0)}, "
+                                    f"entries {counted.get(account, 0)}")
+        if (total_debits := sum(self.debits.values())) != sum(self.credits.values()):
+            problems.append(f"total debits {total_debits} != total credits "
+                            f"{sum(self.credits.values())}")
+        for account, debit in sorted(self.debits.items()):
+            if payee_of(account) and debit > self.credits.get(account, 0):
+                problems.append(f"{account} was paid {debit}, more than the "
+                                f"{self.credits.get(account, 0)} allocated")
+        return problems
+
+
+def _add_to_totals(debits: dict[str, int], credits: dict[str, int],
+                   postings: Sequence[Posting]) -> None:
+    for posting in postings:
+        totals = debits if posting.amount > 0 else credits
+        totals[posting.account] = totals.get(posting.account, 0) + abs(posting.amount)
