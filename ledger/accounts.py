@@ -79,6 +79,12 @@ class Account(Aggregate):
             taken, _ = take_quantity(self.blocks, quantity or 0)
         return taken
 
+    def pick_of(self, project: str, vintage: int, quantity: int) -> list[SerialBlock]:
+        """``quantity`` tonnes of one project vintage (what a listing sells), lowest first."""
+        matching = [b for b in self.blocks if b.project == project and b.vintage == vintage]
+        taken, _ = take_quantity(matching, quantity)
+        return taken
+
     def check_can_send(self) -> None:
         if self.kind == BUFFER:
             raise AccountKindError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import secrets
 import time
 from dataclasses import replace
@@ -104,6 +105,7 @@ class Ledger(Application[UUID]):
         with schema_lock(env):
             super().__init__(env=env)
         self._view = None
+        self._unit = threading.local()  # the aggregates one command has loaded or created
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -325,11 +327,14 @@ class Ledger(Application[UUID]):
         if key is not None:
             check_key(key)
         digest = fingerprint(name, payload)
+        if getattr(self._unit, "aggregates", None) is not None:
+            raise RuntimeError(f"{name}: commands do not nest; load and save in one command")
         for attempt in range(MAX_ATTEMPTS):
             if key is not None:
                 previous = self._find_command(key)
                 if previous is not None:
                     return previous.replay(name, digest)
+            self._unit.aggregates = {}
             try:
                 aggregates, result = command()
                 if key is not None:
@@ -340,8 +345,26 @@ class Ledger(Application[UUID]):
                 # jitter, so racing writers spread out) and run again on fresh state.
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                 continue
+            finally:
+                self._unit.aggregates = None
             return result
         raise ConcurrencyError(f"{name}: too many concurrent changes, nothing was applied; retry")
+
+    def _load(self, aggregate_id: UUID):
+        """The aggregate, loaded once per command: a command that touches an aggregate twice
+        (e.g. reserve then deliver) sees its own changes. Raises AggregateNotFoundError."""
+        loaded = getattr(self._unit, "aggregates", None)
+        if loaded is not None and aggregate_id in loaded:
+            return loaded[aggregate_id]
+        aggregate = self.repository.get(aggregate_id)
+        return self._remember(aggregate)
+
+    def _remember(self, aggregate):
+        """Registers an aggregate created during the running command, for later loads."""
+        loaded = getattr(self._unit, "aggregates", None)
+        if loaded is not None:
+            loaded[aggregate.id] = aggregate
+        return aggregate
 
     def _find_command(self, key: str) -> CommandRecord | None:
         try:
@@ -354,21 +377,21 @@ class Ledger(Application[UUID]):
 
     def _get(self, aggregate_id: UUID, error: type[Exception], what: str):
         try:
-            return self.repository.get(aggregate_id)
+            return self._load(aggregate_id)
         except AggregateNotFoundError:
             raise error(f"unknown {what}") from None
 
     def _serial_counter(self) -> SerialCounter:
         try:
-            return self.repository.get(SERIAL_COUNTER_ID)
+            return self._load(SERIAL_COUNTER_ID)
         except AggregateNotFoundError:
-            return SerialCounter()
+            return self._remember(SerialCounter())
 
     def _buffer_pool(self) -> Account:
         try:
-            return self.repository.get(account_id(BUFFER_POOL))
+            return self._load(account_id(BUFFER_POOL))
         except AggregateNotFoundError:
-            return Account(BUFFER_POOL, BUFFER, "registry")
+            return self._remember(Account(BUFFER_POOL, BUFFER, "registry"))
 
     @staticmethod
     def _check_amount(quantity: int | None, serials: SerialRange | None) -> None:

@@ -1,0 +1,485 @@
+"""The market's service layer: listings, quotes, orders, payments and proceeds.
+
+``Marketplace`` extends the ledger's application, so ledger and market aggregates live in one
+event store and a sale's whole effect (order state, serials moving, listing counters, money
+allocated to the farms, and the de-duplication record of the provider's event) is one
+atomic save: exactly once, whatever the provider redelivers or however a process dies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Callable, Sequence
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
+from ledger.application import Ledger, public_id
+from ledger.errors import InsufficientCreditsError, UnknownAccountError
+from ledger.retirements import Retirement, RetirementClaim
+from market.errors import MarketError, UnknownFarmError
+from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
+from market.orders import (
+    CANCELLED,
+    EXPIRED,
+    FULFILLED,
+    PAID,
+    RESERVED,
+    Order,
+    PaymentIndex,
+    ProcessedPaymentEvent,
+    UnknownOrderError,
+    order_aggregate_id,
+    payment_index_id,
+)
+from market.payments import (
+    DISPUTED,
+    FAILED,
+    REFUNDED,
+    SUCCEEDED,
+    OfflinePaymentProvider,
+    PaymentEvent,
+    PaymentProvider,
+)
+from market.proceeds import (
+    BenefitSharingRule,
+    Farm,
+    FarmDetails,
+    ProceedsLedger,
+    benefit_rule_id,
+    farm_id,
+    proceeds_ledger_id,
+    split_proceeds,
+)
+from market.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
+from market.roster import Catalogue, FarmRoster
+from market.transcodings import MARKET_TRANSCODINGS
+
+RESERVATION_MINUTES = 30
+
+
+class UnknownListingError(MarketError):
+    pass
+
+
+class Marketplace(Ledger):
+    """Kapok: the ledger plus the market, over one event store."""
+
+    snapshotting_intervals = {**Ledger.snapshotting_intervals, Listing: 100,
+                              ProceedsLedger: 100, Catalogue: 100, FarmRoster: 100}
+
+    def __init__(self, env: dict | None = None, database: str | None = None,
+                 payments: PaymentProvider | None = None,
+                 reservation_minutes: int = RESERVATION_MINUTES,
+                 clock: Callable[[], datetime] | None = None):
+        super().__init__(env=env, database=database)
+        self.payments = payments or OfflinePaymentProvider()
+        self.reservation = timedelta(minutes=reservation_minutes)
+        self.now = clock or (lambda: datetime.now(timezone.utc))
+
+    def register_transcodings(self, transcoder) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in (*MARKET_TRANSCODINGS, *LISTING_TRANSCODINGS):
+            transcoder.register(transcoding)
+
+    # --- listings ------------------------------------------------------------------------
+    def create_listing(self, project: str, vintage: int, inventory_account: str,
+                       price_per_tonne: Decimal, currency: str, on_offer: int,
+                       minimum_quantity: int = 1, tiers: Sequence = (),
+                       idempotency_key: str | None = None) -> dict:
+        """Lists tonnes of a project vintage held in an inventory account. Raises
+        InvalidListingError, UnknownProjectError, UnknownVintageError, UnknownAccountError,
+        InsufficientCreditsError (more on offer than the account holds)."""
+
+        def command():
+            self.get_project(project).vintage(vintage)
+            inventory = self.get_account(inventory_account)
+            self._check_holds(inventory, project, vintage, on_offer)
+            listing = Listing.create(
+                project_registry_id=project, vintage_year=vintage,
+                inventory_account=inventory.name, price_per_tonne=price_per_tonne,
+                currency=currency, minimum_quantity=minimum_quantity, tiers=tiers,
+                on_offer=on_offer, key=idempotency_key or "",
+            )
+            catalogue = self._catalogue()
+            catalogue.add(str(listing.id))
+            return [listing, catalogue], {"listing_id": str(listing.id)}
+
+        payload = {"p": project, "v": vintage, "a": inventory_account, "price": str(price_per_tonne),
+                   "c": currency, "o": on_offer, "m": minimum_quantity, "t": repr(tiers)}
+        return self._run("create_listing", payload, idempotency_key, command)
+
+    def change_listing(self, listing_id: str, *, on_offer: int | None = None,
+                       status: str | None = None) -> dict:
+        """Changes the quantity on offer, or pauses / resumes / closes a listing."""
+
+        def command():
+            listing = self.get_listing(listing_id)
+            if on_offer is not None:
+                inventory = self.get_account(listing.inventory_account)
+                self._check_holds(inventory, listing.project_registry_id, listing.vintage_year,
+                                  on_offer - listing.reserved - listing.sold)
+                listing.set_on_offer(on_offer)
+            if status == "paused":
+                listing.pause()
+            elif status == "active":
+                listing.resume()
+            elif status == "closed":
+                listing.close()
+            return [listing], {"listing_id": listing_id, "status": listing.status,
+                               "available": listing.available}
+
+        return self._run("change_listing", {}, None, command)
+
+    def get_listing(self, listing_id: str) -> Listing:
+        try:
+            return self._load(UUID(str(listing_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise UnknownListingError(f"unknown listing {listing_id}") from None
+
+    def listings(self) -> list[Listing]:
+        return [self.get_listing(listing_id) for listing_id in self._catalogue().listing_ids]
+
+    def quote(self, listing_id: str, *, tonnes: int | None = None, amount=None,
+              estimate=None) -> Quote:
+        """Prices a purchase by tonnes, by money (a ``Money``) or by an emissions estimate."""
+        listing = self.get_listing(listing_id)
+        now = self.now()
+        if tonnes is not None:
+            return quote_tonnes(listing, tonnes, now)
+        if amount is not None:
+            return quote_amount(listing, amount, now)
+        return quote_estimate(listing, estimate, now)
+
+    # --- orders --------------------------------------------------------------------------
+    def place_order(self, listing_id: str, tonnes: int, buyer_org: str, buyer_account: str,
+                    retirement: RetirementClaim | None = None,
+                    idempotency_key: str | None = None) -> dict:
+        """Reserves ``tonnes`` for a buyer: they move from the inventory into the order's
+        escrow account, in one save with the listing's counter. Raises
+        NotEnoughAvailableError, BelowMinimumQuantityError, ListingNotActiveError, ..."""
+        if retirement is not None:
+            retirement.check()
+
+        def command():
+            listing = self.get_listing(listing_id)
+            quote = quote_tonnes(listing, tonnes, self.now())
+            buyer = self._holding(buyer_account, buyer_org)
+            order_id = public_id("KAP-ORD")
+            order = Order(order_id, buyer_org, buyer_account, str(listing.id),
+                          listing.project_registry_id, listing.vintage_year, tonnes,
+                          quote.unit_price, quote.total_minor, quote.currency, retirement)
+            changed = self._reserve(order, listing)
+            return [order, buyer, *changed], self.order_summary(order)
+
+        payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
+                   "r": repr(retirement)}
+        return self._run("place_order", payload, idempotency_key, command)
+
+    def _reserve(self, order: Order, listing: Listing) -> list:
+        inventory = self.get_account(listing.inventory_account)
+        try:
+            blocks = inventory.pick_of(listing.project_registry_id, listing.vintage_year,
+                                       order.tonnes)
+        except InsufficientCreditsError:
+            raise NotEnoughAvailableError(
+                f"listing {listing.id}: the inventory no longer holds {order.tonnes} t") from None
+        listing.reserve(order.tonnes, reference=order.order_id)
+        escrow = self._escrow(order)
+        transfer_id = public_id("KAP-TRF")
+        inventory.send(blocks, escrow.name, transfer_id)
+        escrow.receive(blocks, inventory.name, transfer_id)
+        order.reserve([block.serial for block in blocks], self.now() + self.reservation)
+        return [listing, inventory, escrow]
+
+    def _escrow(self, order: Order) -> Account:
+        try:
+            return self._load(account_id(order.escrow_name))
+        except AggregateNotFoundError:
+            return self._remember(Account(order.escrow_name, ESCROW, order.buyer_org))
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            return self._load(order_aggregate_id(order_id))
+        except AggregateNotFoundError:
+            raise UnknownOrderError(f"unknown order {order_id}") from None
+
+    def start_payment(self, order_id: str) -> dict:
+        """Creates the provider's payment for a reserved order (idempotent per order)."""
+        order = self.get_order(order_id)
+        payment = self.payments.create_payment(
+            order.order_id, order.total_minor, order.currency,
+            f"{order.tonnes} t {order.project} {order.vintage} (Kapok order {order.order_id})",
+        )
+
+        def command():
+            fresh = self.get_order(order_id)
+            fresh.attach_payment(self.payments.name, payment.payment_id)
+            changed = [fresh]
+            if not self._exists(payment_index_id(payment.payment_id)):
+                changed.append(PaymentIndex(payment.payment_id, fresh.order_id))
+            return changed, {"payment_id": payment.payment_id}
+
+        self._run("attach_payment", {}, None, command)
+        return {"order_id": order.order_id, "payment_id": payment.payment_id,
+                "client_secret": payment.client_secret, "provider": self.payments.name,
+                "test_mode": payment.test_mode, "amount_minor": order.total_minor,
+                "currency": order.currency}
+
+    def pay_offline(self, order_id: str) -> str:
+        """The demo's test payment: confirms with the offline provider and settles at once."""
+        if not isinstance(self.payments, OfflinePaymentProvider):
+            raise MarketError("offline test payments are only for the demo's offline provider")
+        started = self.start_payment(order_id)
+        self.payments.confirm_payment(started["payment_id"], OfflinePaymentProvider.TEST_METHOD)
+        order = self.get_order(order_id)
+        return self.handle_payment_event(PaymentEvent(
+            f"offline_evt_{started['payment_id']}", SUCCEEDED, started["payment_id"],
+            order.order_id, order.total_minor, order.currency, fee_minor=0))
+
+    def handle_payment_event(self, event: PaymentEvent) -> str:
+        """Acts once on a verified provider event; a repeat returns 'duplicate'.
+
+        Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
+        behalf) with its proceeds allocated, in one save; a late payment after expiry is
+        fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome."""
+        refund_needed: list[Order] = []
+
+        def command():
+            if self._exists(ProcessedPaymentEvent.create_id(event.event_id)):
+                return [], {"outcome": "duplicate"}
+            order = self._order_for(event)
+            if order is None:
+                outcome, changed = "unknown order", []
+            elif event.kind == SUCCEEDED:
+                outcome, changed = self._settle(order, event, refund_needed)
+            elif event.kind in (REFUNDED, DISPUTED):
+                outcome, changed = self._reverse(order, event)
+            else:  # FAILED: the reservation stands until it expires; the buyer may retry
+                outcome, changed = f"payment failed for {order.state} order", []
+            record = ProcessedPaymentEvent(event.event_id, event.kind,
+                                           order.order_id if order else event.order_id, outcome)
+            return [*changed, record], {"outcome": outcome}
+
+        result = self._run("payment_event", {}, None, command)
+        for order in refund_needed:
+            self._refund_payment(order, "paid after the reservation expired; tonnes gone")
+        return result["outcome"]
+
+    def _order_for(self, event: PaymentEvent) -> Order | None:
+        order_id = event.order_id
+        if order_id is None:
+            try:
+                order_id = self._load(payment_index_id(event.payment_id)).order_id
+            except AggregateNotFoundError:
+                return None
+        try:
+            return self.get_order(order_id)
+        except UnknownOrderError:
+            return None
+
+    def _settle(self, order: Order, event: PaymentEvent, refund_needed: list) -> tuple[str, list]:
+        if order.state in (PAID, FULFILLED):
+            return f"already {order.state}", []
+        changed = [order]
+        if order.state in (EXPIRED, CANCELLED):
+            listing = self.get_listing(order.listing_id)
+            try:
+                if order.state == CANCELLED:
+                    raise NotEnoughAvailableError("order was cancelled")
+                changed += self._reserve(order, listing)
+            except MarketError:
+                refund_needed.append(order)
+                return "late payment: refund due", []
+        order.pay(event.event_id, event.amount_minor)
+        changed += self._deliver(order, event)
+        return "fulfilled", changed
+
+    def _deliver(self, order: Order, event: PaymentEvent) -> list:
+        """Serials from escrow to the buyer (or retired for it), listing sold, money split."""
+        escrow = self.get_account(order.escrow_name)
+        blocks = list(escrow.blocks)
+        listing = self.get_listing(order.listing_id)
+        listing.sell(order.tonnes, reference=order.order_id)
+        changed: list = [escrow, listing]
+        if order.retirement is not None:
+            reference = public_id("KAP-RET")
+            escrow.retire(blocks, reference)
+            changed.append(Retirement(reference, escrow.name, tuple(blocks), order.retirement))
+        else:
+            buyer = self.get_account(order.buyer_account)
+            reference = public_id("KAP-TRF")
+            escrow.send(blocks, buyer.name, reference)
+            buyer.receive(blocks, escrow.name, reference)
+            changed.append(buyer)
+        order.fulfil(reference)
+        changed += self._allocate_proceeds(order, event)
+        return changed
+
+    def _allocate_proceeds(self, order: Order, event: PaymentEvent) -> list:
+        rule = self._benefit_rule(order.project).rule_at(self.now())
+        farms = [self._load(farm_id(order.project, code))
+                 for code in self._roster().codes_of(order.project)]
+        allocations = split_proceeds(order.total_minor, order.currency, rule, farms)
+        journal = self._proceeds(order.currency)
+        journal.record_sale(order.order_id, order.total_minor, allocations,
+                            stripe_fee_minor=event.fee_minor or None)
+        return [journal]
+
+    def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
+        if order.state == PAID or order.state == RESERVED:
+            return f"{event.kind} noted on {order.state} order", []
+        if order.state != FULFILLED:
+            return f"{event.kind} ignored for {order.state} order", []
+        order.refund(event.event_id, f"{event.kind} reported by {self.payments.name}")
+        return f"{event.kind}: order marked refunded (delivered credits stay with the buyer; "\
+               f"operator to review)", [order]
+
+    def _refund_payment(self, order: Order, reason: str) -> None:
+        refund_id = self.payments.refund(order.payment_id, order.order_id)
+
+        def command():
+            fresh = self.get_order(order.order_id)
+            if fresh.state == EXPIRED:
+                fresh.refund(refund_id, reason)
+                return [fresh], {}
+            return [], {}
+
+        self._run("refund", {}, None, command)
+
+    def expire_order(self, order_id: str) -> bool:
+        """Releases an order's reservation once its time is up; True if it expired now."""
+
+        def command():
+            order = self.get_order(order_id)
+            if order.state != RESERVED or order.reserved_until > self.now():
+                return [], {"expired": False}
+            return [order, *self._release(order, order.expire)], {"expired": True}
+
+        return self._run("expire", {}, None, command)["expired"]
+
+    def cancel_order(self, order_id: str, reason: str) -> dict:
+        def command():
+            order = self.get_order(order_id)
+            released = self._release(order, lambda: order.cancel(reason)) if order.state == RESERVED else []
+            if order.state != CANCELLED:
+                order.cancel(reason)
+            return [order, *released], self.order_summary(order)
+
+        return self._run("cancel", {}, None, command)
+
+    def _release(self, order: Order, transition) -> list:
+        escrow = self.get_account(order.escrow_name)
+        listing = self.get_listing(order.listing_id)
+        inventory = self.get_account(listing.inventory_account)
+        blocks = list(escrow.blocks)
+        transfer_id = public_id("KAP-TRF")
+        escrow.send(blocks, inventory.name, transfer_id)
+        inventory.receive(blocks, escrow.name, transfer_id)
+        listing.release(order.tonnes, reference=order.order_id)
+        transition()
+        return [escrow, inventory, listing]
+
+    def expire_due_orders(self) -> list[str]:
+        """Expires every reservation past its time (the worker runs this)."""
+        view = self.caught_up_view()
+        escrows = {row["account"] for row in view.balances(status="reserved")}
+        expired = []
+        for name in sorted(escrows):
+            order_id = name.removeprefix("escrow-").upper()
+            if self.expire_order(order_id):
+                expired.append(order_id)
+        return expired
+
+    @staticmethod
+    def order_summary(order: Order) -> dict:
+        return {
+            "order_id": order.order_id, "state": order.state, "tonnes": order.tonnes,
+            "project": order.project, "vintage": order.vintage,
+            "unit_price": str(order.unit_price), "total_minor": order.total_minor,
+            "currency": order.currency, "buyer_org": order.buyer_org,
+            "buyer_account": order.buyer_account, "serials": list(order.serials),
+            "reserved_until": order.reserved_until.isoformat() if order.reserved_until else None,
+            "payment_id": order.payment_id, "delivery_reference": order.delivery_reference,
+            "retire": order.retirement is not None,
+        }
+
+    # --- proceeds ------------------------------------------------------------------------
+    def set_benefit_rule(self, project: str, shares: dict, effective_from: datetime | None = None):
+        def command():
+            self.get_project(project)
+            rule = self._benefit_rule(project, create=True)
+            version = rule.set_shares(shares, effective_from or self.now())
+            return [rule], {"project": project, "version": version.version}
+
+        return self._run("set_benefit_rule", {}, None, command)
+
+    def register_farm(self, project: str, farm_code: str, details: FarmDetails,
+                      idempotency_key: str | None = None) -> dict:
+        def command():
+            self.get_project(project)
+            roster = self._roster()
+            roster.add(project, farm_code)
+            farm = Farm.register(project, farm_code, details)
+            return [roster, farm], {"project": project, "farm": farm_code}
+
+        return self._run("register_farm", {"p": project, "f": farm_code, "d": repr(details)},
+                         idempotency_key, command)
+
+    def farms(self, project: str) -> list[Farm]:
+        return [self._load(farm_id(project, code))
+                for code in self._roster().codes_of(project)]
+
+    def record_payout(self, currency: str, recipient: str, farm_code: str | None,
+                      amount_minor: int, paid_on, reference: str) -> dict:
+        def command():
+            journal = self._proceeds(currency)
+            entry = journal.record_payout(recipient, farm_code, amount_minor, paid_on, reference)
+            return [journal], {"reference": entry.reference,
+                               "owed": journal.owed(recipient, farm_code)}
+
+        return self._run("record_payout", {}, None, command)
+
+    def proceeds(self, currency: str) -> ProceedsLedger:
+        return self._proceeds(currency)
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _check_holds(self, inventory: Account, project: str, vintage: int, quantity: int) -> None:
+        held = sum(b.quantity for b in inventory.blocks
+                   if b.project == project and b.vintage == vintage)
+        if quantity > held:
+            raise InsufficientCreditsError(
+                f"{inventory.name} holds {held} t of {project} {vintage}; cannot offer {quantity} t")
+
+    def _holding(self, name: str, owner: str) -> Account:
+        """The buyer's account, opened in the same save if it is new."""
+        check_account_name(name)
+        try:
+            return self.get_account(name)
+        except UnknownAccountError:
+            return self._remember(Account(name, HOLDING, owner))
+
+    def _singleton(self, aggregate_id: UUID, factory: Callable):
+        try:
+            return self._load(aggregate_id)
+        except AggregateNotFoundError:
+            return self._remember(factory())
+
+    def _catalogue(self) -> Catalogue:
+        return self._singleton(Catalogue.create_id(), Catalogue)
+
+    def _roster(self) -> FarmRoster:
+        return self._singleton(FarmRoster.create_id(), FarmRoster)
+
+    def _benefit_rule(self, project: str, create: bool = False) -> BenefitSharingRule:
+        try:
+            return self._load(benefit_rule_id(project))
+        except AggregateNotFoundError:
+            if create:
+                return self._remember(BenefitSharingRule.create(project))
+            raise UnknownFarmError(f"project {project} has no benefit-sharing rule") from None
+
+    def _proceeds(self, currency: str) -> ProceedsLedger:
+        return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))

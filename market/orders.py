@@ -1,0 +1,185 @@
+"""Orders: a company's purchase of tonnes, from reservation through payment to delivery.
+
+    draft -> reserved -> paid -> fulfilled
+    reserved -> expired (reservation released) -> reserved (a late payment, if still available)
+    draft | reserved -> cancelled;  paid | fulfilled | expired -> refunded
+
+Reserved tonnes sit in an escrow account of the ledger named after the order, so inventory
+is always exact and the auditor sees reservations too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.ids import named_id
+from ledger.retirements import RetirementClaim
+from market.errors import MarketError
+
+DRAFT, RESERVED, PAID, FULFILLED = "draft", "reserved", "paid", "fulfilled"
+EXPIRED, CANCELLED, REFUNDED = "expired", "cancelled", "refunded"
+TERMINAL = (FULFILLED, CANCELLED, REFUNDED)
+
+# Which states each command may start from.
+ALLOWED_FROM = {
+    "reserve": (DRAFT, EXPIRED),
+    "attach_payment": (DRAFT, RESERVED),
+    "pay": (RESERVED,),
+    "fulfil": (PAID,),
+    "expire": (RESERVED,),
+    "cancel": (DRAFT, RESERVED),
+    "refund": (PAID, FULFILLED, EXPIRED),
+}
+
+
+class IllegalTransitionError(MarketError):
+    pass
+
+
+class UnknownOrderError(MarketError):
+    pass
+
+
+def order_aggregate_id(order_id: str) -> UUID:
+    return named_id("order", order_id.strip().upper())
+
+
+def payment_index_id(payment_id: str) -> UUID:
+    return named_id("payment", payment_id)
+
+
+class Order(Aggregate):
+    @staticmethod
+    def create_id(order_id: str, **_: object) -> UUID:
+        return order_aggregate_id(order_id)
+
+    @event("Placed")
+    def __init__(self, order_id: str, buyer_org: str, buyer_account: str, listing_id: str,
+                 project: str, vintage: int, tonnes: int, unit_price: Decimal, total_minor: int,
+                 currency: str, retirement: RetirementClaim | None):
+        self.order_id = order_id
+        self.buyer_org = buyer_org
+        self.buyer_account = buyer_account
+        self.listing_id = listing_id
+        self.project = project
+        self.vintage = vintage
+        self.tonnes = tonnes
+        self.unit_price = unit_price
+        self.total_minor = total_minor
+        self.currency = currency
+        self.retirement = retirement
+        self.state = DRAFT
+        self.escrow_account: str | None = None
+        self.serials: list[str] = []
+        self.reserved_until: datetime | None = None
+        self.provider: str | None = None
+        self.payment_id: str | None = None
+        self.paid_minor = 0
+        self.delivery_reference: str | None = None
+        self.refund_id: str | None = None
+        self.note = ""
+
+    def _check(self, command: str) -> None:
+        if self.state not in ALLOWED_FROM[command]:
+            raise IllegalTransitionError(
+                f"order {self.order_id} is {self.state}: cannot {command.replace('_', ' ')} "
+                f"(only when {' or '.join(ALLOWED_FROM[command])})"
+            )
+
+    @property
+    def escrow_name(self) -> str:
+        return f"escrow-{self.order_id.lower()}"
+
+    def reserve(self, serials: list[str], until: datetime) -> None:
+        self._check("reserve")
+        self._reserved(self.escrow_name, list(serials), until)
+
+    @event("Reserved")
+    def _reserved(self, escrow_account: str, serials: list[str], until: datetime) -> None:
+        self.escrow_account, self.serials, self.reserved_until = escrow_account, serials, until
+        self.state = RESERVED
+
+    def attach_payment(self, provider: str, payment_id: str) -> None:
+        self._check("attach_payment")
+        if self.payment_id not in (None, payment_id):
+            raise IllegalTransitionError(f"order {self.order_id} already has payment {self.payment_id}")
+        if self.payment_id is None:
+            self._payment_attached(provider, payment_id)
+
+    @event("PaymentAttached")
+    def _payment_attached(self, provider: str, payment_id: str) -> None:
+        self.provider, self.payment_id = provider, payment_id
+
+    def pay(self, event_id: str, amount_minor: int) -> None:
+        self._check("pay")
+        if amount_minor != self.total_minor:
+            raise IllegalTransitionError(
+                f"order {self.order_id}: paid {amount_minor} but the total is {self.total_minor}"
+            )
+        self._paid(event_id, amount_minor)
+
+    @event("Paid")
+    def _paid(self, event_id: str, amount_minor: int) -> None:
+        self.paid_minor, self.state = amount_minor, PAID
+
+    def fulfil(self, delivery_reference: str) -> None:
+        self._check("fulfil")
+        self._fulfilled(delivery_reference)
+
+    @event("Fulfilled")
+    def _fulfilled(self, delivery_reference: str) -> None:
+        self.delivery_reference, self.state = delivery_reference, FULFILLED
+
+    def expire(self) -> None:
+        self._check("expire")
+        self._expired()
+
+    @event("Expired")
+    def _expired(self) -> None:
+        self.state, self.serials = EXPIRED, []
+
+    def cancel(self, reason: str) -> None:
+        self._check("cancel")
+        self._cancelled(reason)
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str) -> None:
+        self.state, self.note, self.serials = CANCELLED, reason, []
+
+    def refund(self, refund_id: str, reason: str) -> None:
+        self._check("refund")
+        self._refunded(refund_id, reason)
+
+    @event("Refunded")
+    def _refunded(self, refund_id: str, reason: str) -> None:
+        self.state, self.refund_id, self.note = REFUNDED, refund_id, reason
+
+
+class PaymentIndex(Aggregate):
+    """Which order a provider's payment belongs to: refunds and disputes name only the
+    payment. Saved with the order when the payment is attached."""
+
+    @staticmethod
+    def create_id(payment_id: str, order_id: str) -> UUID:
+        return payment_index_id(payment_id)
+
+    @event("Indexed")
+    def __init__(self, payment_id: str, order_id: str):
+        self.payment_id, self.order_id = payment_id, order_id
+
+
+class ProcessedPaymentEvent(Aggregate):
+    """A provider event already acted on (Stripe delivers at least once, in any order)."""
+
+    @staticmethod
+    def create_id(event_id: str, **_: object) -> UUID:
+        return named_id("payment-event", event_id)
+
+    @event("Processed")
+    def __init__(self, event_id: str, kind: str, order_id: str | None, outcome: str):
+        self.event_id, self.kind, self.order_id, self.outcome = event_id, kind, order_id, outcome

@@ -1,0 +1,129 @@
+"""The payment port: what the market needs from a payment provider, and the offline one.
+
+Orders never talk to Stripe directly: they call a ``PaymentProvider``. The Stripe adapter
+(``market/stripe_payments.py``, the only module that imports ``stripe``) is used when keys are
+configured; otherwise the offline provider takes clearly labelled test payments, so the
+whole journey works on a fresh machine with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from uuid import NAMESPACE_URL, uuid5
+
+from market.errors import MarketError
+
+SUCCEEDED = "payment_succeeded"
+FAILED = "payment_failed"
+REFUNDED = "refunded"
+DISPUTED = "disputed"
+
+
+class PaymentError(MarketError):
+    """The provider refused or failed to take the payment."""
+
+
+class InvalidWebhookError(MarketError):
+    """A webhook whose signature or content cannot be trusted: nothing is changed."""
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    status: str  # requires_payment_method, requires_confirmation, succeeded, canceled ...
+    amount_minor: int
+    currency: str
+    client_secret: str | None = None
+    test_mode: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """What a provider tells us happened to a payment (from a verified webhook)."""
+
+    event_id: str
+    kind: str  # SUCCEEDED, FAILED, REFUNDED, DISPUTED
+    payment_id: str
+    order_id: str | None
+    amount_minor: int
+    currency: str
+    fee_minor: int | None = None
+
+
+class PaymentProvider(ABC):
+    name: str
+
+    @abstractmethod
+    def create_payment(self, order_id: str, amount_minor: int, currency: str,
+                       description: str) -> Payment:
+        """Creates (or, for the same order, returns again) the payment for an order."""
+
+    @abstractmethod
+    def confirm_payment(self, payment_id: str, payment_method: str) -> Payment:
+        """Pays with a payment method (cards are collected by the provider's own page)."""
+
+    @abstractmethod
+    def refund(self, payment_id: str, order_id: str, amount_minor: int | None = None) -> str:
+        """Refunds a payment (all of it by default); returns the refund id."""
+
+    @abstractmethod
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> PaymentEvent | None:
+        """The event a signed webhook reports, None for kinds we ignore.
+
+        Raises InvalidWebhookError for a missing or bad signature or malformed body."""
+
+
+class OfflinePaymentProvider(PaymentProvider):
+    """Test payments with no network, for the embedded demo only: every payment is labelled a
+    test payment, and confirming one with ``pm_offline_test`` succeeds at once. It keeps no
+    state, so any web worker can confirm a payment another one created."""
+
+    name = "offline"
+    TEST_METHOD = "pm_offline_test"
+
+    def __init__(self, webhook_secret: str = "offline-demo-secret"):
+        self._secret = webhook_secret.encode()
+
+    @staticmethod
+    def payment_id_for(order_id: str) -> str:
+        # Deterministic, like an idempotency key: the same order never gets two payments.
+        return "offline_pi_" + uuid5(NAMESPACE_URL, f"kapok-order:{order_id}").hex[:24]
+
+    def create_payment(self, order_id, amount_minor, currency, description) -> Payment:
+        return Payment(self.payment_id_for(order_id), "requires_confirmation", amount_minor,
+                       currency, test_mode=True)
+
+    def confirm_payment(self, payment_id, payment_method) -> Payment:
+        if payment_method != self.TEST_METHOD:
+            raise PaymentError(f"the offline test provider only accepts {self.TEST_METHOD}")
+        return Payment(payment_id, "succeeded", 0, "", test_mode=True)
+
+    def refund(self, payment_id, order_id, amount_minor=None) -> str:
+        return "offline_re_" + uuid5(NAMESPACE_URL, f"refund:{payment_id}").hex[:24]
+
+    def sign(self, payload: bytes, timestamp: int | None = None) -> str:
+        """A Stripe-style signature header, so the webhook path is the same for both."""
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new(self._secret, f"{timestamp}.".encode() + payload, hashlib.sha256)
+        return f"t={timestamp},v1={mac.hexdigest()}"
+
+    def event_payload(self, event: PaymentEvent) -> bytes:
+        return json.dumps(event.__dict__, sort_keys=True).encode()
+
+    def parse_webhook(self, payload, signature_header) -> PaymentEvent | None:
+        try:
+            parts = dict(item.split("=", 1) for item in (signature_header or "").split(","))
+            expected = self.sign(payload, int(parts["t"])).split("v1=")[1]
+        except (KeyError, ValueError, IndexError):
+            raise InvalidWebhookError("missing or malformed signature header") from None
+        if not hmac.compare_digest(expected, parts["v1"]):
+            raise InvalidWebhookError("bad webhook signature")
+        try:
+            return PaymentEvent(**json.loads(payload))
+        except (ValueError, TypeError) as error:
+            raise InvalidWebhookError(f"malformed webhook body: {error}") from None

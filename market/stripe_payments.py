@@ -1,0 +1,95 @@
+"""The Stripe adapter of the payment port: PaymentIntents through the official SDK (v16).
+
+The only module that imports ``stripe``. Amounts are integer minor units; every create call
+carries a deterministic idempotency key (``order-<id>-payment``) so a retry after a crash
+never charges twice; webhooks are verified on the raw body with the endpoint secret.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+from market.payments import (
+    DISPUTED,
+    FAILED,
+    REFUNDED,
+    SUCCEEDED,
+    InvalidWebhookError,
+    Payment,
+    PaymentError,
+    PaymentEvent,
+    PaymentProvider,
+)
+
+
+class StripePaymentProvider(PaymentProvider):
+    name = "stripe"
+
+    def __init__(self, api_key: str, webhook_secret: str, api_base: str | None = None):
+        options = {"base_addresses": {"api": api_base}} if api_base else {}
+        self.client = stripe.StripeClient(api_key, **options)
+        self.webhook_secret = webhook_secret
+        self.test_mode = api_key.startswith("sk_test_")
+
+    def create_payment(self, order_id, amount_minor, currency, description) -> Payment:
+        intent = self._call(
+            self.client.v1.payment_intents.create,
+            {"amount": amount_minor, "currency": currency.lower(), "description": description,
+             "metadata": {"order_id": order_id}},
+            {"idempotency_key": f"order-{order_id}-payment"},
+        )
+        return self._payment(intent)
+
+    def confirm_payment(self, payment_id, payment_method) -> Payment:
+        intent = self._call(self.client.v1.payment_intents.confirm, payment_id,
+                            {"payment_method": payment_method})
+        return self._payment(intent)
+
+    def refund(self, payment_id, order_id, amount_minor=None) -> str:
+        params = {"payment_intent": payment_id, "metadata": {"order_id": order_id}}
+        if amount_minor is not None:
+            params["amount"] = amount_minor
+        refund = self._call(self.client.v1.refunds.create, params,
+                            {"idempotency_key": f"order-{order_id}-refund"})
+        return refund.id
+
+    def parse_webhook(self, payload, signature_header) -> PaymentEvent | None:
+        try:
+            event = stripe.Webhook.construct_event(payload, signature_header or "",
+                                                   self.webhook_secret)
+        except stripe.SignatureVerificationError:
+            raise InvalidWebhookError("bad or missing Stripe-Signature") from None
+        except ValueError as error:
+            raise InvalidWebhookError(f"malformed webhook body: {error}") from None
+        obj = event.data.object
+        metadata = getattr(obj, "metadata", None) or {}
+        kinds = {
+            "payment_intent.succeeded": SUCCEEDED,
+            "payment_intent.payment_failed": FAILED,
+            "charge.refunded": REFUNDED,
+            "charge.dispute.created": DISPUTED,
+        }
+        kind = kinds.get(event.type)
+        if kind is None:
+            return None
+        if event.type.startswith("payment_intent."):
+            payment_id, amount = obj.id, obj.amount
+        elif kind == REFUNDED:
+            payment_id, amount = obj.payment_intent, obj.amount_refunded
+        else:
+            payment_id, amount = getattr(obj, "payment_intent", None), obj.amount
+        return PaymentEvent(event.id, kind, payment_id, metadata.get("order_id"), int(amount),
+                            str(obj.currency).upper())
+
+    def _payment(self, intent) -> Payment:
+        return Payment(intent.id, intent.status, intent.amount, str(intent.currency).upper(),
+                       getattr(intent, "client_secret", None), test_mode=self.test_mode)
+
+    @staticmethod
+    def _call(method, *args):
+        try:
+            return method(*args)
+        except stripe.CardError as error:
+            raise PaymentError(f"card declined: {error.user_message or error}") from None
+        except stripe.StripeError as error:
+            raise PaymentError(f"payment provider error: {error.user_message or error}") from None
