@@ -157,6 +157,8 @@ class Ledger(Application[UUID]):
                      idempotency_key: str | None = None) -> dict:
         """Opens an account. Raises InvalidCommandError, DuplicateError."""
         check_account_name(name)
+        if name == BUFFER_POOL:
+            raise InvalidCommandError(f"{BUFFER_POOL} is the registry's own buffer account")
         if kind not in ACCOUNT_KINDS:
             raise InvalidCommandError(f"invalid account kind {kind!r}: one of {', '.join(ACCOUNT_KINDS)}")
 
@@ -389,9 +391,12 @@ class Ledger(Application[UUID]):
 
     def _buffer_pool(self) -> Account:
         try:
-            return self._load(account_id(BUFFER_POOL))
+            pool = self._load(account_id(BUFFER_POOL))
         except AggregateNotFoundError:
             return self._remember(Account(BUFFER_POOL, BUFFER, "registry"))
+        if pool.kind != BUFFER:  # written before the name was reserved: never pool into it
+            raise AccountKindError(f"account {BUFFER_POOL} is a {pool.kind} account, not the buffer pool")
+        return pool
 
     @staticmethod
     def _check_amount(quantity: int | None, serials: SerialRange | None) -> None:

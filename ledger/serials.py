@@ -96,6 +96,13 @@ class SerialRange:
     first: int
     last: int
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.first, int) and isinstance(self.last, int)) \
+                or self.first < 1 or self.last < self.first:
+            raise InvalidSerialError(
+                f"invalid serial range {self.first}-{self.last}: first must be >= 1 and <= last"
+            )
+
     @property
     def quantity(self) -> int:
         return self.last - self.first + 1
