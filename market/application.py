@@ -19,7 +19,7 @@ from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_
 from ledger.application import Ledger, public_id
 from ledger.errors import InsufficientCreditsError, UnknownAccountError
 from ledger.retirements import Retirement, RetirementClaim
-from market.errors import MarketError, UnknownFarmError
+from market.errors import MarketError, NoRuleInForceError
 from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
 from market.orders import (
     CANCELLED,
@@ -442,6 +442,10 @@ class Marketplace(Ledger):
 
         return self._run("record_payout", {}, None, command)
 
+    def benefit_rule(self, project: str) -> BenefitSharingRule:
+        """Raises NoRuleInForceError if the project has none yet."""
+        return self._benefit_rule(project)
+
     def proceeds(self, currency: str) -> ProceedsLedger:
         return self._proceeds(currency)
 
@@ -479,7 +483,7 @@ class Marketplace(Ledger):
         except AggregateNotFoundError:
             if create:
                 return self._remember(BenefitSharingRule.create(project))
-            raise UnknownFarmError(f"project {project} has no benefit-sharing rule") from None
+            raise NoRuleInForceError(f"project {project} has no benefit-sharing rule") from None
 
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))

@@ -6,8 +6,9 @@ import os
 
 from flask import Flask, render_template
 
-from ledger.application import Ledger
 from ledger.settings import database_url
+from market.application import Marketplace
+from market.settings import payment_provider
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,8 +19,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
-    ledger = Ledger(database=app.config["DATABASE_URL"])
-    app.extensions["kapok_ledger"] = ledger
+    ledger = Marketplace(database=app.config["DATABASE_URL"],
+                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
+    app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = ledger
+
+    from web import webhooks
+
+    app.register_blueprint(webhooks.bp)
 
     @app.get("/healthz")
     def healthz():

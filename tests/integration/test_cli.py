@@ -191,7 +191,7 @@ def test_demo_creates_a_signing_key_outside_the_store_and_says_where(kapok, tmp_
 
 def test_audit_verify_passes_on_the_demo_and_fails_naming_the_tampered_position(seeded, sqlite_url):
     code, out, _ = seeded("audit", "verify")
-    assert code == 0 and out.strip().splitlines()[-1].startswith("OK: 78 events")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("OK: 108 events")
 
     app = Ledger(database=sqlite_url)
     with app.factory.datastore.transaction(commit=True) as cursor:
@@ -233,7 +233,7 @@ def test_exported_csv_neutralises_formulas(seeded, tmp_path):
     assert code == 0 and "events written" in err
     with target.open(encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
-    assert len(rows) > 78
+    assert len(rows) > 108
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
     assert any("HYPERLINK" in row["fields"] for row in rows)
 
@@ -268,3 +268,82 @@ def test_a_proof_file_verifies_with_the_standalone_script_alone(seeded, tmp_path
     done = subprocess.run([sys.executable, "-I", "verifier.py", str(proof), "--public-key", str(public)],
                           cwd=alone, capture_output=True, text=True)
     assert done.returncode == 1
+
+
+# --- kapok market ---------------------------------------------------------------------------
+
+
+def first_listing(run, project="KAP-AF-01") -> dict:
+    _, out, _ = run("market", "list", "--json")
+    return next(row for row in json.loads(out) if row["project_registry_id"] == project)
+
+
+def test_market_list_shows_price_availability_buffer_and_labels(seeded):
+    code, out, _ = seeded("market", "list", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 3
+    agroforestry = first_listing(seeded)
+    assert agroforestry["buffer_percent"] == "15" and "CCB" in agroforestry["labels"]
+    assert agroforestry["available"] == 8_000
+
+
+def test_quote_by_tonnes_amount_and_estimate(seeded, tmp_path):
+    listing = first_listing(seeded)["listing_id"]
+    code, out, _ = seeded("market", "quote", "--listing", listing, "--tonnes", "600", "--json")
+    assert code == 0 and json.loads(out)["total_minor"] == 600 * 2200  # the 500 t tier price
+
+    code, out, _ = seeded("market", "quote", "--listing", listing[:8], "--amount", "500", "USD", "--json")
+    assert code == 0 and json.loads(out)["tonnes"] == 20  # 20 x 24.00 <= 500 < 21 x 24.00
+
+    activities = tmp_path / "activities.csv"
+    activities.write_text("type,kwh,country\nelectricity,100000,PE\n")
+    code, out, err = seeded("market", "quote", "--listing", listing, "--estimate", str(activities), "--json")
+    assert code == 0, err
+    assert json.loads(out)["tonnes"] >= 25  # 100 MWh on Peru's grid is about 25 t
+
+
+def test_order_pay_and_statement_route_every_cent_to_the_farms_and_partners(seeded):
+    listing = first_listing(seeded)["listing_id"]
+    code, out, _ = seeded("market", "order", "--listing", listing, "--tonnes", "30",
+                          "--buyer-org", "Lima Logistics", "--account", "lima-logistics", "--json")
+    order = json.loads(out)
+    assert code == 0 and order["state"] == "reserved"
+
+    code, out, _ = seeded("market", "pay", order["order_id"])
+    assert code == 0 and "TEST PAYMENT" in out and "fulfilled" in out
+
+    code, out, _ = seeded("market", "payouts", "--json")
+    rows = [row for row in json.loads(out) if row["reference"] == order["order_id"]]
+    assert sum(row["allocated"] for row in rows) == order["total_minor"]
+    assert {row["recipient"] for row in rows} == {"farmers", "aider-field-programme", "ecosphere-fee"}
+
+    code, out, _ = seeded("market", "payout", "--recipient", "farmers", "--farm", "COOP-004",
+                          "--amount", "10.00", "--date", "2026-11-26", "--reference", "BCP-1", "--json")
+    assert code == 0
+    owed_before = next(r["allocated"] for r in rows if r["farm_code"] == "COOP-004")
+    assert json.loads(out)["owed"] == owed_before - 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["market", "quote", "--listing", "nope", "--tonnes", "5"], "unknown listing"),
+    (["market", "quote", "--listing", "nope"], "exactly one of"),
+    (["market", "quote", "--listing", "nope", "--amount", "ten", "USD"], "ten"),
+    (["market", "order-status", "KAP-ORD-NOPE"], "unknown order"),
+    (["market", "payout", "--recipient", "farmers", "--farm", "COOP-001", "--amount", "1",
+      "--date", "2026-01-01", "--reference", "R"], "COOP-001"),
+    (["market", "payout", "--recipient", "x", "--amount", "1.234", "--date", "2026-01-01",
+      "--reference", "R"], "1.234"),
+])
+def test_market_commands_refuse_bad_input_in_one_line(seeded, args, message):
+    code, _, err = seeded(*args)
+    assert code != 0
+    assert message in err and err.count("\n") == 1
+
+
+def test_ordering_more_than_available_is_refused_and_changes_nothing(seeded, sqlite_url):
+    listing = first_listing(seeded)["listing_id"]
+    before = stored_position(sqlite_url)
+    code, _, err = seeded("market", "order", "--listing", listing, "--tonnes", "9000",
+                          "--buyer-org", "X", "--account", "x-corp")
+    assert code == 1 and "available" in err
+    assert stored_position(sqlite_url) == before

@@ -12,9 +12,11 @@ import sys
 import click
 
 from ledger.errors import LedgerError
+from market.errors import MarketError
 from ledger.settings import DatabaseURLError, database_url
 from web.cli.audit_commands import audit
 from web.cli.ledger_commands import ledger
+from web.cli.market_commands import market
 from web.cli.output import open_ledger, progress_bar
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 3
@@ -31,11 +33,13 @@ def cli():
 
 @cli.command()
 def demo():
-    """Seed the Tambopata demo projects, vintages, accounts and a first sale (repeatable)."""
+    """Seed the Tambopata demo: projects, vintages, accounts, a first sale, benefit-sharing
+    rules, COOPASER farms and listings (repeatable)."""
     from ledger.demo import demo_steps
+    from market.demo import market_demo_steps
 
     ledger = open_ledger()
-    steps = demo_steps(ledger)
+    steps = demo_steps(ledger) + market_demo_steps(ledger)
     with progress_bar() as progress:
         task = progress.add_task("seeding", total=len(steps))
         for label, step in steps:
@@ -49,7 +53,8 @@ def demo():
     _, head = follow_log(ledger)
     total = sum(row["quantity"] for row in view.balances() if row["status"] != "retired")
     click.echo(f"Demo data ready in {database_url()}: {len(view.projects())} projects, "
-               f"{len(view.issuances())} issuances, {total:,} t in circulation.")
+               f"{len(view.issuances())} issuances, {total:,} t in circulation, "
+               f"{len(ledger.listings())} listings.")
     click.echo(f"{key_note}\nAudit log: {head.tree_size} events under a signed tree head.")
 
 
@@ -77,8 +82,30 @@ def serve(host, port, workers):
                                "--bind", f"{host}:{port}", "web:create_app()"])
 
 
+@cli.command()
+@click.option("--interval", default=2.0, type=click.FloatRange(min=0.1), show_default=True,
+              help="Seconds between rounds.")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+def worker(interval, once):
+    """Background work: read model, audit log (signed heads), expired reservations."""
+    import time
+
+    from web.cli.audit_commands import follow_log
+
+    app = open_ledger()
+    while True:
+        app.caught_up_view()
+        _, head = follow_log(app, quiet=True)
+        expired = app.expire_due_orders()
+        if once:
+            click.echo(f"tree size {head.tree_size if head else 0}; {len(expired)} reservation(s) expired")
+            return
+        time.sleep(interval)
+
+
 cli.add_command(ledger)
 cli.add_command(audit)
+cli.add_command(market)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail("aborted", 130)
     except click.ClickException as error:
         return fail(error.format_message().replace("\n", " "), EXIT_USAGE)
-    except LedgerError as error:
+    except (LedgerError, MarketError) as error:
         return fail(str(error), EXIT_REFUSED)
     except DatabaseURLError as error:
         return fail(str(error), EXIT_USAGE)

@@ -219,3 +219,10 @@ def heads(as_json):
 
     rows = [head.as_dict() for head in AuditLog(open_ledger()).heads()]
     emit(rows, as_json, ["tree_size", "timestamp", "root_hash", "key_id"], "Signed tree heads")
+
+
+def neutralised_row(cells) -> list[str]:
+    """CSV cells safe to open in a spreadsheet (see ledger.audit.export)."""
+    from ledger.audit.export import neutralise
+
+    return [neutralise("" if cell is None else str(cell)) for cell in cells]

@@ -18,9 +18,11 @@ console = Console()
 
 
 def open_ledger():
-    from ledger.application import Ledger
+    """Kapok's application (the ledger with the market) on the configured store."""
+    from market.application import Marketplace
+    from market.settings import payment_provider
 
-    return Ledger(database=database_url())
+    return Marketplace(database=database_url(), payments=payment_provider())
 
 
 def emit(rows, as_json: bool, columns: list[str], title: str | None = None) -> None:

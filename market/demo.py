@@ -1,0 +1,60 @@
+"""The market side of the demo: benefit-sharing rules, COOPASER farms and listings.
+
+Farm names and figures are illustrative (each 40 ha farm keeps 20 ha of primary forest and 20
+ha of crops, at least 3 ha under sustainable practice); prices are illustrative too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable
+
+from market.application import Marketplace
+from market.errors import InvalidFarmError, NoRuleInForceError
+from market.listings import PriceTier
+from market.proceeds import FarmDetails
+
+SHARES = {"farmers": Decimal(60), "aider-field-programme": Decimal(25), "ecosphere-fee": Decimal(15)}
+
+FARMS = [  # code, family, forest kept (ha), agroforestry (ha)
+    ("COOP-001", "Familia Quispe Huamán (demo)", "20", "6"),
+    ("COOP-002", "Familia Mamani Condori (demo)", "20", "4"),
+    ("COOP-003", "Familia Ccori Puma (demo)", "21", "3"),
+    ("COOP-004", "Familia Huanca Flores (demo)", "19", "8"),
+    ("COOP-005", "Familia Rojas Tito (demo)", "20", "5"),
+]
+
+LISTINGS = [  # project, vintage, price per tonne (USD), on offer, minimum, tiers
+    ("VCS-1067", 2021, "14.00", 50_000, 1, [PriceTier(1_000, Decimal("12.50"))]),
+    ("VCS-1067", 2022, "15.00", 50_000, 1, [PriceTier(1_000, Decimal("13.50"))]),
+    ("KAP-AF-01", 2023, "24.00", 8_000, 1, [PriceTier(500, Decimal("22.00"))]),
+]
+
+
+def market_demo_steps(market: Marketplace) -> list[tuple[str, Callable[[], object]]]:
+    steps: list[tuple[str, Callable[[], object]]] = []
+    for project in ("VCS-1067", "KAP-AF-01"):
+        steps.append((f"benefit rule {project}", lambda p=project: _rule(market, p)))
+    for code, family, forest, agroforestry in FARMS:
+        details = FarmDetails(family, Decimal(forest), Decimal(agroforestry))
+        steps.append((f"farm {code}", lambda c=code, d=details: _farm(market, c, d)))
+    for project, vintage, price, on_offer, minimum, tiers in LISTINGS:
+        steps.append((f"listing {project} {vintage}", lambda p=project, v=vintage, pr=price,
+                      o=on_offer, m=minimum, t=tiers: market.create_listing(
+                          p, v, "ecosphere-inventory", Decimal(pr), "USD", o, m, t,
+                          idempotency_key=f"demo:listing:{p}:{v}")))
+    return steps
+
+
+def _rule(market: Marketplace, project: str) -> None:
+    try:
+        market.benefit_rule(project)
+    except NoRuleInForceError:  # no rule yet: the demo's first version
+        market.set_benefit_rule(project, SHARES)
+
+
+def _farm(market: Marketplace, code: str, details: FarmDetails) -> None:
+    try:
+        market.register_farm("KAP-AF-01", code, details, idempotency_key=f"demo:farm:{code}")
+    except InvalidFarmError:
+        pass  # registered earlier without the demo's key

@@ -1,0 +1,93 @@
+"""The payments webhook: a signed event settles the order once; anything unsigned changes
+nothing and gets a 400, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ledger.demo import demo_steps
+from market.demo import market_demo_steps
+from market.payments import SUCCEEDED, OfflinePaymentProvider, PaymentEvent
+from web import create_app
+
+
+@pytest.fixture
+def app(sqlite_url):
+    provider = OfflinePaymentProvider("test-webhook-secret")
+    app = create_app({"DATABASE_URL": sqlite_url, "PAYMENT_PROVIDER": provider, "TESTING": True})
+    market = app.extensions["kapok_market"]
+    for _, step in demo_steps(market) + market_demo_steps(market):
+        step()
+    yield app
+    market.close()
+
+
+def reserved_order(app) -> dict:
+    market = app.extensions["kapok_market"]
+    listing = market.listings()[2]
+    order = market.place_order(str(listing.id), 12, "Lima Logistics", "lima-logistics")
+    return {**order, **market.start_payment(order["order_id"])}
+
+
+def signed(app, event: PaymentEvent, secret_ok: bool = True):
+    provider = app.extensions["kapok_market"].payments
+    body = provider.event_payload(event)
+    signature = provider.sign(body) if secret_ok else OfflinePaymentProvider("wrong").sign(body)
+    return body, {"Stripe-Signature": signature, "Content-Type": "application/json"}
+
+
+def test_a_signed_payment_event_fulfils_the_order_once(app):
+    order = reserved_order(app)
+    event = PaymentEvent("evt_1", SUCCEEDED, order["payment_id"], order["order_id"],
+                         order["total_minor"], "USD")
+    body, headers = signed(app, event)
+    client = app.test_client()
+
+    first = client.post("/webhooks/payments", data=body, headers=headers)
+    again = client.post("/webhooks/payments", data=body, headers=headers)
+
+    assert first.status_code == 200 and first.json["outcome"] == "fulfilled"
+    assert again.status_code == 200 and again.json["outcome"] == "duplicate"
+    market = app.extensions["kapok_market"]
+    assert market.get_order(order["order_id"]).state == "fulfilled"
+    assert market.get_account("lima-logistics").balance >= 12
+
+
+@pytest.mark.parametrize("body, headers", [
+    (b"{}", {}),
+    (b"not json", {"Stripe-Signature": "t=1,v1=00"}),
+    (b'{"event_id": "x"}', {"Stripe-Signature": "garbage"}),
+])
+def test_unsigned_or_malformed_webhooks_get_400_and_change_nothing(app, body, headers):
+    market = app.extensions["kapok_market"]
+    before = market.recorder.max_notification_id()
+
+    response = app.test_client().post("/webhooks/payments", data=body, headers=headers)
+
+    assert response.status_code == 400 and response.json["message"]
+    assert market.recorder.max_notification_id() == before
+
+
+def test_a_webhook_signed_with_another_secret_changes_nothing(app):
+    order = reserved_order(app)
+    market = app.extensions["kapok_market"]
+    before = market.recorder.max_notification_id()
+    body, headers = signed(app, PaymentEvent("evt_2", SUCCEEDED, order["payment_id"],
+                                             order["order_id"], order["total_minor"], "USD"),
+                           secret_ok=False)
+
+    response = app.test_client().post("/webhooks/payments", data=body, headers=headers)
+
+    assert response.status_code == 400
+    assert market.recorder.max_notification_id() == before
+    assert market.get_order(order["order_id"]).state == "reserved"
+
+
+def test_a_signed_event_with_a_malformed_body_is_a_400(app):
+    provider = app.extensions["kapok_market"].payments
+    body = json.dumps({"unexpected": 1}).encode()
+    response = app.test_client().post("/webhooks/payments", data=body,
+                                      headers={"Stripe-Signature": provider.sign(body)})
+    assert response.status_code == 400
