@@ -1,0 +1,21 @@
+"""The benchmark scripts run and report well-formed numbers (tiny sizes: no timing claims)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_the_ledger_write_benchmark_runs_and_reports_its_ratios(tmp_path):
+    out = tmp_path / "writes.json"
+    done = subprocess.run([sys.executable, "-m", "bench.ledger_writes", "--operations", "40",
+                           "--history", "300", "--repeats", "5", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out.read_text())
+    writes = summary["writes"]
+    assert writes["raw_pairs_per_second"] > 0 and writes["transfers_per_second"] > 0
+    assert writes["transfer_ratio_to_raw"] > 0 and writes["retirement_ratio_to_raw"] > 0
+    assert summary["block_size"]["ratio"] > 0 and summary["history"]["past_sales"] == 300
+    assert "ratio" in done.stdout
