@@ -23,9 +23,10 @@ def create_app(test_config: dict | None = None) -> Flask:
                          payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = ledger
 
-    from web import webhooks
+    from web import transparency, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(transparency.bp)
 
     @app.get("/healthz")
     def healthz():

@@ -91,3 +91,52 @@ def test_a_signed_event_with_a_malformed_body_is_a_400(app):
     response = app.test_client().post("/webhooks/payments", data=body,
                                       headers={"Stripe-Signature": provider.sign(body)})
     assert response.status_code == 400
+
+
+# --- the published key and signed heads (the audit log's public face) -------------------------
+
+
+def test_the_public_key_and_the_latest_signed_head_are_published(app, tmp_path, monkeypatch):
+    from ledger.audit.keys import SigningKey, generate_key
+    from ledger.audit.log import AuditLog
+    from ledger.audit.verifier import verify_signature
+
+    key_file = tmp_path / "keys" / "tree.pem"
+    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(key_file))
+    client = app.test_client()
+    assert client.get("/audit/public-key.pem").status_code == 404  # no key configured yet
+    generate_key(key_file)
+    market = app.extensions["kapok_market"]
+    assert client.get("/audit/tree-head").status_code == 404  # nothing signed yet
+    AuditLog(market).follow(SigningKey.load(key_file))
+
+    pem = client.get("/audit/public-key.pem")
+    head = client.get("/audit/tree-head").json
+
+    assert pem.status_code == 200 and pem.data.startswith(b"-----BEGIN PUBLIC KEY")
+    from ledger.audit.verifier import tree_head_message
+
+    message = tree_head_message(head["tree_size"], head["timestamp_ms"], bytes.fromhex(head["root_hash"]))
+    assert verify_signature(pem.data, message, bytes.fromhex(head["signature"]))
+    assert head["tree_size"] == market.recorder.max_notification_id()
+
+
+def test_a_retirement_proof_is_served_and_unknown_ids_are_404(app, tmp_path, monkeypatch):
+    from ledger.audit.keys import SigningKey, generate_key
+    from ledger.audit.log import AuditLog
+    from ledger.audit.verifier import verify_proof_file
+
+    key_file = tmp_path / "keys" / "tree.pem"
+    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(key_file))
+    generate_key(key_file)
+    market = app.extensions["kapok_market"]
+    retirement_id = market.caught_up_view().recorder.query(
+        "SELECT retirement_id FROM kapok_retirements", {})[0]["retirement_id"]
+    AuditLog(market).follow(SigningKey.load(key_file))
+    client = app.test_client()
+
+    proof = client.get(f"/audit/proofs/{retirement_id}.json")
+
+    assert proof.status_code == 200
+    assert verify_proof_file(proof.json, key_file.with_name("tree.pub.pem").read_bytes()) == []
+    assert client.get("/audit/proofs/KAP-RET-NOPE.json").status_code == 404

@@ -1,0 +1,48 @@
+"""What anyone may fetch to check Kapok's audit log: the public key and the signed heads."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify
+
+from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
+from ledger.audit.log import AuditLog
+from ledger.errors import LedgerError
+
+bp = Blueprint("transparency", __name__, url_prefix="/audit")
+
+
+def _public_key() -> bytes:
+    private = signing_key_file()
+    published = public_key_file(private)
+    try:
+        return load_public_key(published if published.exists() else private)
+    except SigningKeyError:
+        abort(404, description="no signing key is configured")
+
+
+@bp.get("/public-key.pem")
+def public_key():
+    """The Ed25519 public key that verifies every signed tree head."""
+    return Response(_public_key(), mimetype="application/x-pem-file")
+
+
+@bp.get("/tree-head")
+def latest_tree_head():
+    """The latest signed tree head (size, root, time, signature)."""
+    head = AuditLog(current_app.extensions["kapok_market"]).latest_head()
+    if head is None:
+        return jsonify(code=404, status="Not Found", message="no signed tree head yet"), 404
+    return jsonify(head.as_dict(_public_key()))
+
+
+@bp.get("/proofs/<retirement_id>.json")
+def retirement_proof(retirement_id: str):
+    """A retirement's inclusion proof, checkable with ledger/audit/verifier.py alone."""
+    from ledger.audit.proofs import retirement_proof as build
+
+    market = current_app.extensions["kapok_market"]
+    try:
+        document = build(market, AuditLog(market), retirement_id, _public_key())
+    except LedgerError as error:
+        return jsonify(code=404, status="Not Found", message=str(error)), 404
+    return jsonify(document)
