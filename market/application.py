@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
 from ledger.application import Ledger, public_id
-from ledger.errors import InsufficientCreditsError, UnknownAccountError
+from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
 from ledger.retirements import Retirement, RetirementClaim
 from market.errors import MarketError, NoRuleInForceError
 from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
@@ -26,6 +26,7 @@ from market.orders import (
     EXPIRED,
     FULFILLED,
     PAID,
+    REFUNDED,
     RESERVED,
     Order,
     PaymentIndex,
@@ -34,10 +35,10 @@ from market.orders import (
     order_aggregate_id,
     payment_index_id,
 )
+from market.payments import REFUNDED as PAYMENT_REFUNDED
 from market.payments import (
     DISPUTED,
     FAILED,
-    REFUNDED,
     SUCCEEDED,
     OfflinePaymentProvider,
     PaymentEvent,
@@ -58,6 +59,7 @@ from market.roster import Catalogue, FarmRoster
 from market.transcodings import MARKET_TRANSCODINGS
 
 RESERVATION_MINUTES = 30
+REFUND_DUE = "late payment: refund due"
 
 
 class UnknownListingError(MarketError):
@@ -245,7 +247,6 @@ class Marketplace(Ledger):
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
         behalf) with its proceeds allocated, in one save; a late payment after expiry is
         fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome."""
-        refund_needed: list[Order] = []
 
         def command():
             if self._exists(ProcessedPaymentEvent.create_id(event.event_id)):
@@ -254,8 +255,12 @@ class Marketplace(Ledger):
             if order is None:
                 outcome, changed = "unknown order", []
             elif event.kind == SUCCEEDED:
-                outcome, changed = self._settle(order, event, refund_needed)
-            elif event.kind in (REFUNDED, DISPUTED):
+                outcome, changed = self._settle(order, event)
+                if outcome == REFUND_DUE:
+                    # Not marked processed yet: only once the refund is made (below), so a
+                    # failed refund call is tried again when the event is delivered again.
+                    return [], {"outcome": outcome, "order": order}
+            elif event.kind in (PAYMENT_REFUNDED, DISPUTED):
                 outcome, changed = self._reverse(order, event)
             else:  # FAILED: the reservation stands until it expires; the buyer may retry
                 outcome, changed = f"payment failed for {order.state} order", []
@@ -264,9 +269,28 @@ class Marketplace(Ledger):
             return [*changed, record], {"outcome": outcome}
 
         result = self._run("payment_event", {}, None, command)
-        for order in refund_needed:
-            self._refund_payment(order, "paid after the reservation expired; tonnes gone")
+        if result["outcome"] == REFUND_DUE:
+            return self._refund_late_payment(result["order"], event)
         return result["outcome"]
+
+    def _refund_late_payment(self, order: Order, event: PaymentEvent) -> str:
+        """Refunds a payment whose tonnes are gone (idempotent at the provider by order id),
+        then records the refund and the event together."""
+        refund_id = self.payments.refund(event.payment_id, order.order_id)
+
+        def command():
+            if self._exists(ProcessedPaymentEvent.create_id(event.event_id)):
+                return [], {"outcome": "duplicate"}
+            fresh = self.get_order(order.order_id)
+            changed = []
+            if fresh.state in (EXPIRED, CANCELLED):
+                fresh.refund(refund_id, "paid after the reservation ended; the tonnes are gone")
+                changed.append(fresh)
+            outcome = f"refunded ({refund_id})"
+            record = ProcessedPaymentEvent(event.event_id, event.kind, fresh.order_id, outcome)
+            return [*changed, record], {"outcome": outcome}
+
+        return self._run("payment_refund", {}, None, command)["outcome"]
 
     def _order_for(self, event: PaymentEvent) -> Order | None:
         order_id = event.order_id
@@ -280,19 +304,17 @@ class Marketplace(Ledger):
         except UnknownOrderError:
             return None
 
-    def _settle(self, order: Order, event: PaymentEvent, refund_needed: list) -> tuple[str, list]:
-        if order.state in (PAID, FULFILLED):
+    def _settle(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
+        if order.state in (PAID, FULFILLED, REFUNDED):
             return f"already {order.state}", []
         changed = [order]
-        if order.state in (EXPIRED, CANCELLED):
-            listing = self.get_listing(order.listing_id)
+        if order.state == CANCELLED:
+            return REFUND_DUE, []
+        if order.state == EXPIRED:
             try:
-                if order.state == CANCELLED:
-                    raise NotEnoughAvailableError("order was cancelled")
-                changed += self._reserve(order, listing)
-            except MarketError:
-                refund_needed.append(order)
-                return "late payment: refund due", []
+                changed += self._reserve(order, self.get_listing(order.listing_id))
+            except (MarketError, LedgerError):
+                return REFUND_DUE, []
         order.pay(event.event_id, event.amount_minor)
         changed += self._deliver(order, event)
         return "fulfilled", changed
@@ -325,7 +347,8 @@ class Marketplace(Ledger):
         allocations = split_proceeds(order.total_minor, order.currency, rule, farms)
         journal = self._proceeds(order.currency)
         journal.record_sale(order.order_id, order.total_minor, allocations,
-                            stripe_fee_minor=event.fee_minor or None)
+                            stripe_fee_minor=event.fee_minor or None,
+                            received_on=self.now().date())
         return [journal]
 
     def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
@@ -336,18 +359,6 @@ class Marketplace(Ledger):
         order.refund(event.event_id, f"{event.kind} reported by {self.payments.name}")
         return f"{event.kind}: order marked refunded (delivered credits stay with the buyer; "\
                f"operator to review)", [order]
-
-    def _refund_payment(self, order: Order, reason: str) -> None:
-        refund_id = self.payments.refund(order.payment_id, order.order_id)
-
-        def command():
-            fresh = self.get_order(order.order_id)
-            if fresh.state == EXPIRED:
-                fresh.refund(refund_id, reason)
-                return [fresh], {}
-            return [], {}
-
-        self._run("refund", {}, None, command)
 
     def expire_order(self, order_id: str) -> bool:
         """Releases an order's reservation once its time is up; True if it expired now."""

@@ -2,7 +2,8 @@
 
     draft -> reserved -> paid -> fulfilled
     reserved -> expired (reservation released) -> reserved (a late payment, if still available)
-    draft | reserved -> cancelled;  paid | fulfilled | expired -> refunded
+    draft | reserved -> cancelled;  paid | fulfilled | expired | cancelled -> refunded
+    (a payment that arrives for an expired or cancelled order whose tonnes are gone)
 
 Reserved tonnes sit in an escrow account of the ledger named after the order, so inventory
 is always exact and the auditor sees reservations too.
@@ -33,7 +34,7 @@ ALLOWED_FROM = {
     "fulfil": (PAID,),
     "expire": (RESERVED,),
     "cancel": (DRAFT, RESERVED),
-    "refund": (PAID, FULFILLED, EXPIRED),
+    "refund": (PAID, FULFILLED, EXPIRED, CANCELLED),
 }
 
 

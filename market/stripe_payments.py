@@ -34,15 +34,18 @@ class StripePaymentProvider(PaymentProvider):
     def create_payment(self, order_id, amount_minor, currency, description) -> Payment:
         intent = self._call(
             self.client.v1.payment_intents.create,
-            {"amount": amount_minor, "currency": currency.lower(), "description": description,
-             "metadata": {"order_id": order_id}},
+            # The description rides in metadata: localstripe refuses the top-level field.
+            {"amount": amount_minor, "currency": currency.lower(),
+             "metadata": {"order_id": order_id, "description": description}},
             {"idempotency_key": f"order-{order_id}-payment"},
         )
         return self._payment(intent)
 
     def confirm_payment(self, payment_id, payment_method) -> Payment:
-        intent = self._call(self.client.v1.payment_intents.confirm, payment_id,
-                            {"payment_method": payment_method})
+        # Attach, then confirm: the same on Stripe, and what localstripe supports.
+        self._call(self.client.v1.payment_intents.update, payment_id,
+                   {"payment_method": payment_method})
+        intent = self._call(self.client.v1.payment_intents.confirm, payment_id)
         return self._payment(intent)
 
     def refund(self, payment_id, order_id, amount_minor=None) -> str:
@@ -61,8 +64,6 @@ class StripePaymentProvider(PaymentProvider):
             raise InvalidWebhookError("bad or missing Stripe-Signature") from None
         except ValueError as error:
             raise InvalidWebhookError(f"malformed webhook body: {error}") from None
-        obj = event.data.object
-        metadata = getattr(obj, "metadata", None) or {}
         kinds = {
             "payment_intent.succeeded": SUCCEEDED,
             "payment_intent.payment_failed": FAILED,
@@ -72,14 +73,19 @@ class StripePaymentProvider(PaymentProvider):
         kind = kinds.get(event.type)
         if kind is None:
             return None
-        if event.type.startswith("payment_intent."):
-            payment_id, amount = obj.id, obj.amount
-        elif kind == REFUNDED:
-            payment_id, amount = obj.payment_intent, obj.amount_refunded
-        else:
-            payment_id, amount = getattr(obj, "payment_intent", None), obj.amount
-        return PaymentEvent(event.id, kind, payment_id, metadata.get("order_id"), int(amount),
-                            str(obj.currency).upper())
+        try:
+            obj = event.data.object.to_dict()  # SDK v16 objects are not dicts
+            if event.type.startswith("payment_intent."):
+                payment_id, amount = obj["id"], obj["amount"]
+            elif kind == REFUNDED:
+                payment_id, amount = obj["payment_intent"], obj["amount_refunded"]
+            else:
+                payment_id, amount = obj.get("payment_intent"), obj["amount"]
+            order_id = (obj.get("metadata") or {}).get("order_id")
+            return PaymentEvent(event.id, kind, payment_id, order_id, int(amount),
+                                str(obj["currency"]).upper())
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InvalidWebhookError(f"unexpected {event.type} payload: {error}") from None
 
     def _payment(self, intent) -> Payment:
         return Payment(intent.id, intent.status, intent.amount, str(intent.currency).upper(),
