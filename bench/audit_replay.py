@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import datetime, timezone
+
+from bench.common import new_store, run_facts, write_json
 
 PHASES = ("raw_read", "follow", "replay", "verify")
 
@@ -70,15 +69,6 @@ def build_store(url: str, events: int) -> int:
         print(file=sys.stderr)
 
 
-def create_postgres_database() -> str:
-    import psycopg
-
-    name = f"kapok_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -96,8 +86,7 @@ def main(argv=None) -> int:
     from ledger.audit.keys import generate_key
 
     workdir = tempfile.mkdtemp(prefix="kapok-bench-")
-    url = args.url or (f"sqlite:///{workdir}/bench.db" if args.store == "sqlite"
-                       else create_postgres_database())
+    url = args.url or new_store(args.store, workdir)
     key_file = os.path.join(workdir, "key.pem")
     generate_key(key_file)
     stored = build_store(url, args.events)
@@ -110,18 +99,13 @@ def main(argv=None) -> int:
     raw = results[0]["events_per_second"]
     for row in results:
         row["ratio_to_raw"] = round(row["events_per_second"] / raw, 3) if raw else None
-    summary = {
-        "benchmark": "audit_replay", "store": args.store, "events": stored,
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "results": results,
-    }
+    summary = {"benchmark": "audit_replay", "store": args.store, "events": stored,
+               **run_facts(), "results": results}
     print(f"{'phase':<10} {'events':>10} {'seconds':>9} {'events/s':>10} {'x raw':>7} {'peak MB':>8}")
     for row in results:
         print(f"{row['phase']:<10} {row['events']:>10,} {row['seconds']:>9.2f} "
               f"{row['events_per_second']:>10,} {row['ratio_to_raw']:>7.2f} {row['peak_rss_mb']:>8.1f}")
-    if args.json_path:
-        with open(args.json_path, "w") as file:
-            json.dump(summary, file, indent=2)
+    write_json(args.json_path, summary)
     return 0
 
 

@@ -13,19 +13,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from datetime import datetime, timezone
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from bench.common import drop_store, new_store, run_facts, write_json
 from ledger.application import Ledger, public_id
 from ledger.projects import Vintage
 from ledger.retirements import RetirementClaim
@@ -46,26 +42,6 @@ class Counter(Aggregate):
 
 class RawApp(Application):
     pass
-
-
-def store_url(kind: str, workdir: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir}/{uuid.uuid4().hex[:8]}.db"
-    import psycopg
-
-    name = f"kapok_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_store(url: str) -> None:
-    if url.startswith("postgresql"):
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def raw_pairs_per_second(url: str, operations: int) -> float:
@@ -189,7 +165,7 @@ def main(argv=None) -> int:
     urls = []
 
     def new_url():
-        urls.append(store_url(args.store, workdir))
+        urls.append(new_store(args.store, workdir))
         return urls[-1]
 
     try:
@@ -203,8 +179,7 @@ def main(argv=None) -> int:
             drop_store(url)
     summary = {
         "benchmark": "ledger_writes", "store": args.store, "operations": args.operations,
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **run_facts(),
         "writes": {
             "raw_pairs_per_second": round(raw),
             "transfers_per_second": round(transfers), "transfer_ratio_to_raw": round(transfers / raw, 3),
@@ -223,9 +198,7 @@ def main(argv=None) -> int:
           f"{size['small_block_ms']} ms, ratio {size['ratio']} (goal <= 1.2)")
     print(f"sale after {history['past_sales']:,} sales vs fresh: {history['old_inventory_ms']} ms vs "
           f"{history['fresh_inventory_ms']} ms, ratio {history['ratio']} (goal <= 2)")
-    if args.json_path:
-        with open(args.json_path, "w") as file:
-            json.dump(summary, file, indent=2)
+    write_json(args.json_path, summary)
     return 0
 
 
