@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from ledger.accounts import Account
 from ledger.application import Ledger, public_id
 from ledger.projects import Vintage
 from tests.builders import INVENTORY, project_details

@@ -13,7 +13,7 @@ import threading
 import secrets
 import time
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable
 from uuid import UUID

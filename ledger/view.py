@@ -18,7 +18,7 @@ from ledger.accounts import STATUS_BY_KIND, Account
 from ledger.errors import SerialNotFoundError
 from ledger.issuance import Issuance
 from ledger.projects import Project
-from ledger.retirements import Cancellation, Retirement
+from ledger.retirements import Retirement
 from ledger.sql_recorders import Statement, tables_recorder
 
 TRACKING_NAME = "kapok_ledger_view"

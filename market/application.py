@@ -38,7 +38,6 @@ from market.orders import (
 from market.payments import REFUNDED as PAYMENT_REFUNDED
 from market.payments import (
     DISPUTED,
-    FAILED,
     SUCCEEDED,
     OfflinePaymentProvider,
     PaymentEvent,

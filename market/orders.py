@@ -11,7 +11,6 @@ is always exact and the auditor sees reservations too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
