@@ -42,13 +42,14 @@ from ledger.errors import (
     InvalidCommandError,
     InvalidQuantityError,
     InvalidSerialError,
+    SerialNotFoundError,
     SerialsNotHeldError,
     UnknownAccountError,
     UnknownProjectError,
     UnknownRetirementError,
 )
 from ledger.ids import named_id
-from ledger.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter
+from ledger.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter, issuance_id
 from ledger.projects import Project, ProjectDetails, Vintage, project_id
 from ledger.retirements import (
     CANCELLATION,
@@ -316,9 +317,6 @@ class Ledger(Application[UUID]):
                          UnknownRetirementError, f"retirement {retirement_id}")
 
     def get_issuance(self, batch: int) -> Issuance:
-        from ledger.issuance import issuance_id
-        from ledger.errors import SerialNotFoundError
-
         return self._get(issuance_id(batch), SerialNotFoundError, f"batch {batch}")
 
     # --- plumbing ------------------------------------------------------------------------
