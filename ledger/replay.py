@@ -63,12 +63,11 @@ class LedgerState:
     issued_parts: dict[int, list[SerialBlock]] = field(default_factory=dict)
     position: int = 0
     events: int = 0
-    last_timestamp: datetime | None = None
 
     def apply(self, event, position: int) -> None:
         """Folds one domain event in; a move that cannot have happened becomes a violation
         at this position, and the fold goes on so that every violation is seen."""
-        self.position, self.events, self.last_timestamp = position, self.events + 1, event.timestamp
+        self.position, self.events = position, self.events + 1
         self._check_version(event, position)
         if isinstance(event, Account.Opened):
             self.accounts[str(event.originator_id)] = (event.name, event.kind)
@@ -177,18 +176,15 @@ class LedgerState:
             ))
             return str(event.originator_id)
 
-    def kind_of(self, name: str) -> str:
-        for account_name, kind in self.accounts.values():
-            if account_name == name:
-                return kind
-        return "unknown"
+    def _status_by_account(self) -> dict[str, str]:
+        return {name: STATUS_BY_KIND.get(kind, "held") for name, kind in self.accounts.values()}
 
     def balances(self) -> list[dict]:
         """Rows like the read model's: account, project, vintage, status, quantity."""
-        kinds = {name: kind for name, kind in self.accounts.values()}
+        statuses = self._status_by_account()
         totals: dict[tuple, int] = {}
         for name, blocks in self.holdings.items():
-            status = STATUS_BY_KIND.get(kinds.get(name, ""), "held")
+            status = statuses.get(name, "held")
             for block in blocks:
                 key = (name, block.project, block.vintage, status)
                 totals[key] = totals.get(key, 0) + block.quantity
@@ -198,10 +194,10 @@ class LedgerState:
         ]
 
     def totals_by_status(self) -> dict[str, int]:
-        kinds = {name: kind for name, kind in self.accounts.values()}
+        statuses = self._status_by_account()
         totals = {"issued": sum(b.quantity for b in self.batches.values())}
         for name, blocks in self.holdings.items():
-            status = STATUS_BY_KIND.get(kinds.get(name, ""), "held")
+            status = statuses.get(name, "held")
             totals[status] = totals.get(status, 0) + total_quantity(blocks)
         totals["retired"] = sum(total_quantity(b) for b in self.retired.values())
         totals["cancelled"] = sum(total_quantity(b) for b in self.cancelled.values())

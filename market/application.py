@@ -366,21 +366,23 @@ class Marketplace(Ledger):
             order = self.get_order(order_id)
             if order.state != RESERVED or order.reserved_until > self.now():
                 return [], {"expired": False}
-            return [order, *self._release(order, order.expire)], {"expired": True}
+            released = self._release(order)
+            order.expire()
+            return [order, *released], {"expired": True}
 
         return self._run("expire", {}, None, command)["expired"]
 
     def cancel_order(self, order_id: str, reason: str) -> dict:
         def command():
             order = self.get_order(order_id)
-            released = self._release(order, lambda: order.cancel(reason)) if order.state == RESERVED else []
-            if order.state != CANCELLED:
-                order.cancel(reason)
+            released = self._release(order) if order.state == RESERVED else []
+            order.cancel(reason)  # refuses every state but draft and reserved
             return [order, *released], self.order_summary(order)
 
         return self._run("cancel", {}, None, command)
 
-    def _release(self, order: Order, transition) -> list:
+    def _release(self, order: Order) -> list:
+        """The reserved serials back to the inventory, and the listing's counter with them."""
         escrow = self.get_account(order.escrow_name)
         listing = self.get_listing(order.listing_id)
         inventory = self.get_account(listing.inventory_account)
@@ -389,7 +391,6 @@ class Marketplace(Ledger):
         escrow.send(blocks, inventory.name, transfer_id)
         inventory.receive(blocks, escrow.name, transfer_id)
         listing.release(order.tonnes, reference=order.order_id)
-        transition()
         return [escrow, inventory, listing]
 
     def expire_due_orders(self) -> list[str]:

@@ -40,8 +40,8 @@ def follow_log(ledger, quiet: bool = False):
 
     log = AuditLog(ledger)
     key = signing_key()
-    behind = (ledger.recorder.max_notification_id() or 0) - (log.latest_head().last_position
-                                                            if log.latest_head() else 0)
+    latest = log.latest_head()
+    behind = (ledger.recorder.max_notification_id() or 0) - (latest.last_position if latest else 0)
     if quiet or behind < 5000:
         return log, log.follow(key)
     with progress_bar() as bar:
