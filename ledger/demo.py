@@ -73,8 +73,8 @@ VINTAGES = {
 
 ACCOUNTS = (
     (INVENTORY, "inventory", "Ecosphere+"),
-    ("andes-coffee-roasters", "holding", "Andes Coffee Roasters S.A.C. (demo buyer)"),
-    ("lima-logistics", "holding", "Lima Logistics Corp. (demo buyer)"),
+    ("org-andes-coffee-roasters", "holding", "Andes Coffee Roasters S.A.C. (demo buyer)"),
+    ("org-lima-logistics", "holding", "Lima Logistics Corp. (demo buyer)"),
 )
 
 
@@ -93,9 +93,9 @@ def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
             steps.append((f"issue {quantity:,} t {project} {year}", lambda p=project, y=year, q=quantity, k=key:
                           ledger.issue(p, y, q, idempotency_key=k)))
     steps.append(("sale to Andes Coffee Roasters", lambda: ledger.transfer(
-        INVENTORY, "andes-coffee-roasters", quantity=500, idempotency_key="demo:transfer:andes")))
+        INVENTORY, "org-andes-coffee-roasters", quantity=500, idempotency_key="demo:transfer:andes")))
     steps.append(("retirement for Andes Coffee Roasters", lambda: ledger.retire(
-        "andes-coffee-roasters",
+        "org-andes-coffee-roasters",
         RetirementClaim(
             beneficiary="Andes Coffee Roasters S.A.C.",
             reason="Corporate Emissions Inventory Accounting",

@@ -1,43 +1,93 @@
-"""Kapok's web app: the Flask app factory (issue 5 builds the storefront, console and API)."""
+"""Kapok's web app: the Flask app factory.
+
+One blueprint per audience: ``storefront`` (the public and buyers), ``buyer`` (a company's
+portfolio, orders, certificates), ``console`` (Ecosphere+ operators), ``auditor`` (read-only
+audit area), ``api`` (JSON, ``/api/v1``), plus ``auth``, the payment webhook and the public
+transparency files. Configuration comes from ``KAPOK_*`` environment variables.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
-from flask import Flask, render_template
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from ledger.settings import database_url
 from market.application import Marketplace
 from market.settings import payment_provider
+from web.identity import Identity
+from web.ratelimit import AttemptLimiter
+
+csrf = CSRFProtect()
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def _config_from_environment() -> dict:
+    env = os.environ
+    development = env.get("KAPOK_ENV", "production") == "development"
+    return {
+        "SECRET_KEY": env.get("KAPOK_SECRET_KEY"),
+        "DATABASE_URL": database_url(),
+        "KAPOK_ENV": "development" if development else "production",
+        "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
+        "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
+    }
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_mapping(
-        SECRET_KEY=os.environ.get("KAPOK_SECRET_KEY"),
-        DATABASE_URL=database_url(),
-    )
+    app.config.from_mapping(_config_from_environment())
     if test_config:
         app.config.update(test_config)
-    ledger = Marketplace(database=app.config["DATABASE_URL"],
+    production = app.config["KAPOK_ENV"] == "production" and not app.testing
+    if not app.config.get("SECRET_KEY"):
+        if production:
+            raise ConfigurationError(
+                "KAPOK_SECRET_KEY is not set: it signs sessions and must be a long random "
+                "secret in production (set KAPOK_ENV=development to run locally without one)")
+        app.config["SECRET_KEY"] = os.urandom(32)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own lifetime bounds the token's
+        API_TITLE="Kapok API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+    )
+    app.config.setdefault("KAPOK_PRODUCTION", production)
+
+    market = Marketplace(database=app.config["DATABASE_URL"],
                          payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
-    app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = ledger
+    app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
+    app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"])
+    app.extensions["kapok_login_limiter"] = AttemptLimiter(
+        attempts=app.config["LOGIN_ATTEMPTS_PER_MINUTE"], per_seconds=60)
 
-    from web import transparency, webhooks
+    from web import (api, auditor, auth, buyer, console, errors, security, storefront,
+                     transparency, webhooks)
 
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(transparency.bp)
+    csrf.init_app(app)
+    auth.login_manager.init_app(app)
+    security.register(app)
+    errors.register(app)
+    for blueprint in (auth.bp, storefront.bp, buyer.bp, console.bp, auditor.bp,
+                      transparency.bp, webhooks.bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(webhooks.bp)  # signed by the provider instead
+    api.register(app, csrf)
 
     @app.get("/healthz")
     def healthz():
-        return {"status": "ok", "position": ledger.recorder.max_notification_id() or 0}
-
-    @app.get("/")
-    def index():
-        view = ledger.caught_up_view()
-        return render_template(
-            "index.html", projects=view.projects(), balances=view.balances(),
-            issuances=view.issuances(),
-        )
+        return {"status": "ok", "position": market.recorder.max_notification_id() or 0}
 
     return app

@@ -55,12 +55,12 @@ def test_demo_seeds_the_tambopata_projects_and_can_run_twice(kapok, sqlite_url):
 
 
 def test_balances_json_is_one_object_per_row_with_account_and_quantity(seeded):
-    code, out, _ = seeded("ledger", "balances", "--json", "--account", "andes-coffee-roasters")
+    code, out, _ = seeded("ledger", "balances", "--json", "--account", "org-andes-coffee-roasters")
     rows = json.loads(out)
     assert code == 0
     assert {(row["account"], row["status"], row["quantity"]) for row in rows} == {
-        ("andes-coffee-roasters", "held", 380),
-        ("andes-coffee-roasters", "retired", 120),
+        ("org-andes-coffee-roasters", "held", 380),
+        ("org-andes-coffee-roasters", "retired", 120),
     }
 
 
@@ -72,12 +72,12 @@ def test_issue_transfer_retire_and_look_up_a_serial(seeded):
     assert issued["quantity"] == 1000 and issued["buffer_quantity"] == 100  # the project's 10%
 
     code, out, err = seeded("ledger", "transfer", "--from", "ecosphere-inventory",
-                            "--to", "lima-logistics", "--quantity", "40", "--json")
+                            "--to", "org-lima-logistics", "--quantity", "40", "--json")
     assert code == 0, err
     moved = json.loads(out)
     assert moved["quantity"] == 40
 
-    code, out, err = seeded("ledger", "retire", "--account", "lima-logistics", "--quantity", "15",
+    code, out, err = seeded("ledger", "retire", "--account", "org-lima-logistics", "--quantity", "15",
                             "--beneficiary", "Lima Logistics Corp.", "--reason", "Other",
                             "--period-start", "2025-01-01", "--period-end", "2025-12-31", "--json")
     assert code == 0, err
@@ -95,33 +95,33 @@ def test_issue_transfer_retire_and_look_up_a_serial(seeded):
 
 
 BAD_COMMANDS = [
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "abc"], 2, "not a valid integer"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "0"], 1, "invalid quantity 0"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "-5"], 1, "invalid quantity -5"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "9" * 30], 1, "invalid quantity"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "1.5"], 2, "not a valid integer"),
-    (["ledger", "transfer", "--from", "nobody", "--to", "lima-logistics", "--quantity", "5"],
+    (["ledger", "transfer", "--from", "nobody", "--to", "org-lima-logistics", "--quantity", "5"],
      1, "unknown account nobody"),
     (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "nobody", "--quantity", "5"],
      1, "unknown account nobody"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--quantity", "999999999"], 1, "insufficient credits"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics"],
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics"],
      1, "either a quantity or a serial range"),
-    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "lima-logistics",
+    (["ledger", "transfer", "--from", "ecosphere-inventory", "--to", "org-lima-logistics",
       "--serials", "9-3"], 2, "invalid serial"),
-    (["ledger", "transfer", "--from", "buffer-pool", "--to", "lima-logistics", "--quantity", "5"],
+    (["ledger", "transfer", "--from", "buffer-pool", "--to", "org-lima-logistics", "--quantity", "5"],
      1, "buffer pool"),
-    (["ledger", "retire", "--account", "andes-coffee-roasters", "--serials", "1000001",
+    (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--serials", "1000001",
       "--beneficiary", "X", "--reason", "Y"], 1, "already retired"),
-    (["ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "5",
+    (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--quantity", "5",
       "--beneficiary", " ", "--reason", "Y"], 1, "needs a beneficiary"),
-    (["ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "5",
+    (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--quantity", "5",
       "--beneficiary", "X", "--reason", "Y", "--period-start", "2025-02-01",
       "--period-end", "2025-01-01"], 1, "ends before it starts"),
     (["ledger", "issue", "--project", "NOPE", "--vintage", "2020", "--quantity", "5"],
@@ -134,7 +134,7 @@ BAD_COMMANDS = [
     (["ledger", "serial", "abc"], 2, "invalid serial"),
     (["ledger", "retirement", "KAP-RET-NOPE"], 1, "unknown retirement"),
     (["ledger", "open-account", "bad name!"], 1, "invalid account name"),
-    (["ledger", "open-account", "lima-logistics"], 1, "already exists"),
+    (["ledger", "open-account", "org-lima-logistics"], 1, "already exists"),
     (["ledger", "no-such-command"], 2, "No such command"),
 ]
 
@@ -226,7 +226,7 @@ def test_audit_commands_refuse_bad_input_in_one_line(seeded, args, message):
 
 
 def test_exported_csv_neutralises_formulas(seeded, tmp_path):
-    seeded("ledger", "retire", "--account", "andes-coffee-roasters", "--quantity", "1",
+    seeded("ledger", "retire", "--account", "org-andes-coffee-roasters", "--quantity", "1",
            "--beneficiary", "=HYPERLINK(\"http://evil\")", "--reason", "+cmd")
     target = tmp_path / "events.csv"
     code, _, err = seeded("audit", "export", "--format", "csv", "--output", str(target))
@@ -240,7 +240,7 @@ def test_exported_csv_neutralises_formulas(seeded, tmp_path):
 
 def test_a_proof_file_verifies_with_the_standalone_script_alone(seeded, tmp_path):
     code, out, _ = seeded("ledger", "balances", "--json")
-    code, out, _ = seeded("ledger", "retire", "--account", "andes-coffee-roasters",
+    code, out, _ = seeded("ledger", "retire", "--account", "org-andes-coffee-roasters",
                           "--quantity", "3", "--beneficiary", "Ana", "--reason", "Other", "--json")
     retirement_id = json.loads(out)["retirement_id"]
     proof = tmp_path / "proof.json"
@@ -305,7 +305,7 @@ def test_quote_by_tonnes_amount_and_estimate(seeded, tmp_path):
 def test_order_pay_and_statement_route_every_cent_to_the_farms_and_partners(seeded):
     listing = first_listing(seeded)["listing_id"]
     code, out, _ = seeded("market", "order", "--listing", listing, "--tonnes", "30",
-                          "--buyer-org", "Lima Logistics", "--account", "lima-logistics", "--json")
+                          "--buyer-org", "Lima Logistics", "--account", "org-lima-logistics", "--json")
     order = json.loads(out)
     assert code == 0 and order["state"] == "reserved"
 

@@ -56,6 +56,12 @@ def demo():
                f"{len(view.issuances())} issuances, {total:,} t in circulation, "
                f"{len(ledger.listings())} listings.")
     click.echo(f"{key_note}\nAudit log: {head.tree_size} events under a signed tree head.")
+    from web.demo import seed_people
+    from web.identity import Identity
+
+    click.echo("Demo logins (demo only):")
+    for role, email, password in seed_people(Identity(database_url())):
+        click.echo(f"  {role:<9} {email:<32} {password}")
 
 
 def _ensure_demo_key() -> str:
@@ -76,10 +82,30 @@ def _ensure_demo_key() -> str:
 def serve(host, port, workers):
     """Run the web app under gunicorn."""
     os.environ.setdefault("KAPOK_DATABASE_URL", database_url())
+    # Local serving: plain http (no Secure cookies) and a session key kept in ./var so the
+    # workers share it and log-ins survive a restart. Production sets KAPOK_SECRET_KEY.
+    os.environ.setdefault("KAPOK_ENV", "development")
+    if not os.environ.get("KAPOK_SECRET_KEY"):
+        os.environ["KAPOK_SECRET_KEY"] = _local_secret_key()
     open_ledger().caught_up_view()  # create the tables once, before the workers race to
+    from web.identity import Identity
+
+    Identity(database_url())
     click.echo(f"Kapok is running at http://{host}:{port}/  (store: {database_url()})")
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers),
                                "--bind", f"{host}:{port}", "web:create_app()"])
+
+
+def _local_secret_key() -> str:
+    import secrets
+    from pathlib import Path
+
+    path = Path(os.environ.get("KAPOK_SECRET_KEY_FILE", "var/secret-key"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 @cli.command()

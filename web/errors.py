@@ -1,0 +1,91 @@
+"""Errors as users should see them: JSON ``{code, status, message, errors}`` under ``/api``,
+an HTML page elsewhere. Domain refusals become 4xx; an unreachable database a 503."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ledger.errors import LedgerError
+from market.errors import MarketError
+from web.identity import IdentityError
+
+log = logging.getLogger(__name__)
+
+
+def status_for(error: Exception) -> int:
+    """The HTTP status of a domain refusal: 404 for unknown things, 409 for a state that
+    forbids it, else 400."""
+    name = type(error).__name__
+    if name.startswith("Unknown") or "NotFound" in name:
+        return 404
+    if any(word in name for word in ("Illegal", "Already", "NotEnough", "Insufficient",
+                                     "NotActive", "Overpaid", "Stale")):
+        return 409
+    return 400
+
+
+def error_response(status: int, message: str, errors: dict | None = None):
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    phrase = HTTP_STATUS_CODES.get(status, "Error")
+    if request.path.startswith("/api/"):
+        body = {"code": status, "status": phrase, "message": message}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), status
+    return render_template("error.html", code=status, phrase=phrase, message=message), status
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    errors: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+        import psycopg_pool
+
+        errors += [psycopg.OperationalError, psycopg_pool.PoolTimeout]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    from eventsourcing.persistence import OperationalError as StoreOperationalError
+
+    errors.append(StoreOperationalError)
+    return tuple(errors)
+
+
+def register(app) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        errors = None
+        data = getattr(error, "data", None)  # webargs / flask-smorest validation messages
+        if isinstance(data, dict) and "messages" in data:
+            errors = data["messages"]
+        response = error_response(error.code or 500, error.description or error.name, errors)
+        if error.code == 405 and error.valid_methods:
+            response[0].headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(LedgerError)
+    @app.errorhandler(MarketError)
+    @app.errorhandler(IdentityError)
+    def domain_error(error: Exception):
+        return error_response(status_for(error), str(error))
+
+    def database_unavailable(error: Exception):
+        log.warning("database unavailable: %s", error)
+        response = error_response(503, "the database is unavailable; please retry shortly")
+        response[0].headers["Retry-After"] = "5"
+        return response
+
+    for error_class in _database_errors():
+        app.register_error_handler(error_class, database_unavailable)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "something went wrong on our side; nothing was charged "
+                                   "twice and nothing was half-saved")
+

@@ -1,0 +1,343 @@
+"""Who may use Kapok: organisations, their people, roles and API tokens.
+
+Event-sourced like the rest, but in a store of its own (``Identity``): password hashes and
+token digests must never enter the audited ledger log that auditors export and the public
+can prove against. No Flask here; the web layer asks this module who someone is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+
+from ledger.ids import named_id
+from ledger.settings import persistence_env
+
+BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
+ROLES = (BUYER, OPERATOR, AUDITOR)
+TOKEN_PREFIX = "kapok_"
+MIN_PASSWORD = 10
+MAX_TEXT = 120
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so a login takes as long either way.
+_DUMMY_HASH = _hasher.hash("kapok-no-such-user")
+
+
+class IdentityError(Exception):
+    """A request about people or organisations that cannot be carried out (a 4xx)."""
+
+
+class AlreadyRegisteredError(IdentityError):
+    pass
+
+
+class UnknownUserError(IdentityError):
+    pass
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:40].strip("-")
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def organisation_id(slug: str) -> UUID:
+    return named_id("organisation", slug)
+
+
+def user_id(email: str) -> UUID:
+    return named_id("user", normal_email(email))
+
+
+def token_id(token: str) -> UUID:
+    return named_id("api-token", hashlib.sha256(token.encode()).hexdigest())
+
+
+def holding_account(slug: str) -> str:
+    """The ledger account where an organisation's credits are delivered."""
+    return f"org-{slug}"
+
+
+class Organisation(Aggregate):
+    @staticmethod
+    def create_id(slug: str, **_: object) -> UUID:
+        return organisation_id(slug)
+
+    @event("Registered")
+    def __init__(self, slug: str, name: str):
+        self.slug, self.name = slug, name
+
+    @property
+    def account(self) -> str:
+        return holding_account(self.slug)
+
+
+class User(Aggregate):
+    @staticmethod
+    def create_id(email: str, **_: object) -> UUID:
+        return user_id(email)
+
+    @event("Registered")
+    def __init__(self, email: str, name: str, role: str, organisation: str | None,
+                 password_hash: str):
+        self.email, self.name, self.role = email, name, role
+        self.organisation = organisation
+        self.password_hash = password_hash
+        self.active = True
+
+    @event("PasswordChanged")
+    def change_password(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+
+    @event("Deactivated")
+    def deactivate(self) -> None:
+        self.active = False
+
+
+class ApiToken(Aggregate):
+    """A machine client's bearer token; only its SHA-256 digest is stored."""
+
+    @staticmethod
+    def create_id(digest_id: UUID, **_: object) -> UUID:
+        return digest_id
+
+    @event("Issued")
+    def __init__(self, digest_id: UUID, email: str, label: str):
+        self.email, self.label, self.revoked = email, label, False
+
+    @event("Revoked")
+    def revoke(self) -> None:
+        self.revoked = True
+
+
+class Directory(Aggregate):
+    """Every organisation and user, so operators can list them without a scan."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return named_id("directory", "identity")
+
+    @event("Opened")
+    def __init__(self):
+        self.organisations: list[str] = []
+        self.users: list[str] = []
+
+    @event("OrganisationAdded")
+    def add_organisation(self, slug: str) -> None:
+        self.organisations.append(slug)
+
+    @event("UserAdded")
+    def add_user(self, email: str) -> None:
+        self.users.append(email)
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the web layer needs to know about a signed-in user."""
+
+    email: str
+    name: str
+    role: str
+    organisation: str | None
+    organisation_name: str | None
+
+    @property
+    def account(self) -> str | None:
+        return holding_account(self.organisation) if self.organisation else None
+
+
+def identity_env(database_url: str) -> dict[str, str]:
+    """The identity store beside the ledger's: its own table on PostgreSQL (eventsourcing
+    names tables after the application), its own file on SQLite (where it does not)."""
+    env = persistence_env(database_url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        path = env["SQLITE_DBNAME"]
+        if path.startswith("file::memory:"):
+            env["SQLITE_DBNAME"] = "file:kapok-identity?mode=memory&cache=shared"
+        else:
+            file = Path(path)
+            env["SQLITE_DBNAME"] = str(file.with_name(f"{file.stem}-identity{file.suffix}"))
+    return env
+
+
+def check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise IdentityError(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise IdentityError("the password is too long (1024 characters at most)")
+
+
+def _check_text(value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > MAX_TEXT:
+        raise IdentityError(f"{what} must be 1-{MAX_TEXT} characters")
+    return value
+
+
+class Identity(Application[UUID]):
+    name = "Identity"
+
+    def __init__(self, database_url: str):
+        super().__init__(env=identity_env(database_url))
+
+    def sign_up(self, organisation_name: str, name: str, email: str, password: str) -> Person:
+        """A new buyer organisation with its first user, in one save."""
+        organisation_name = _check_text(organisation_name, "the organisation's name")
+        slug = slugify(organisation_name)
+        if not slug:
+            raise IdentityError("the organisation's name needs letters or digits")
+        if self._exists(organisation_id(slug)):
+            raise AlreadyRegisteredError(
+                f"an organisation called {organisation_name!r} is already registered; "
+                "ask its users to invite you")
+        organisation = Organisation(slug, organisation_name)
+        return self._register(email, name, BUYER, password, organisation)
+
+    def add_user(self, email: str, name: str, role: str, password: str,
+                 organisation: str | None = None) -> Person:
+        """An operator or auditor (no organisation), or another buyer of an organisation."""
+        if role not in ROLES:
+            raise IdentityError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+        if role == BUYER:
+            if not organisation or not self._exists(organisation_id(organisation)):
+                raise IdentityError(f"unknown organisation {organisation!r}")
+        else:
+            organisation = None
+        return self._register(email, name, role, password, None, organisation)
+
+    def _register(self, email, name, role, password, new_org: Organisation | None,
+                  organisation: str | None = None) -> Person:
+        email = normal_email(_check_text(email, "the e-mail address"))
+        if not _EMAIL.fullmatch(email):
+            raise IdentityError(f"{email!r} is not an e-mail address")
+        name = _check_text(name, "the name")
+        check_password(password)
+        if self._exists(user_id(email)):
+            raise AlreadyRegisteredError(f"{email} is already registered")
+        slug = new_org.slug if new_org else organisation
+        password_hash = _hasher.hash(password)
+        for _attempt in range(10):
+            user = User(email, name, role, slug, password_hash)
+            directory = self._directory()
+            changed = [user, directory]
+            if new_org is not None:
+                new_org = Organisation(new_org.slug, new_org.name)
+                directory.add_organisation(new_org.slug)
+                changed.append(new_org)
+            directory.add_user(email)
+            try:
+                self.save(*changed)
+                break
+            except IntegrityError:
+                # Someone took the e-mail or the name first, or only the directory moved on.
+                if self._exists(user_id(email)) or (
+                        new_org is not None and self._exists(organisation_id(new_org.slug))):
+                    raise AlreadyRegisteredError(
+                        f"{email} or its organisation is already registered") from None
+        else:
+            raise IdentityError("too many sign-ups at once; please try again")
+        return self.person(email)
+
+    def authenticate(self, email: str, password: str) -> Person | None:
+        """The person if the password is right, else None (same work either way)."""
+        try:
+            user = self.repository.get(user_id(email))
+        except (AggregateNotFoundError, ValueError):
+            user = None
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if user is None or not user.active:
+            return None
+        if _hasher.check_needs_rehash(stored):
+            user.change_password(_hasher.hash(password))
+            self.save(user)
+        return self.person(user.email)
+
+    def change_password(self, email: str, password: str) -> None:
+        check_password(password)
+        user = self._user(email)
+        user.change_password(_hasher.hash(password))
+        self.save(user)
+
+    def person(self, email: str) -> Person:
+        user = self._user(email)
+        org_name = self.organisation(user.organisation).name if user.organisation else None
+        return Person(user.email, user.name, user.role, user.organisation, org_name)
+
+    def find(self, email: str) -> Person | None:
+        """The active person with this e-mail, or None (a session of a removed user)."""
+        try:
+            user = self._user(email)
+        except UnknownUserError:
+            return None
+        return self.person(email) if user.active else None
+
+    def organisation(self, slug: str) -> Organisation:
+        try:
+            return self.repository.get(organisation_id(slug))
+        except AggregateNotFoundError:
+            raise IdentityError(f"unknown organisation {slug!r}") from None
+
+    def organisations(self) -> list[Organisation]:
+        return [self.organisation(slug) for slug in self._directory().organisations]
+
+    def people(self) -> list[Person]:
+        return [self.person(email) for email in self._directory().users]
+
+    def issue_token(self, email: str, label: str) -> str:
+        """A new API token for the user; shown once, stored only as a digest."""
+        user = self._user(email)
+        label = _check_text(label, "the token's label")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.save(ApiToken(token_id(token), user.email, label))
+        return token
+
+    def person_for_token(self, token: str) -> Person | None:
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        try:
+            record = self.repository.get(token_id(token))
+        except AggregateNotFoundError:
+            return None
+        return None if record.revoked else self.find(record.email)
+
+    def revoke_token(self, token: str) -> None:
+        try:
+            record = self.repository.get(token_id(token))
+        except AggregateNotFoundError:
+            raise IdentityError("unknown token") from None
+        record.revoke()
+        self.save(record)
+
+    def _user(self, email: str) -> User:
+        try:
+            return self.repository.get(user_id(email))
+        except (AggregateNotFoundError, ValueError, AttributeError):
+            raise UnknownUserError(f"unknown user {email!r}") from None
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def _directory(self) -> Directory:
+        try:
+            return self.repository.get(Directory.create_id())
+        except AggregateNotFoundError:
+            return Directory()
