@@ -118,10 +118,13 @@ class Ledger(Application[UUID]):
     def view(self):
         """The ledger's read model (balances, serial history), caught up on demand."""
         if self._view is None:
-            from ledger.view import LedgerView
-
-            self._view = LedgerView(self)
+            self._view = self.view_class()(self)
         return self._view
+
+    def view_class(self):
+        from ledger.view import LedgerView
+
+        return LedgerView
 
     def caught_up_view(self):
         self.view.catch_up()

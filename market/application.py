@@ -19,10 +19,12 @@ from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_
 from ledger.application import Ledger, public_id
 from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
 from ledger.retirements import Retirement, RetirementClaim
+from ledger.serials import SerialBlock
 from market.errors import MarketError, NoRuleInForceError
 from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
 from market.orders import (
     CANCELLED,
+    IllegalTransitionError,
     EXPIRED,
     FULFILLED,
     PAID,
@@ -58,6 +60,8 @@ from market.roster import Catalogue, FarmRoster
 from market.transcodings import MARKET_TRANSCODINGS
 
 RESERVATION_MINUTES = 30
+# What a refund does with delivered credits (see Marketplace._undo_sale).
+RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
 REFUND_DUE = "late payment: refund due"
 
 
@@ -79,6 +83,11 @@ class Marketplace(Ledger):
         self.payments = payments or OfflinePaymentProvider()
         self.reservation = timedelta(minutes=reservation_minutes)
         self.now = clock or (lambda: datetime.now(timezone.utc))
+
+    def view_class(self):
+        from market.view import MarketView
+
+        return MarketView
 
     def register_transcodings(self, transcoder) -> None:
         super().register_transcodings(transcoder)
@@ -113,11 +122,17 @@ class Marketplace(Ledger):
         return self._run("create_listing", payload, idempotency_key, command)
 
     def change_listing(self, listing_id: str, *, on_offer: int | None = None,
-                       status: str | None = None) -> dict:
-        """Changes the quantity on offer, or pauses / resumes / closes a listing."""
+                       status: str | None = None, price_per_tonne: Decimal | None = None,
+                       tiers: Sequence | None = None, minimum_quantity: int | None = None
+                       ) -> dict:
+        """Changes the quantity on offer, the price (with its tiers and minimum), or pauses /
+        resumes / closes a listing. Orders already placed keep the price they were quoted."""
 
         def command():
             listing = self.get_listing(listing_id)
+            if price_per_tonne is not None:
+                listing.reprice(price_per_tonne,
+                                listing.tiers if tiers is None else tiers, minimum_quantity)
             if on_offer is not None:
                 inventory = self.get_account(listing.inventory_account)
                 self._check_holds(inventory, listing.project_registry_id, listing.vintage_year,
@@ -208,8 +223,10 @@ class Marketplace(Ledger):
             raise UnknownOrderError(f"unknown order {order_id}") from None
 
     def start_payment(self, order_id: str) -> dict:
-        """Creates the provider's payment for a reserved order (idempotent per order)."""
+        """Creates the provider's payment for a reserved order (idempotent per order).
+        Raises IllegalTransitionError, before asking the provider, for any other state."""
         order = self.get_order(order_id)
+        order._check("attach_payment")
         payment = self.payments.create_payment(
             order.order_id, order.total_minor, order.currency,
             f"{order.tonnes} t {order.project} {order.vintage} (Kapok order {order.order_id})",
@@ -347,17 +364,116 @@ class Marketplace(Ledger):
         journal = self._proceeds(order.currency)
         journal.record_sale(order.order_id, order.total_minor, allocations,
                             stripe_fee_minor=event.fee_minor or None,
-                            received_on=self.now().date())
+                            received_on=self.now().date(), project=order.project)
         return [journal]
 
     def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
+        """The provider gave the money back (a refund made at Stripe, or a lost dispute):
+        the money is gone, so the order is refunded whatever Kapok holds; what can be
+        undone is undone (see ``_undo_sale``)."""
         if order.state == PAID or order.state == RESERVED:
             return f"{event.kind} noted on {order.state} order", []
         if order.state != FULFILLED:
             return f"{event.kind} ignored for {order.state} order", []
-        order.refund(event.event_id, f"{event.kind} reported by {self.payments.name}")
-        return f"{event.kind}: order marked refunded (delivered credits stay with the buyer; "\
-               f"operator to review)", [order]
+        changed, note = self._undo_sale(order, credits=RECOVER_HELD)
+        order.refund(event.event_id, f"{event.kind} reported by {self.payments.name}; {note}")
+        return f"{event.kind}: order refunded; {note}", [order, *changed]
+
+    def _undo_sale(self, order: Order, credits: str) -> tuple[list, str]:
+        """Reverses a fulfilled sale's effects, the refund policy in one place:
+
+        - money: the sale's allocation to every payee is withdrawn in the proceeds journal
+          (what was paid out already is owed back, netted against the payee's next sales);
+        - credits: delivered serials the buyer still holds go back to the listing's
+          inventory and are on offer again. Retired credits cannot come back (a retirement
+          is final); nor can serials the buyer has passed on. ``credits`` says what to do:
+          RECOVER_ALL (an operator's refund) refuses unless every tonne can come back;
+          RECOVER_HELD (the provider refunded already) takes back what is left and the
+          platform absorbs the rest; RECOVER_NONE (an operator's goodwill refund) leaves
+          the credits with the buyer. The note says what happened.
+        """
+        changed: list = []
+        journal = self._proceeds(order.currency)
+        if not journal.is_refunded(order.order_id):
+            journal.record_refund(order.order_id, self.now().date())
+            changed.append(journal)
+        if order.retirement is not None:
+            if credits == RECOVER_ALL:
+                raise IllegalTransitionError(
+                    f"order {order.order_id}: its {order.tonnes} t were retired for the buyer "
+                    "and cannot come back; refund it without recovering the credits")
+            return changed, f"{order.tonnes} t stay retired (not recoverable)"
+        if credits == RECOVER_NONE:
+            return changed, "credits left with the buyer"
+        buyer = self.get_account(order.buyer_account)
+        held = _held_parts(buyer.blocks, [_serial_numbers(serial) for serial in order.serials])
+        recovered = sum(block.quantity for block in held)
+        missing = order.tonnes - recovered
+        if missing and credits == RECOVER_ALL:
+            raise IllegalTransitionError(
+                f"order {order.order_id}: the buyer no longer holds {missing} of its "
+                f"{order.tonnes} t (retired or transferred); refund it without recovering "
+                "the credits")
+        if held:
+            listing = self.get_listing(order.listing_id)
+            inventory = self.get_account(listing.inventory_account)
+            reference = public_id("KAP-TRF")
+            buyer.send(held, inventory.name, reference)
+            inventory.receive(held, buyer.name, reference)
+            listing.take_back(recovered, reference=order.order_id)
+            changed += [buyer, inventory, listing]
+        note = f"{recovered} t recovered to the inventory"
+        return changed, note + (f", {missing} t not recoverable" if missing else "")
+
+    def refund_order(self, order_id: str, reason: str, recover_credits: bool = True) -> dict:
+        """An operator refunds a paid or fulfilled order through the payment provider.
+
+        The provider's refund is requested first (idempotent per order), then the order,
+        the proceeds and (with ``recover_credits``) the credits are reversed in one save.
+        Raises IllegalTransitionError when the order cannot be refunded, or when credits
+        must be recovered and the buyer no longer holds them all (nothing is refunded)."""
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            raise MarketError("a refund needs a reason (1-500 characters)")
+        order = self.get_order(order_id)
+        if order.state not in (PAID, FULFILLED):
+            raise IllegalTransitionError(
+                f"order {order.order_id} is {order.state}: only paid or fulfilled orders "
+                "can be refunded")
+        credits = RECOVER_ALL if recover_credits else RECOVER_NONE
+        if order.state == FULFILLED:
+            self._undo_sale(order, credits)  # a dry run on a copy: refuse before the provider
+        if order.payment_id is None:
+            raise IllegalTransitionError(f"order {order.order_id} has no payment to refund")
+        refund_id = self.payments.refund(order.payment_id, order.order_id)
+
+        def command():
+            fresh = self.get_order(order_id)
+            if fresh.state == REFUNDED:
+                return [], self.order_summary(fresh)
+            changed = []
+            note = "refunded before delivery"
+            if fresh.state == FULFILLED:
+                changed, note = self._undo_sale(fresh, credits)
+            elif fresh.state == PAID:
+                # Paid but not delivered: the tonnes are still in escrow; back to inventory.
+                changed = self._release_paid(fresh)
+            fresh.refund(refund_id, f"{reason.strip()} ({note})")
+            return [fresh, *changed], self.order_summary(fresh)
+
+        return self._run("refund_order", {}, None, command)
+
+    def _release_paid(self, order: Order) -> list:
+        escrow = self.get_account(order.escrow_name)
+        listing = self.get_listing(order.listing_id)
+        inventory = self.get_account(listing.inventory_account)
+        blocks = list(escrow.blocks)
+        if not blocks:
+            return []
+        reference = public_id("KAP-TRF")
+        escrow.send(blocks, inventory.name, reference)
+        inventory.receive(blocks, escrow.name, reference)
+        listing.release(order.tonnes, reference=order.order_id)
+        return [escrow, inventory, listing]
 
     def expire_order(self, order_id: str) -> bool:
         """Releases an order's reservation once its time is up; True if it expired now."""
@@ -498,3 +614,22 @@ class Marketplace(Ledger):
 
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
+
+
+
+def _serial_numbers(serial: str) -> tuple[int, int, int]:
+    """(batch, first, last) of a printed block serial ``KAP-{batch}-{first}-{last}-...``."""
+    _prefix, batch, first, last = serial.split("-")[:4]
+    return int(batch), int(first), int(last)
+
+
+def _held_parts(held: Sequence[SerialBlock], delivered: Sequence[tuple[int, int, int]]
+                ) -> list[SerialBlock]:
+    """The parts of the ``delivered`` (batch, first, last) ranges still in ``held`` blocks."""
+    parts = []
+    for batch, first, last in delivered:
+        for holding in held:
+            low, high = max(first, holding.first), min(last, holding.last)
+            if holding.batch == batch and low <= high:
+                parts.append(holding.sub(low, high))
+    return parts

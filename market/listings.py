@@ -257,6 +257,35 @@ class Listing(Aggregate):
         self._check_reserved(_whole("quantity to sell", quantity, 1))
         self._sold(quantity, _text("a reference", reference))
 
+    def reprice(self, price_per_tonne: Decimal, tiers: Sequence[PriceTier] = (),
+                minimum_quantity: int | None = None) -> None:
+        """New terms for orders placed from now on; orders already placed keep their price."""
+        if self.status == CLOSED:
+            raise ListingStatusError(f"listing {self.id} is closed: its price cannot change")
+        minimum = self.minimum_quantity if minimum_quantity is None else minimum_quantity
+        tiers = tuple(tiers)
+        check_terms(price_per_tonne, self.currency, minimum, tiers)
+        self._repriced(price_per_tonne, tiers, minimum)
+
+    def take_back(self, quantity: int, reference: str = "") -> None:
+        """Sold tonnes came back (the sale was refunded and the buyer still held them):
+        they are on offer again, in any status."""
+        quantity = _whole("quantity taken back", quantity, 1)
+        if quantity > self.sold:
+            raise NotEnoughAvailableError(
+                f"listing {self.id} has sold {self.sold} t, cannot take back {quantity}")
+        self._taken_back(quantity, _text("a reference", reference))
+
+    @event("Repriced")
+    def _repriced(self, price_per_tonne: Decimal, tiers: tuple, minimum_quantity: int) -> None:
+        self.price_per_tonne = price_per_tonne
+        self.tiers = tuple(tiers)
+        self.minimum_quantity = minimum_quantity
+
+    @event("TakenBack")
+    def _taken_back(self, quantity: int, reference: str) -> None:
+        self.sold -= quantity
+
     def _check_reserved(self, quantity: int) -> None:
         if quantity > self.reserved:
             raise NotEnoughAvailableError(

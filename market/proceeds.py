@@ -306,6 +306,7 @@ PAYMENT_FEES = "payment-fees"  # the payment provider's fees: the platform's exp
 PAYABLE = "payable"  # "payable:<recipient>" or "payable:farmers:<farm code>"
 SALE = "sale"
 PAYOUT = "payout"
+REFUND = "refund"  # a sale given back: its entry reversed, line by line
 
 
 def payable_account(recipient: str, farm_code: str | None = None) -> str:
@@ -333,10 +334,11 @@ class Posting:
 class JournalEntry:
     """A balanced set of postings: an order's proceeds received, or a payout made."""
 
-    kind: str  # SALE or PAYOUT
+    kind: str  # SALE, REFUND or PAYOUT
     reference: str  # the order id, or the payout's bank or transfer reference
     on: date
     postings: tuple[Posting, ...]
+    project: str | None = None  # the project whose credits were sold (sales and refunds)
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ class StatementRow:
     allocated: int
     paid_out: int
     owed: int
+    project: str | None = None
 
 
 class ProceedsLedger(Aggregate):
@@ -394,8 +397,8 @@ class ProceedsLedger(Aggregate):
         return self.allocated(recipient, farm_code) - self.paid_out(recipient, farm_code)
 
     def record_sale(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation],
-                    stripe_fee_minor: int | None = None, *, received_on: date | None = None
-                    ) -> JournalEntry:
+                    stripe_fee_minor: int | None = None, *, received_on: date | None = None,
+                    project: str | None = None) -> JournalEntry:
         """Books an order's proceeds: cash net of the payment fee (booked apart, as the
         platform's expense, when known) against what each allocation's payee is now owed.
         ``received_on`` defaults to today (UTC).
@@ -418,9 +421,41 @@ class ProceedsLedger(Aggregate):
         postings = [Posting(CASH, amount_minor - fee), Posting(PAYMENT_FEES, fee)]
         postings += [Posting(account, -minor) for account, minor in owed.items()]
         entry = JournalEntry(SALE, order_id, received_on,
-                             tuple(posting for posting in postings if posting.amount))
+                             tuple(posting for posting in postings if posting.amount), project)
         self._sale_recorded(key, entry)
         return entry
+
+    def record_refund(self, order_id: str, refunded_on: date) -> JournalEntry:
+        """Gives a sale back: every line of its entry reversed, so each payee's allocation
+        from it is withdrawn. What was already paid out stays paid: the payee's ``owed``
+        goes below zero and is netted against its next sales (the policy in README).
+        Raises InvalidSaleError if the order was never booked, SaleAlreadyRecordedError if
+        it was refunded already."""
+        _check_day(refunded_on, "refunded_on", InvalidSaleError)
+        position = self.recorded.get(f"{SALE}:{order_id}")
+        if position is None:
+            raise InvalidSaleError(f"order {order_id} has no booked sale to refund")
+        key = f"{REFUND}:{order_id}"
+        if key in self.recorded:
+            raise SaleAlreadyRecordedError(f"order {order_id} is refunded already", order_id)
+        sale = self.entries[position]
+        entry = JournalEntry(REFUND, order_id, refunded_on,
+                             tuple(Posting(p.account, -p.amount) for p in sale.postings),
+                             sale.project)
+        self._refund_recorded(key, entry)
+        return entry
+
+    def is_refunded(self, order_id: str) -> bool:
+        return f"{REFUND}:{order_id}" in self.recorded
+
+    def totals_by_project(self) -> dict[str | None, int]:
+        """Net proceeds allocated per project (sales less refunds), in minor units."""
+        totals: dict[str | None, int] = {}
+        for entry in self.entries:
+            if entry.kind in (SALE, REFUND):
+                allocated = -sum(p.amount for p in entry.postings if payee_of(p.account))
+                totals[entry.project] = totals.get(entry.project, 0) + allocated
+        return totals
 
     def _payables(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation]
                   ) -> dict[str, int]:
@@ -487,16 +522,22 @@ class ProceedsLedger(Aggregate):
     def _payout_recorded(self, key: str, entry: JournalEntry) -> None:
         self._post(key, entry)
 
+    @event("RefundRecorded")
+    def _refund_recorded(self, key: str, entry: JournalEntry) -> None:
+        self._post(key, entry)
+
     def _post(self, key: str, entry: JournalEntry) -> None:
         _add_to_totals(self.debits, self.credits, entry.postings)
         self.recorded[key] = len(self.entries)
         self.entries.append(entry)
 
     def statement(self, recipient: str | None = None, farm_code: str | None = None,
-                  start: date | None = None, end: date | None = None) -> list[StatementRow]:
+                  start: date | None = None, end: date | None = None,
+                  project: str | None = None) -> list[StatementRow]:
         """Movements of payee accounts in date order (recording order within a day), with
-        what is owed after each. None matches any recipient, farm or date; the period is
-        inclusive, and ``owed`` counts the movements before it too."""
+        what is owed after each. None matches any recipient, farm, date or project; the
+        period is inclusive, and ``owed`` counts the movements before it too (a project's
+        statement shows sales and refunds of that project only: payouts are per payee)."""
         rows = []
         owed: dict[str, int] = {}
         for entry in sorted(self.entries, key=lambda entry: entry.on):
@@ -505,12 +546,16 @@ class ProceedsLedger(Aggregate):
                     continue
                 owed[posting.account] = owed.get(posting.account, 0) - posting.amount
                 if (recipient in (None, payee[0]) and farm_code in (None, payee[1])
+                        and project in (None, entry.project)
                         and (start is None or start <= entry.on)
                         and (end is None or entry.on <= end)):
+                    payout = entry.kind == PAYOUT
                     rows.append(StatementRow(
                         entry.on, entry.kind, entry.reference, *payee,
-                        allocated=max(-posting.amount, 0), paid_out=max(posting.amount, 0),
-                        owed=owed[posting.account],
+                        # a refund withdraws an allocation: a negative allocation
+                        allocated=0 if payout else -posting.amount,
+                        paid_out=posting.amount if payout else 0,
+                        owed=owed[posting.account], project=entry.project,
                     ))
         return rows
 
@@ -535,10 +580,19 @@ class ProceedsLedger(Aggregate):
         if (total_debits := sum(self.debits.values())) != sum(self.credits.values()):
             problems.append(f"total debits {total_debits} != total credits "
                             f"{sum(self.credits.values())}")
-        for account, debit in sorted(self.debits.items()):
-            if payee_of(account) and debit > self.credits.get(account, 0):
-                problems.append(f"{account} was paid {debit}, more than the "
-                                f"{self.credits.get(account, 0)} allocated")
+        # Payouts beyond what sales allocated are an error; beyond what is left after a
+        # refund they are not (the payee owes it back from its next sales).
+        allocated: dict[str, int] = {}
+        paid: dict[str, int] = {}
+        for entry in self.entries:
+            totals = paid if entry.kind == PAYOUT else allocated if entry.kind == SALE else None
+            for posting in entry.postings if totals is not None else ():
+                if payee_of(posting.account):
+                    totals[posting.account] = totals.get(posting.account, 0) + abs(posting.amount)
+        for account, amount in sorted(paid.items()):
+            if amount > allocated.get(account, 0):
+                problems.append(f"{account} was paid {amount}, more than the "
+                                f"{allocated.get(account, 0)} allocated")
         return problems
 
 

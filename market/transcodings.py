@@ -38,12 +38,15 @@ class JournalEntryAsDict(Transcoding):
     name = "proceeds_entry"
 
     def encode(self, obj: JournalEntry) -> dict:
-        return {"kind": obj.kind, "ref": obj.reference, "on": obj.on,
+        data = {"kind": obj.kind, "ref": obj.reference, "on": obj.on,
                 "postings": [[posting.account, posting.amount] for posting in obj.postings]}
+        if obj.project is not None:
+            data["project"] = obj.project
+        return data
 
     def decode(self, data: dict) -> JournalEntry:
         postings = tuple(Posting(account, amount) for account, amount in data["postings"])
-        return JournalEntry(data["kind"], data["ref"], data["on"], postings)
+        return JournalEntry(data["kind"], data["ref"], data["on"], postings, data.get("project"))
 
 
 # DateAsISO again, so an application that registers only these can store journal dates.

@@ -299,7 +299,7 @@ def test_a_signed_body_that_is_not_an_event_is_refused(body):
 
 
 @pytest.mark.parametrize("report", ["refund", "dispute"])
-def test_a_refund_or_dispute_reported_by_stripe_marks_the_fulfilled_order_refunded(
+def test_a_refund_or_dispute_reported_by_stripe_refunds_the_order_and_recovers_its_credits(
         market, report):
     # An order is paid by card and delivered...
     order_id = market.order(7)
@@ -312,10 +312,12 @@ def test_a_refund_or_dispute_reported_by_stripe_marks_the_fulfilled_order_refund
 
     outcome = market.deliver(Delivery(body, signed(body)))
 
-    # The order is found through its payment and marked for the operator to review.
+    # The order is found through its payment and refunded; the buyer still held the 7 t,
+    # so they go back to the inventory and the farms' allocation is withdrawn.
     order = market.app.get_order(order_id)
-    assert outcome.startswith(f"{REFUND_REPORTED if report == 'refund' else DISPUTED}: order "
-                              f"marked refunded")
+    assert outcome == (f"{REFUND_REPORTED if report == 'refund' else DISPUTED}: order "
+                       f"refunded; 7 t recovered to the inventory")
     assert (order.state, order.refund_id) == (REFUNDED, event["id"])
+    assert market.app.get_account(order.buyer_account).balance == 0
     assert market.deliver(Delivery(body, signed(body))) == "duplicate"
     assert_sound(market.app)

@@ -631,10 +631,46 @@ def test_the_balance_check_names_every_entry_and_total_that_does_not_balance():
 
 
 def test_the_balance_check_names_a_payee_paid_more_than_allocated():
+    from market.proceeds import PAYOUT, JournalEntry, Posting
+
     journal = journal_with_sale(100)
-    journal.debits["payable:" + AIDER] = 26
+    # A payout entry slipped past record_payout's check (as a tampered store would hold).
+    journal._post("payout:forged", JournalEntry(PAYOUT, "forged", date(2024, 6, 1), (
+        Posting("payable:" + AIDER, 26), Posting(CASH, -26))))
 
     assert any("more than the 25 allocated" in p for p in journal.validate_balanced())
+
+
+def test_a_refund_withdraws_every_allocation_of_the_sale_and_keeps_the_journal_balanced():
+    journal = journal_with_sale(10000, fee=120)
+    before = {key: journal.owed(*key) for key in ((FARMERS, "F-1"), (AIDER, None))}
+
+    entry = journal.record_refund("order-1", date(2024, 6, 2))
+
+    assert entry.kind == "refund" and sum(p.amount for p in entry.postings) == 0
+    assert all(journal.owed(*key) == 0 for key in before) and any(before.values())
+    assert journal.validate_balanced() == []
+    assert journal.is_refunded("order-1")
+    with pytest.raises(SaleAlreadyRecordedError):
+        journal.record_refund("order-1", date(2024, 6, 3))
+
+
+def test_a_refund_after_a_payout_leaves_the_payee_owing_it_back_without_an_audit_problem():
+    journal = journal_with_sale(10000)
+    paid = journal.owed(FARMERS, "F-1")
+    journal.record_payout(FARMERS, "F-1", paid, date(2024, 6, 1), "BCP-1")
+
+    journal.record_refund("order-1", date(2024, 6, 2))
+
+    assert journal.owed(FARMERS, "F-1") == -paid  # netted against the farm's next sales
+    assert journal.validate_balanced() == []
+    with pytest.raises(OverpaidError):
+        journal.record_payout(FARMERS, "F-1", 1, date(2024, 6, 3), "BCP-2")
+
+
+def test_refunding_an_order_never_booked_is_refused():
+    with pytest.raises(InvalidSaleError, match="no booked sale"):
+        journal_with_sale(100).record_refund("ORD-404", date(2024, 6, 2))
 
 
 def test_a_journal_replays_from_its_events_to_the_same_state():
