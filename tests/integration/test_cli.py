@@ -324,6 +324,25 @@ def test_order_pay_and_statement_route_every_cent_to_the_farms_and_partners(seed
     assert json.loads(out)["owed"] == owed_before - 1000
 
 
+def test_refund_gives_the_money_back_takes_the_credits_back_and_the_statement_shows_it(seeded):
+    listing = first_listing(seeded)["listing_id"]
+    _, out, _ = seeded("market", "order", "--listing", listing, "--tonnes", "12",
+                       "--buyer-org", "lima-logistics", "--account", "org-lima-logistics", "--json")
+    order = json.loads(out)
+    seeded("market", "pay", order["order_id"])
+
+    code, out, err = seeded("market", "refund", order["order_id"], "--reason", "test", "--json")
+    assert code == 0, err
+    assert json.loads(out)["state"] == "refunded"
+
+    code, out, _ = seeded("market", "payouts", "--project", "KAP-AF-01", "--json")
+    rows = [row for row in json.loads(out) if row["reference"] == order["order_id"]]
+    assert {row["kind"] for row in rows} == {"sale", "refund"}
+    assert sum(row["allocated"] for row in rows) == 0
+    code, _, err = seeded("market", "refund", order["order_id"], "--reason", "again")
+    assert code == 1 and "only paid or fulfilled" in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["market", "quote", "--listing", "nope", "--tonnes", "5"], "unknown listing"),
     (["market", "quote", "--listing", "nope"], "exactly one of"),

@@ -110,6 +110,19 @@ def pay(order_id):
     click.echo(f"TEST PAYMENT (offline provider, no money moved): order {order_id.upper()} {outcome}")
 
 
+@market.command()
+@click.argument("order_id")
+@click.option("--reason", required=True, help="Why (kept with the order).")
+@click.option("--keep-credits", is_flag=True,
+              help="Refund without taking the credits back (e.g. they were retired).")
+@json_option
+def refund(order_id, reason, keep_credits, as_json):
+    """Refund a paid or fulfilled order through the payment provider; the proceeds are
+    withdrawn from every payee and the credits come back to the inventory."""
+    app = open_ledger()
+    emit_result(app.refund_order(order_id, reason, recover_credits=not keep_credits), as_json)
+
+
 @market.command("order-status")
 @click.argument("order_id")
 @json_option
@@ -142,22 +155,26 @@ def farms(project, as_json):
 @click.option("--currency", default="USD", show_default=True)
 @click.option("--recipient", help="e.g. farmers, aider-field-programme, ecosphere-fee.")
 @click.option("--farm", "farm_code", help="A farm code (recipient farmers).")
+@click.option("--project", help="Only that project's sales and refunds (e.g. KAP-AF-01).")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @json_option
-def payouts(currency, recipient, farm_code, start, end, as_csv, as_json):
-    """Statement of what was allocated, paid out and is owed, per farm and partner."""
+def payouts(currency, recipient, farm_code, project, start, end, as_csv, as_json):
+    """Statement of what was allocated, paid out and is owed, per farm, partner, project and
+    period (refunds show as negative allocations)."""
     from web.cli.audit_commands import neutralised_row
 
     journal = open_ledger().proceeds(currency.upper())
     if farm_code and not recipient:
         recipient = "farmers"
     rows = [asdict(row) for row in journal.statement(
-        recipient, farm_code, start.date() if start else None, end.date() if end else None)]
+        recipient, farm_code, start.date() if start else None, end.date() if end else None,
+        project=project.upper() if project else None)]
     for row in rows:
         row["on"] = row["on"].isoformat()
-    columns = ["on", "kind", "reference", "recipient", "farm_code", "allocated", "paid_out", "owed"]
+    columns = ["on", "kind", "reference", "project", "recipient", "farm_code", "allocated",
+               "paid_out", "owed"]
     if as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
