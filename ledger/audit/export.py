@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -45,8 +46,8 @@ def event_fields(event) -> dict:
     return {key: plain(value) for key, value in vars(event).items() if key not in skip}
 
 
-def export_rows(app) -> Iterator[dict]:
-    for notification in stored_notifications(app):
+def export_rows(app, until_position: int | None = None) -> Iterator[dict]:
+    for notification in stored_notifications(app, until_position):
         event = app.mapper.to_domain_event(notification)
         yield {
             "position": notification.id,
@@ -64,20 +65,38 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+def export_lines(app, fmt: str,
+                 until_position: int | None = None) -> Iterator[tuple[int | None, str]]:
+    """(position, text) for each event as a JSON line or a CSV row; the CSV header comes
+    first, with position None. Streamed: nothing holds more than one row."""
+    if fmt != "csv":
+        for row in export_rows(app, until_position):
+            yield row["position"], json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def taken() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield None, taken()
+    for row in export_rows(app, until_position):
+        row = {**row, "fields": json.dumps(row["fields"], ensure_ascii=False, sort_keys=True)}
+        writer.writerow([neutralise(str(row[column])) for column in CSV_COLUMNS])
+        yield row["position"], taken()
+
+
 def write_export(app, output: IO[str], fmt: str, progress=None) -> int:
     """Writes every event as JSON Lines or CSV; returns the number written."""
     count = 0
-    writer = None
-    if fmt == "csv":
-        writer = csv.writer(output)
-        writer.writerow(CSV_COLUMNS)
-    for row in export_rows(app):
-        if writer is None:
-            output.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        else:
-            row = {**row, "fields": json.dumps(row["fields"], ensure_ascii=False, sort_keys=True)}
-            writer.writerow([neutralise(str(row[column])) for column in CSV_COLUMNS])
-        count += 1
-        if progress:
-            progress(row["position"])
+    for position, text in export_lines(app, fmt):
+        output.write(text)
+        if position is not None:
+            count += 1
+            if progress:
+                progress(position)
     return count

@@ -92,3 +92,11 @@ def load_public_key(path: Path) -> bytes:
         raise SigningKeyError(f"{path} is not an Ed25519 public key")
     return data
 
+
+
+def published_public_key(environ=None) -> bytes:
+    """The public key beside the configured signing key (or the signing key's own public
+    half). Raises SigningKeyError if neither can be read."""
+    private = signing_key_file(environ)
+    published = public_key_file(private)
+    return load_public_key(published if published.exists() else private)
