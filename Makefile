@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install demo clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test install browser demo clean
 
 $(BIN)/kapok: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,15 @@ run: install
 	$(BIN)/kapok demo
 	$(BIN)/kapok serve --host $(HOST) --port $(PORT)
 
-## The whole test suite: SQLite and PostgreSQL (127.0.0.1:5432, user postgres).
-test: install
+## Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+browser:
+	@test -x $(CHROMIUM) || { SUDO=$$( [ "$$(id -u)" -ne 0 ] && echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser tests will say so"; }
+
+## The whole test suite: SQLite, PostgreSQL (127.0.0.1:5432, user postgres) and Chromium.
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
