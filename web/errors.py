@@ -64,8 +64,10 @@ def register(app) -> None:
         if isinstance(data, dict) and "messages" in data:
             errors = data["messages"]
         response = error_response(error.code or 500, error.description or error.name, errors)
-        if error.code == 405 and error.valid_methods:
-            response[0].headers["Allow"] = ", ".join(error.valid_methods)
+        # The exception's own headers (Allow on a 405, WWW-Authenticate on a 401) stay.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response[0].headers[name] = value
         return response
 
     @app.errorhandler(LedgerError)

@@ -1,0 +1,76 @@
+"""Orders: a buyer's token buys for its organisation; operators see every order."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from market.orders import UnknownOrderError
+from web.api.access import is_operator, own_organisation, token_required
+from web.api.pagination import ApiBlueprint, page_of
+from web.api.schemas import OrderCreateSchema, OrderFilterSchema, OrderSchema, claim_of
+from web.api.services import market
+from web.identity import holding_account
+
+bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
+                  description="Buying credits: reserve, pay, receive (or retire at once).")
+
+
+def visible_order(order_id: str):
+    """The order if the caller may see it; another organisation's is as unknown as a
+    missing one (404), so ids cannot be probed."""
+    order = market().get_order(order_id)
+    if not is_operator() and order.buyer_org != own_organisation():
+        raise UnknownOrderError(f"unknown order {order_id}")
+    return order
+
+
+@bp.route("")
+class Orders(MethodView):
+    @token_required(bp, "buyer", "operator")
+    @bp.arguments(OrderFilterSchema, location="query")
+    @bp.response(200, page_of(OrderSchema))
+    @bp.paginate()
+    def get(self, filters, pagination_parameters):
+        """Your organisation's orders, newest first (operators: every organisation's)."""
+        page = pagination_parameters
+        rows, total = market().caught_up_view().orders(
+            buyer_org=None if is_operator() else own_organisation(), state=filters.get("state"),
+            limit=page.page_size, offset=page.first_item)
+        page.item_count = total
+        return [market().order_summary(market().get_order(row["order_id"])) for row in rows]
+
+    @token_required(bp, "buyer")
+    @bp.arguments(OrderCreateSchema)
+    @bp.response(201, OrderSchema)
+    def post(self, order):
+        """Reserves tonnes of a listing for your organisation, at the quoted price, until
+        ``reserved_until``; pay to receive them (or have them retired, with ``retire``)."""
+        organisation = own_organisation()
+        key = order.get("idempotency_key")
+        claim = order.get("retire")
+        return market().place_order(
+            str(order["listing_id"]), order["tonnes"], organisation,
+            holding_account(organisation), retirement=claim_of(claim) if claim else None,
+            # Scoped to the organisation: another's key can never replay this order.
+            idempotency_key=f"api:order:{organisation}:{key}" if key else None)
+
+
+@bp.route("/<order_id>")
+class OrderById(MethodView):
+    @token_required(bp, "buyer", "operator")
+    @bp.response(200, OrderSchema)
+    def get(self, order_id: str):
+        """One of your organisation's orders."""
+        return market().order_summary(visible_order(order_id))
+
+
+@bp.route("/<order_id>/pay")
+class OrderPayment(MethodView):
+    @token_required(bp, "buyer")
+    @bp.response(200, OrderSchema)
+    def post(self, order_id: str):
+        """Pays a reserved order with the demo's offline test provider (no real money):
+        the order is fulfilled at once. With a real provider, pay through the site."""
+        order = visible_order(order_id)
+        market().pay_offline(order.order_id)
+        return market().order_summary(market().get_order(order.order_id))

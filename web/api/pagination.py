@@ -1,0 +1,49 @@
+"""Pages of a list: ``?page=&page_size=`` in, ``{items, pagination}`` out, on every list."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flask_smorest
+import marshmallow as ma
+from flask_smorest.pagination import PaginationMetadataSchema
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class PageMetadataSchema(PaginationMetadataSchema):
+    page_size = ma.fields.Int(metadata={"description": "Items per page asked for."})
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    """A blueprint whose paginated views put the page's metadata in the body, beside the
+    items (clients and the OpenAPI document see one schema, not a JSON header)."""
+
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
+                                     "max_page_size": MAX_PAGE_SIZE}
+
+    def _set_pagination_metadata(self, page_params, result, headers):
+        metadata = self._make_pagination_metadata(page_params.page, page_params.page_size,
+                                                  page_params.item_count)
+        metadata["page"], metadata["page_size"] = page_params.page, page_params.page_size
+        return {"items": result, "pagination": metadata}, headers
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        pass  # documented by the response schema: see page_of
+
+
+def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """The schema of one page of ``item_schema`` items with its metadata."""
+    name = item_schema.__name__.removesuffix("Schema")
+    return type(f"{name}PageSchema", (ma.Schema,), {
+        "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+        "pagination": ma.fields.Nested(PageMetadataSchema, required=True),
+    })
+
+
+def take_page(items: Sequence, page_params) -> Sequence:
+    """The requested page's part of ``items`` (ids, say, loaded afterwards), recording how
+    many items there are in all for the metadata."""
+    page_params.item_count = len(items)
+    return items[page_params.first_item:page_params.first_item + page_params.page_size]

@@ -1,0 +1,101 @@
+"""Retirements: the public registry of credits retired for good, a buyer's own retirements,
+and their certificates."""
+
+from __future__ import annotations
+
+from flask import Response, url_for
+from flask.views import MethodView
+from flask_login import current_user
+
+from ledger.accounts import ESCROW
+from ledger.errors import UnknownAccountError, UnknownRetirementError
+from ledger.serials import SerialRange
+from web.api.access import token_required
+from web.api.pagination import ApiBlueprint, page_of, take_page
+from web.api.schemas import RetireSchema, RetirementListItemSchema, RetirementSchema, claim_of
+from web.api.services import market
+
+bp = ApiBlueprint("retirements", __name__, url_prefix="/api/v1/retirements",
+                  description="Credits retired on a beneficiary's behalf: final and public.")
+
+
+def retirement_resource(retirement) -> dict:
+    claim = retirement.claim
+    return {
+        "retirement_id": retirement.retirement_id, "beneficiary": claim.beneficiary,
+        "reason": claim.reason, "details": claim.details, "period_start": claim.period_start,
+        "period_end": claim.period_end, "claim_type": claim.claim_type, "use": claim.use,
+        "quantity": retirement.quantity, "retired_at": retirement.created_on.isoformat(),
+        "blocks": [{"serial": b.serial, "batch": b.batch, "first": b.first, "last": b.last,
+                    "quantity": b.quantity} for b in retirement.blocks],
+        "projects": sorted({block.project for block in retirement.blocks}),
+        "certificate_url": url_for("retirements.RetirementCertificate",
+                                   retirement_id=retirement.retirement_id),
+        "proof_url": url_for("transparency.retirement_proof",
+                             retirement_id=retirement.retirement_id),
+    }
+
+
+def retired_for(retirement, organisation: str | None) -> bool:
+    """Whether the organisation retired these credits: from its holding account, or from
+    the escrow of one of its orders (retired at once on payment)."""
+    if organisation is None:
+        return False
+    if retirement.account == current_user.account:
+        return True
+    try:
+        holder = market().get_account(retirement.account)
+    except UnknownAccountError:
+        return False
+    return holder.kind == ESCROW and holder.owner == organisation
+
+
+@bp.route("")
+class Retirements(MethodView):
+    @bp.response(200, page_of(RetirementListItemSchema))
+    @bp.paginate()
+    def get(self, pagination_parameters):
+        """The public registry: every retirement, newest first."""
+        return take_page(market().caught_up_view().retirements(), pagination_parameters)
+
+    @token_required(bp, "buyer")
+    @bp.arguments(RetireSchema)
+    @bp.response(201, RetirementSchema)
+    def post(self, request):
+        """Retires credits from your organisation's holdings, for good: ``tonnes`` (oldest
+        vintage first) or exactly ``serials``, on the beneficiary's behalf."""
+        key = request.get("idempotency_key")
+        serials = request.get("serials")
+        result = market().retire(
+            current_user.account, claim_of(request), quantity=request.get("tonnes"),
+            serials=SerialRange.parse(serials) if serials else None,
+            idempotency_key=f"api:retire:{current_user.organisation}:{key}" if key else None)
+        return retirement_resource(market().get_retirement(result["retirement_id"]))
+
+
+@bp.route("/<retirement_id>")
+class RetirementById(MethodView):
+    @bp.response(200, RetirementSchema)
+    def get(self, retirement_id: str):
+        """One retirement: beneficiary, claim, serials retired, and where to check it."""
+        return retirement_resource(market().get_retirement(retirement_id))
+
+
+@bp.route("/<retirement_id>/certificate")
+class RetirementCertificate(MethodView):
+    @token_required(bp, "buyer", "operator", "auditor")
+    @bp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
+    def get(self, retirement_id: str):
+        """The retirement's certificate (PDF), for the organisation that retired it."""
+        from web.certificates import certificate_facts, certificate_pdf
+
+        retirement = market().get_retirement(retirement_id)
+        if current_user.has_role("buyer") and not retired_for(retirement,
+                                                              current_user.organisation):
+            raise UnknownRetirementError(f"unknown retirement {retirement_id}")
+        proof = url_for("transparency.retirement_proof", retirement_id=retirement.retirement_id,
+                        _external=True)
+        pdf = certificate_pdf(certificate_facts(market(), retirement.retirement_id, proof))
+        return Response(pdf, mimetype="application/pdf", headers={
+            "Content-Disposition":
+                f'inline; filename="kapok-certificate-{retirement.retirement_id}.pdf"'})
