@@ -14,7 +14,6 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteFactory
-from eventsourcing.sqlite import SQLiteFactory
 
 from ledger.accounts import STATUS_BY_KIND, Account
 from ledger.errors import SerialNotFoundError
@@ -257,53 +256,6 @@ class LedgerView:
         except SerialNotFoundError:
             return None
 
-
-    # --- the event log, paged for auditors -------------------------------------------------
-    def _events_filter(self, first: int | None, last: int | None,
-                       topic: str | None) -> tuple[str, str, tuple[str, dict[str, Any]]]:
-        """The events table, its position column and a WHERE clause with its parameters."""
-        recorder = self.app.recorder
-        if isinstance(self.app.factory, SQLiteFactory):
-            table, column = recorder.events_table_name, "rowid"
-        else:
-            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-            column = "notification_id"
-        where, params = ["1 = 1"], {}
-        if first is not None:
-            where.append(f"{column} >= :first")
-            params["first"] = first
-        if last is not None:
-            where.append(f"{column} <= :last")
-            params["last"] = last
-        if topic is not None:
-            where.append("topic = :topic")
-            params["topic"] = topic
-        return table, column, (" AND ".join(where), params)
-
-    def count_events(self, first: int | None = None, last: int | None = None,
-                     topic: str | None = None) -> int:
-        """How many stored events lie between positions ``first`` and ``last`` (inclusive)
-        with this topic (any, if None)."""
-        table, _column, (where, params) = self._events_filter(first, last, topic)
-        rows = self.recorder.query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", params)
-        return rows[0]["n"]
-
-    def event_position_at(self, offset: int, first: int | None = None, last: int | None = None,
-                          topic: str | None = None) -> int | None:
-        """The position of the ``offset``-th (from 0) such event, or None past the last."""
-        table, column, (where, params) = self._events_filter(first, last, topic)
-        rows = self.recorder.query(
-            f"SELECT {column} AS position FROM {table} WHERE {where} "
-            f"ORDER BY {column} LIMIT 1 OFFSET :offset", {**params, "offset": offset})
-        return rows[0]["position"] if rows else None
-
-    def retirements(self) -> list[dict]:
-        """Every retirement recorded (id, account, beneficiary, reason, quantity, retired_at),
-        newest first."""
-        rows = self.recorder.query(
-            "SELECT retirement_id, account, beneficiary, reason, quantity, retired_at "
-            "FROM kapok_retirements ORDER BY position DESC", {})
-        return [dict(row) for row in rows]
 
     # --- the event log, paged for auditors -------------------------------------------------
     def _events_filter(self, first: int | None, last: int | None,
