@@ -144,7 +144,9 @@ class ParsedField(StringField):
 
     def process_formdata(self, valuelist):
         self.data = None
-        if valuelist and valuelist[0].strip():
+        if valuelist and valuelist[0]:
+            if not valuelist[0].strip():  # blank: an error unless the field is Optional
+                raise ValueError("This field is required.")
             self.data = self.parse(valuelist[0])
 
     def _value(self):

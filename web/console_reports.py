@@ -108,8 +108,9 @@ _AMOUNTS = ("allocated", "paid_out", "owed")
 
 
 def statement_csv(rows: Sequence[StatementRow], currency: str) -> str:
-    """A statement as CSV with amounts in major units (``12.50``), every cell safe to open in
-    a spreadsheet: a cell that would start a formula gets a leading apostrophe."""
+    """A statement as CSV with amounts in major units (``-12.50``), safe to open in a
+    spreadsheet: a text cell (reference, payee, project) that would start a formula gets a
+    leading apostrophe. Amounts and dates are ours, never formulas, so they stay numbers."""
     output = io.StringIO()
     writer = csv.writer(output)
     writer.writerow(STATEMENT_COLUMNS)
@@ -117,14 +118,14 @@ def statement_csv(rows: Sequence[StatementRow], currency: str) -> str:
         cells = [currency] + [
             money.Money.from_minor(value, currency).amount if name in _AMOUNTS else value
             for name, value in zip(STATEMENT_COLUMNS[1:], astuple(row))]
-        writer.writerow([neutralise("" if cell is None else str(cell)) for cell in cells])
+        writer.writerow(["" if cell is None else neutralise(cell) if isinstance(cell, str)
+                         else str(cell) for cell in cells])
     return output.getvalue()
 
 
 def dashboard_figures(market) -> dict:
     """The console's front page: what the registry holds, what the market owes."""
     view = market.caught_up_view()
-    balances = view.balances()
     owed = {}
     for code in money.CURRENCIES:
         journal = market.proceeds(code)
@@ -132,7 +133,7 @@ def dashboard_figures(market) -> dict:
             owed[code] = owed_to_farms(journal)
     return {
         "projects": len(view.projects()),
-        "tonnes": tonnes_by_status(balances),
+        "tonnes": tonnes_by_status(view.balances()),
         "sold": sum(listing.sold for listing in market.listings()),
         "awaiting_payment": view.order_states().get("reserved", 0),
         "owed_to_farms": owed,
