@@ -3,7 +3,8 @@
 Auditors only: operators run the registry, and the people who check it are kept apart from
 the people who change it. Nothing here writes to the store; ``verify`` is a POST only
 because it is heavy work. Long work is capped (``AUDITOR_REPLAY_MAX_EVENTS``,
-``AUDITOR_VERIFY_MAX_EVENTS``); past the caps the pages point to ``kapok audit``.
+``AUDITOR_VERIFY_MAX_EVENTS``, ``AUDITOR_SCAN_LIMIT`` positions read per page of events); past
+the caps the pages say so and point to ``kapok audit``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from wtforms import Field, IntegerField, StringField
 from wtforms.validators import UUID, Length, NumberRange, Optional
 from wtforms.widgets import DateTimeLocalInput
 
-from ledger.audit.browse import MAX_POSITION, EventFilter, events_after, events_before, replay_at
+from ledger.audit.browse import (MAX_POSITION, SCAN_LIMIT, EventFilter, events_after,
+                                 events_before, replay_at)
 from ledger.audit.export import export_lines
 from ledger.audit.keys import SigningKeyError, key_id, published_public_key
 from ledger.audit.log import AuditLog
@@ -127,10 +129,11 @@ def events():
     if not form.validate():
         return render_template("auditor/events.html", form=form, page=None), 400
     where, limit = form.event_filter(), form.limit.data or PAGE_LIMIT
+    scan_limit = current_app.config.get("AUDITOR_SCAN_LIMIT", SCAN_LIMIT)
     if form.before.data is not None:
-        page = events_before(_market(), form.before.data, where, limit)
+        page = events_before(_market(), form.before.data, where, limit, scan_limit)
     else:
-        page = events_after(_market(), form.after.data or 0, where, limit)
+        page = events_after(_market(), form.after.data or 0, where, limit, scan_limit)
     filters = {name: request.args[name] for name in FILTERS if request.args.get(name, "").strip()}
     return render_template(
         "auditor/events.html", form=form, page=page, stored=_stored(),
