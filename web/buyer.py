@@ -1,21 +1,285 @@
-"""A buyer organisation's own pages: portfolio, orders, checkout, retirements, certificates."""
+"""A buyer organisation's own pages: portfolio, orders, checkout, retirements, certificates
+and API tokens. Every view reads or changes only ``current_user.organisation``'s things:
+another organisation's order or retirement is a 404, as if it did not exist."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import secrets
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+                   request, url_for)
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField,
+                     StringField, TextAreaField)
+from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange, Optional,
+                                Regexp, ValidationError)
 
-from web.auth import require
+from ledger.accounts import ESCROW
+from ledger.application import MAX_QUANTITY
+from ledger.errors import UnknownAccountError, UnknownRetirementError
+from ledger.holder_queries import retirements_of
+from ledger.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
+from ledger.serials import SerialRange
+from market.money import Money
+from market.orders import RESERVED, TERMINAL
+from market.payments import OfflinePaymentProvider
+from web.auth import identity, require
+from web.certificates import certificate_facts, certificate_pdf
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
+ORDERS_PER_PAGE = 20
+ORDER_STATES = ("reserved", "paid", "fulfilled", "expired", "cancelled", "refunded")
+_NONCE = r"^[A-Za-z0-9_-]{8,64}$"
 
 
-@bp.get("/portfolio")
+def market():
+    return current_app.extensions["kapok_market"]
+
+
+@bp.app_template_global()
+def order_nonce() -> str:
+    """A fresh one-time key for an order form: the order it places is placed once, however
+    often the form is submitted."""
+    return secrets.token_urlsafe(16)
+
+
+bp.add_app_template_global(RETIREMENT_REASONS, "retirement_reasons")
+
+
+@bp.context_processor
+def money_formatting():
+    return {"money": lambda minor, currency: str(Money.from_minor(int(minor), currency))}
+
+
+# --- forms ---------------------------------------------------------------------------------
+class ClaimForm(FlaskForm):
+    """On whose behalf and why credits are retired (the beneficiary becomes public)."""
+
+    beneficiary = StringField("Beneficiary (public)", validators=[Length(max=MAX_TEXT)],
+                              description="Shown on the public registry and the certificate.")
+    reason = SelectField("Reason", choices=RETIREMENT_REASONS, default=RETIREMENT_REASONS[1])
+    details = TextAreaField("Details", validators=[Length(max=MAX_TEXT)])
+    period_start = DateField("Consumption period from", validators=[Optional()])
+    period_end = DateField("to", validators=[Optional()])
+    claim_type = SelectField("Claim", choices=CLAIM_TYPES, default=CLAIM_TYPES[0])
+
+    def claim(self) -> RetirementClaim:
+        return RetirementClaim(
+            beneficiary=self.beneficiary.data or "", reason=self.reason.data,
+            details=(self.details.data or "").strip(), period_start=self.period_start.data,
+            period_end=self.period_end.data, claim_type=self.claim_type.data)
+
+
+class OrderForm(ClaimForm):
+    listing_id = StringField("Listing", validators=[DataRequired(), Length(max=64)])
+    tonnes = IntegerField("Tonnes", validators=[InputRequired(), NumberRange(1, MAX_QUANTITY)])
+    nonce = HiddenField(validators=[Optional(), Regexp(_NONCE, message="malformed form nonce")])
+    retire_now = BooleanField("Retire the credits at once, on behalf of:")
+
+
+class RetireForm(ClaimForm):
+    beneficiary = StringField("Beneficiary (public)",
+                              validators=[DataRequired(), Length(max=MAX_TEXT)],
+                              description="Shown on the public registry and the certificate.")
+    quantity = IntegerField("Tonnes", validators=[Optional(), NumberRange(1, MAX_QUANTITY)])
+    serials = StringField("or exactly these serials", validators=[Optional(), Length(max=120)],
+                          description="FIRST-LAST, one serial number, or a printed block serial.")
+    nonce = HiddenField(validators=[Optional(), Regexp(_NONCE, message="malformed form nonce")])
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if valid and (self.quantity.data is None) == (not self.serials.data):
+            self.serials.errors.append("give either a number of tonnes or a serial range")
+            return False
+        return valid
+
+    def serial_range(self) -> SerialRange | None:
+        return SerialRange.parse(self.serials.data) if self.serials.data else None
+
+
+class TokenForm(FlaskForm):
+    label = StringField("Label", validators=[DataRequired(), Length(max=120)],
+                        description="What the token is for, e.g. 'ERP integration'.")
+
+
+def _errors(form: FlaskForm) -> str:
+    return "; ".join(f"{getattr(form, name).label.text}: {' '.join(messages)}"
+                     for name, messages in form.errors.items())
+
+
+def _key(form, command: str) -> str | None:
+    nonce = form.nonce.data
+    return f"web:{command}:{current_user.organisation}:{nonce}" if nonce else None
+
+
+# --- orders --------------------------------------------------------------------------------
+@bp.post("/orders")
 @require("buyer")
-def portfolio():
-    return render_template("storefront/home.html")
+def place_order():
+    """Reserves the tonnes of a listing for the organisation, then on to checkout."""
+    form = OrderForm()
+    if not form.validate():
+        abort(400, description=_errors(form))
+    placed = market().place_order(
+        form.listing_id.data.strip(), form.tonnes.data, current_user.organisation,
+        current_user.account, retirement=form.claim() if form.retire_now.data else None,
+        idempotency_key=_key(form, "order"))
+    return redirect(url_for(".order", order_id=placed["order_id"]))
+
+
+def _own_order(order_id: str):
+    """The organisation's order; any other, or none, is the same 404."""
+    if len(order_id) <= 64:
+        order = market().get_order(order_id)
+        if order.buyer_org == current_user.organisation:
+            return order
+    abort(404, description=f"unknown order {order_id[:64]}")
+
+
+@bp.get("/orders/<order_id>")
+@require("buyer")
+def order(order_id: str):
+    return _checkout(_own_order(order_id))
+
+
+def _checkout(order, payment: dict | None = None):
+    return render_template("buyer/order.html", order=order, payment=payment,
+                           offline=isinstance(market().payments, OfflinePaymentProvider),
+                           reserved=order.state == RESERVED, terminal=order.state in TERMINAL)
+
+
+@bp.get("/orders/<order_id>.json")
+@require("buyer")
+def order_state(order_id: str):
+    """The order's state, for the checkout page to notice a payment."""
+    order = _own_order(order_id)
+    until = order.reserved_until.isoformat() if order.reserved_until else None
+    return {"order_id": order.order_id, "state": order.state, "reserved_until": until,
+            "delivery_reference": order.delivery_reference}
+
+
+@bp.post("/orders/<order_id>/pay")
+@require("buyer")
+def pay(order_id: str):
+    """The demo's test card with the offline provider; with Stripe, the payment to confirm
+    on Stripe."""
+    order = _own_order(order_id)
+    if not isinstance(market().payments, OfflinePaymentProvider):
+        return _checkout(order, payment=market().start_payment(order.order_id))
+    outcome = market().pay_offline(order.order_id)
+    flash(f"Test payment taken (no money moved): {outcome}.", "success")
+    return redirect(url_for(".order", order_id=order.order_id))
+
+
+@bp.post("/orders/<order_id>/cancel")
+@require("buyer")
+def cancel(order_id: str):
+    order = _own_order(order_id)
+    market().cancel_order(order.order_id, f"cancelled by the buyer ({current_user.email})")
+    flash(f"Order {order.order_id} cancelled; its tonnes are on offer again.", "success")
+    return redirect(url_for(".order", order_id=order.order_id))
 
 
 @bp.get("/orders")
 @require("buyer")
 def orders():
-    return render_template("storefront/home.html")
+    page = request.args.get("page", "1")
+    state = request.args.get("state") or None
+    if not (page.isdecimal() and page.isascii() and 1 <= int(page) <= 100_000):
+        abort(400, description="page must be a whole number from 1")
+    page = int(page)
+    if state is not None and state not in ORDER_STATES:
+        abort(400, description=f"state must be one of {', '.join(ORDER_STATES)}")
+    query = (request.args.get("q") or "").strip()[:64] or None
+    rows, total = market().caught_up_view().orders(
+        buyer_org=current_user.organisation, state=state, query=query,
+        limit=ORDERS_PER_PAGE, offset=(page - 1) * ORDERS_PER_PAGE)
+    return render_template("buyer/orders.html", rows=rows, total=total, page=page,
+                           per_page=ORDERS_PER_PAGE, state=state, query=query or "",
+                           states=ORDER_STATES)
+
+
+# --- portfolio and retirements -------------------------------------------------------------
+@bp.get("/portfolio")
+@require("buyer")
+def portfolio():
+    return _portfolio(RetireForm())
+
+
+def _portfolio(form: RetireForm, status: int = 200):
+    form.nonce.data = form.nonce.data or order_nonce()
+    try:
+        blocks = market().get_account(current_user.account).blocks
+    except UnknownAccountError:  # a new organisation: nothing delivered yet
+        blocks = []
+    retirements, retired_count = retirements_of(
+        market().caught_up_view(), current_user.account, current_user.organisation)
+    return render_template("buyer/portfolio.html", blocks=blocks, retirements=retirements,
+                           retired_count=retired_count, form=form), status
+
+
+@bp.post("/portfolio/retire")
+@require("buyer")
+def retire():
+    """Retires tonnes (oldest first) or an exact serial range from the organisation's
+    holding, on the beneficiary's behalf."""
+    form = RetireForm()
+    if not form.validate():
+        flash(f"Nothing was retired. {_errors(form)}", "error")
+        return _portfolio(form, 400)
+    retired = market().retire(current_user.account, form.claim(), quantity=form.quantity.data,
+                              serials=form.serial_range(), idempotency_key=_key(form, "retire"))
+    flash(f"{retired['quantity']:,} t retired for {form.beneficiary.data.strip()}: "
+          f"{retired['retirement_id']}.", "success")
+    return redirect(url_for(".portfolio"))
+
+
+def _own_retirement(retirement_id: str):
+    """The retirement if the organisation made it (from its holding or its order's escrow);
+    any other, or none, is the same 404."""
+    try:
+        retirement = market().get_retirement(retirement_id[:64])
+        holder = market().get_account(retirement.account)
+    except (UnknownRetirementError, UnknownAccountError):
+        holder = None
+    if holder is not None and (holder.name == current_user.account or (
+            holder.kind == ESCROW and holder.owner == current_user.organisation)):
+        return retirement
+    abort(404, description=f"unknown retirement {retirement_id[:64]}")
+
+
+@bp.get("/retirements/<retirement_id>/certificate.pdf")
+@require("buyer")
+def certificate(retirement_id: str):
+    retirement = _own_retirement(retirement_id)
+    base = current_app.config.get("PUBLIC_URL") or request.url_root
+    verify = f"{base.rstrip('/')}/registry/{retirement.retirement_id}"
+    pdf = certificate_pdf(certificate_facts(market(), retirement.retirement_id, verify))
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition":
+            f'inline; filename="kapok-certificate-{retirement.retirement_id}.pdf"'})
+
+
+# --- API tokens ----------------------------------------------------------------------------
+@bp.route("/tokens", methods=["GET", "POST"])
+@require("buyer")
+def tokens():
+    """The user's API tokens; a new one is shown once, on the page that created it."""
+    form, issued, status = TokenForm(), None, 200
+    if request.method == "POST":
+        if form.validate():
+            issued = identity().issue_token(current_user.email, form.label.data)
+            form = TokenForm(formdata=None)
+        else:
+            flash(f"No token was created. {_errors(form)}", "error")
+            status = 400
+    return render_template("buyer/tokens.html", form=form, issued=issued,
+                           tokens=identity().tokens_of(current_user.email)), status
+
+
+@bp.post("/tokens/<token_id>/revoke")
+@require("buyer")
+def revoke_token(token_id: str):
+    identity().revoke_token_of(current_user.email, token_id)
+    flash("The token is revoked: machine clients using it are refused from now on.", "success")
+    return redirect(url_for(".tokens"))

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from ledger.ids import named_id
 from ledger.settings import persistence_env
@@ -44,6 +46,10 @@ class AlreadyRegisteredError(IdentityError):
 
 
 class UnknownUserError(IdentityError):
+    pass
+
+
+class UnknownTokenError(IdentityError):
     pass
 
 
@@ -159,6 +165,16 @@ class Person:
     @property
     def account(self) -> str | None:
         return holding_account(self.organisation) if self.organisation else None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What may be shown of an API token once issued: never the token itself."""
+
+    token_id: str
+    label: str
+    issued_at: datetime
+    revoked: bool
 
 
 def identity_env(database_url: str) -> dict[str, str]:
@@ -318,6 +334,34 @@ class Identity(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return None if record.revoked else self.find(record.email)
+
+    def tokens_of(self, email: str) -> list[TokenRecord]:
+        """The user's API tokens, newest first. Reads every token's issue event, which the
+        identity store's size allows (a per-user index would be the next step)."""
+        email, topic, start, found = normal_email(email), get_topic(ApiToken.Issued), 1, []
+        while True:
+            page = self.recorder.select_notifications(start, 500, topics=[topic])
+            found += [event.originator_id for event in map(self.mapper.to_domain_event, page)
+                      if event.email == email]
+            if len(page) < 500:
+                break
+            start = page[-1].id + 1
+        records = [self.repository.get(token_uuid) for token_uuid in reversed(found)]
+        return [TokenRecord(str(record.id), record.label, record.created_on, record.revoked)
+                for record in records]
+
+    def revoke_token_of(self, email: str, token_id: str) -> None:
+        """Revokes one of the user's own tokens by its id (the token is not kept). Raises
+        UnknownTokenError for an unknown id or another user's token."""
+        try:
+            record = self.repository.get(UUID(str(token_id)))
+        except (AggregateNotFoundError, ValueError):
+            record = None
+        if not isinstance(record, ApiToken) or record.email != normal_email(email):
+            raise UnknownTokenError(f"unknown token {str(token_id)[:40]!r}")
+        if not record.revoked:
+            record.revoke()
+            self.save(record)
 
     def revoke_token(self, token: str) -> None:
         try:

@@ -42,7 +42,7 @@ def page_text(pdf: bytes) -> str:
         data = stream.strip()
         if data.endswith(b"~>"):
             data = zlib.decompress(base64.a85decode(data[:-2]))
-        for block in re.findall(rb"BT(.*?)ET", data, re.S):
+        for block in re.findall(rb"\bBT\s(.*?)\sET\b", data, re.S):
             strings = re.findall(rb"\(((?:\\.|[^\\)])*)\)", block, re.S)
             text = b"".join(re.sub(rb"\\(.)", rb"\1", string) for string in strings)
             lines.append(text.decode("latin-1"))
