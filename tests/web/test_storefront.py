@@ -1,0 +1,485 @@
+"""The public storefront: the story, projects, catalogue, price calculator, retirement registry
+and transparency page, as anyone sees them without logging in.
+
+The demo store: VCS-1067 (vintages 2019-2023) and KAP-AF-01 (2021-2024); listings VCS-1067 2021
+(USD 14.00, 12.50 from 1,000 t), VCS-1067 2022 (15.00 / 13.50) and KAP-AF-01 2023 (24.00,
+22.00 from 500 t); farms COOP-001..005 of KAP-AF-01; 500 t sold to Andes Coffee Roasters, who
+retired 120 t of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+
+from ledger.retirements import RetirementClaim
+from tests.web.conftest import post_form
+
+ANDES_ACCOUNT = "org-andes-coffee-roasters"
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def listing_id(market, project: str, vintage: int) -> str:
+    return next(str(listing.id) for listing in market.listings()
+                if (listing.project_registry_id, listing.vintage_year) == (project, vintage))
+
+
+def quote_links(html: str) -> list[str]:
+    """The listing ids the page offers to price, in order."""
+    return re.findall(r'href="/catalogue/([0-9a-f-]{36})/quote"', html)
+
+
+def demo_retirement_id(market) -> str:
+    """The demo's retirement for Andes Coffee Roasters: the first one recorded."""
+    rows = market.caught_up_view().recorder.query(
+        "SELECT retirement_id FROM kapok_retirements ORDER BY position LIMIT 1", {})
+    return rows[0]["retirement_id"]
+
+
+def sell(market, project: str, vintage: int, tonnes: int) -> str:
+    """A paid and fulfilled sale to Andes Coffee Roasters; returns the order id."""
+    order = market.place_order(listing_id(market, project, vintage), tonnes,
+                               "andes-coffee-roasters", ANDES_ACCOUNT)
+    assert market.pay_offline(order["order_id"]) == "fulfilled"
+    return order["order_id"]
+
+
+def quote(client, market, data: dict, project: str = "VCS-1067", vintage: int = 2021):
+    path = f"/catalogue/{listing_id(market, project, vintage)}/quote"
+    return post_form(client, path, data)
+
+
+# --- every page is public ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/projects", "/projects/VCS-1067", "/catalogue",
+                                  "/registry", "/transparency"])
+def test_the_public_pages_need_no_login_and_link_their_stylesheet(anonymous, path):
+    response = anonymous.get(path)
+
+    assert response.status_code == 200
+    assert "/static/storefront.css" in text(response)
+
+
+def test_no_storefront_page_loads_a_script_or_anything_from_another_site(anonymous, market):
+    for path in ("/", "/projects/KAP-AF-01", "/catalogue", "/registry", "/transparency",
+                 f"/catalogue/{listing_id(market, 'VCS-1067', 2021)}/quote"):
+        html = text(anonymous.get(path))
+        assert "<script" not in html, path
+        assert not re.search(r'(src|href)="(https?:)?//', html), path
+
+
+# --- home ----------------------------------------------------------------------------------
+
+
+def test_the_home_page_tells_the_tambopata_story(anonymous):
+    html = text(anonymous.get("/"))
+
+    for fact in ("570,000 ha", "COOPASER", "~350", "AIDER", "40 ha", "20 ha of primary forest",
+                 "≥ 3 ha", "cocoa agroforestry", "papaya", "illegal"):
+        assert fact in html, fact
+    assert 'href="/catalogue"' in html
+
+
+def test_the_home_page_shows_live_tonnes_issued_sold_and_retired(anonymous):
+    html = text(anonymous.get("/"))
+
+    assert "<strong>803,000 t</strong> issued" in html  # 750,000 VCS-1067 + 53,000 KAP-AF-01
+    assert "<strong>500 t</strong> sold to buyers" in html
+    assert "<strong>120 t</strong> retired for good" in html
+
+
+def test_a_paid_sale_adds_the_farmers_share_to_the_money_routed_to_farms(anonymous, market):
+    assert "USD" not in text(anonymous.get("/")).split("routed to farming families")[0][-80:]
+
+    sell(market, "KAP-AF-01", 2023, 10)  # 10 t at USD 24.00: 240.00, of which 60% to farms
+
+    html = text(anonymous.get("/"))
+    assert "<strong>USD 144.00</strong>" in html
+    assert "<strong>510 t</strong> sold to buyers" in html
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+def test_the_projects_page_lists_both_projects_with_their_labels(anonymous):
+    html = text(anonymous.get("/projects"))
+
+    assert 'href="/projects/VCS-1067"' in html and 'href="/projects/KAP-AF-01"' in html
+    assert "573,299 ha" in html and "CCB" in html and "SDG 15" in html
+
+
+def test_a_project_page_shows_location_area_methodology_labels_vintages_and_buffer(anonymous):
+    html = text(anonymous.get("/projects/KAP-AF-01"))
+
+    for fact in ("Madre de Dios, PE", "-12.60, -69.19", "1,300 ha", "VM0047", "CCB", "SDG 2",
+                 "15%", "Agroforestry"):
+        assert fact in html, fact
+    for year in (2021, 2022, 2023, 2024):
+        assert f"<td>{year}</td>" in html
+    assert "15,000 t" in html and "2,250 t" in html  # vintage 2023 issued, 15% in the buffer
+
+
+def test_a_project_page_shows_its_farms_and_what_each_receives_of_a_sale(anonymous):
+    html = text(anonymous.get("/projects/KAP-AF-01"))
+
+    for code in ("COOP-001", "COOP-002", "COOP-003", "COOP-004", "COOP-005"):
+        assert code in html
+    assert "Familia Huanca Flores (demo)" in html
+    assert "<strong>60%</strong> to farmers" in html
+    # Of USD 100.00: 25.00 to AIDER's programme, and COOP-004's 8 of 26 agroforestry hectares
+    # of the farmers' 60.00.
+    assert re.search(r"aider-field-programme</td><td></td><td class=\"num\">USD 25.00", html)
+    assert re.search(r"farmers</td><td>COOP-004</td><td class=\"num\">USD 18.46", html)
+
+
+def test_a_project_without_farms_says_where_the_farmers_share_goes(anonymous):
+    html = text(anonymous.get("/projects/VCS-1067"))
+
+    assert "No farm shares in this project" in html
+    assert "<strong>60%</strong> to farmers" in html
+
+
+@pytest.mark.parametrize("registry_id", ["NOPE-1", "x" * 65])
+def test_an_unknown_project_is_a_404_page_that_names_it(anonymous, registry_id):
+    response = anonymous.get(f"/projects/{registry_id}")
+
+    assert response.status_code in (400, 404)
+    assert response.mimetype == "text/html"
+    assert "project" in text(response)
+
+
+# --- catalogue -----------------------------------------------------------------------------
+
+
+def test_the_catalogue_shows_each_listing_with_its_terms(anonymous, market):
+    html = text(anonymous.get("/catalogue"))
+
+    assert len(quote_links(html)) == 3
+    for fact in ("USD 14.00", "from 1,000 t: USD 12.50", "USD 24.00", "from 500 t: USD 22.00",
+                 "50,000 t", "8,000 t", "10%", "15%", "CCB"):
+        assert fact in html, fact
+
+
+def test_filtering_by_project_shows_only_that_projects_listings(anonymous, market):
+    html = text(anonymous.get("/catalogue?project=VCS-1067"))
+
+    assert sorted(quote_links(html)) == sorted([listing_id(market, "VCS-1067", 2021),
+                                                listing_id(market, "VCS-1067", 2022)])
+
+
+def test_filtering_by_vintage_and_by_highest_price(anonymous, market):
+    by_vintage = quote_links(text(anonymous.get("/catalogue?vintage=2023")))
+    by_price = quote_links(text(anonymous.get("/catalogue?max_price=14.50")))
+
+    assert by_vintage == [listing_id(market, "KAP-AF-01", 2023)]
+    assert by_price == [listing_id(market, "VCS-1067", 2021)]
+    assert "No listing matches" in text(anonymous.get("/catalogue?max_price=1"))
+
+
+@pytest.mark.parametrize("query, message", [
+    ("vintage=abc", "vintage is a year"),
+    ("max_price=-1", "max price is a positive amount"),
+    ("max_price=cheap", "max price is a positive amount"),
+    ("max_price=NaN", "max price is a positive amount"),
+    ("page=0", "page must be a whole number"),
+    ("page=two", "page must be a whole number"),
+])
+def test_unreadable_catalogue_filters_are_a_400_with_a_message(anonymous, query, message):
+    response = anonymous.get(f"/catalogue?{query}")
+
+    assert response.status_code == 400
+    assert message in text(response)
+
+
+def test_the_catalogue_shows_twenty_listings_a_page(anonymous, market):
+    for number in range(22):  # 25 listings in all
+        market.create_listing("VCS-1067", 2020, "ecosphere-inventory", Decimal("16.00"), "USD",
+                              100 + number)
+
+    first = text(anonymous.get("/catalogue"))
+    second = text(anonymous.get("/catalogue?page=2"))
+
+    assert len(quote_links(first)) == 20 and len(quote_links(second)) == 5
+    assert not set(quote_links(first)) & set(quote_links(second))
+    assert "Page 1 of 2" in first and 'href="/catalogue?page=2' in first
+    assert anonymous.get("/catalogue?page=3").status_code == 404
+
+
+# --- price calculator ----------------------------------------------------------------------
+
+
+def test_the_price_calculator_form_is_public(anonymous, market):
+    response = anonymous.get(f"/catalogue/{listing_id(market, 'VCS-1067', 2021)}/quote")
+
+    assert response.status_code == 200
+    assert 'name="csrf_token"' in text(response) and 'name="electricity_kwh"' in text(response)
+
+
+def test_a_quote_by_tonnes_takes_the_volume_tier_price(anonymous, market):
+    html = text(quote(anonymous, market, {"by": "tonnes", "tonnes": "1,200"}))
+
+    assert '<strong class="quote-tonnes">1,200 t</strong>' in html
+    assert "USD 12.50 (volume price)" in html
+    assert '<strong class="quote-total">USD 15,000.00</strong>' in html
+    assert "Valid until" in html
+
+
+def test_a_quote_by_money_buys_the_most_whole_tonnes_within_the_budget(anonymous, market):
+    html = text(quote(anonymous, market, {"by": "amount", "amount": "1,000.00"}))
+
+    assert '<strong class="quote-tonnes">71 t</strong>' in html  # 71 x 14.00 = 994.00
+    assert '<strong class="quote-total">USD 994.00</strong>' in html
+
+
+def test_a_quote_by_emissions_offsets_the_estimate_rounded_up(anonymous, market):
+    html = text(quote(anonymous, market, {
+        "by": "estimate", "electricity_kwh": "12000", "electricity_country": "PE",
+        "flight_passenger_km": "5000", "flight_haul": "long", "flight_cabin": "business",
+        "freight_tonne_km": "", "fuel_litres": "100", "fuel_type": "diesel"}))
+
+    # 3,020.9 kg (Peru's grid) + 1,697.0 kg (long-haul business) + about 260 kg of diesel
+    assert re.search(r"about <strong>4,9\d\d\.\d kg CO2e</strong>", html)
+    assert '<strong class="quote-tonnes">5 t</strong>' in html
+    assert '<strong class="quote-total">USD 70.00</strong>' in html
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"by": "tonnes", "tonnes": "-3"}, "buy at least 1 tonne"),
+    ({"by": "tonnes", "tonnes": "0"}, "buy at least 1 tonne"),
+    ({"by": "tonnes", "tonnes": "ten"}, "tonnes must be a whole number"),
+    ({"by": "tonnes", "tonnes": "2.5"}, "tonnes must be a whole number"),
+    ({"by": "tonnes", "tonnes": "1e3"}, "tonnes must be a whole number"),
+    ({"by": "tonnes", "tonnes": "9" * 30}, "at most 1,000,000,000,000 tonnes"),
+    ({"by": "tonnes", "tonnes": "9" * 13}, "at most 1,000,000,000,000 tonnes"),
+    ({"by": "tonnes", "tonnes": ""}, "enter how many tonnes"),
+    ({"by": "amount", "amount": "-50"}, "may not be negative"),
+    ({"by": "amount", "amount": "lots"}, "not an amount"),
+    ({"by": "amount", "amount": "0"}, "must be more than 0"),
+    ({"by": "amount", "amount": "5"}, "buys no tonnes"),
+    ({"by": "amount", "amount": "10.005"}, "decimal places"),
+    ({"by": "estimate"}, "fill in at least one activity"),
+    ({"by": "estimate", "electricity_kwh": "-10", "electricity_country": "PE"}, "negative"),
+    ({"by": "estimate", "electricity_kwh": "100", "electricity_country": "XX"}, "no electricity factor"),
+    ({"by": "estimate", "fuel_litres": "1e400", "fuel_type": "diesel"}, "more than"),
+    ({"by": "guess"}, "choose how to price"),
+])
+def test_bad_quote_input_is_a_400_with_a_message_never_a_500(anonymous, market, data, message):
+    response = quote(anonymous, market, data)
+
+    assert response.status_code == 400
+    assert message in text(response)
+    assert "quote-total" not in text(response)
+
+
+def test_more_tonnes_than_available_is_refused_as_a_conflict(anonymous, market):
+    response = quote(anonymous, market, {"by": "tonnes", "tonnes": "50001"})
+
+    assert response.status_code == 409
+    assert "available" in text(response)
+
+
+@pytest.mark.parametrize("listing", ["00000000-0000-0000-0000-000000000000", "not-a-listing"])
+def test_pricing_an_unknown_listing_is_a_404(anonymous, listing):
+    response = anonymous.get(f"/catalogue/{listing}/quote")
+
+    assert response.status_code == 404
+    assert "no listing" in text(response)
+
+
+def test_a_quote_without_the_csrf_token_is_refused(anonymous, market):
+    response = anonymous.post(f"/catalogue/{listing_id(market, 'VCS-1067', 2021)}/quote",
+                              data={"by": "tonnes", "tonnes": "5"})
+
+    assert response.status_code == 400
+
+
+def test_a_buyer_gets_a_form_to_buy_exactly_the_quoted_tonnes(buyer, market):
+    html = text(quote(buyer, market, {"by": "tonnes", "tonnes": "25"}))
+    form = html[html.index('<form method="post" action="/my/orders"'):]
+    form = form[:form.index("</form>")]
+
+    assert f'name="listing_id" value="{listing_id(market, "VCS-1067", 2021)}"' in form
+    assert 'name="tonnes" value="25"' in form
+    assert 'name="retire_now"' in form and 'name="csrf_token"' in form
+    assert "Buy these credits" in form
+
+
+def test_an_anonymous_visitor_is_asked_to_log_in_to_buy(anonymous, market):
+    html = text(quote(anonymous, market, {"by": "tonnes", "tonnes": "25"}))
+
+    assert 'action="/my/orders"' not in html
+    assert "Log in to buy these credits" in html
+
+
+# --- retirement registry -------------------------------------------------------------------
+
+
+def test_the_registry_lists_the_demo_retirement(anonymous, market):
+    html = text(anonymous.get("/registry"))
+
+    assert demo_retirement_id(market) in html
+    assert "Andes Coffee Roasters S.A.C." in html and "VCS-1067 2019" in html
+    assert "120 t" in html and "Corporate Emissions Inventory Accounting" in html
+
+
+@pytest.mark.parametrize("search", [
+    "andes coffee", "ROASTERS", "VCS-1067", "1000050", "1000100-1000300",
+    "KAP-1-1000001-1000120-VCS1067-2019-PE",
+])
+def test_the_registry_finds_a_retirement_by_beneficiary_project_or_serial(anonymous, market,
+                                                                           search):
+    html = text(anonymous.get("/registry", query_string={"q": search}))
+
+    assert demo_retirement_id(market) in html
+    assert "1 retirement matching" in html
+
+
+def test_the_registry_finds_a_retirement_by_its_id_in_any_case(anonymous, market):
+    retirement_id = demo_retirement_id(market)
+
+    html = text(anonymous.get("/registry", query_string={"q": retirement_id.lower()}))
+
+    assert retirement_id in html
+
+
+@pytest.mark.parametrize("search", ["Lima Logistics", "KAP-AF-01", "1000121", "%", "_"])
+def test_a_search_that_matches_nothing_finds_nothing(anonymous, market, search):
+    html = text(anonymous.get("/registry", query_string={"q": search}))
+
+    assert demo_retirement_id(market) not in html
+    assert "No retirement matches" in html
+
+
+def test_the_registry_narrows_to_one_project(anonymous, market):
+    market.retire(ANDES_ACCOUNT, RetirementClaim("Andes Coffee Roasters S.A.C.", "Other"),
+                  quantity=1)
+    sell(market, "KAP-AF-01", 2023, 3)
+    market.retire(ANDES_ACCOUNT, RetirementClaim("Cocoa buyer", "Other"),
+                  serials=_serials_of(market, "KAP-AF-01"))
+
+    html = text(anonymous.get("/registry?q=&project=KAP-AF-01"))
+
+    assert "Cocoa buyer" in html and "Andes Coffee Roasters S.A.C." not in html
+
+
+def _serials_of(market, project: str):
+    from ledger.serials import SerialRange
+
+    block = next(block for block in market.get_account(ANDES_ACCOUNT).blocks
+                 if block.project == project)
+    return SerialRange(block.first, block.last)
+
+
+def test_a_beneficiary_name_is_shown_as_text_never_as_markup(anonymous, market):
+    hostile = '<script>alert("kapok")</script> Ltd'
+    retired = market.retire(ANDES_ACCOUNT, RetirementClaim(hostile, "Other", details=hostile),
+                            quantity=2)
+
+    for path in ("/registry", f"/registry/{retired['retirement_id']}",
+                 "/registry?q=" + "%3Cscript%3E"):
+        html = text(anonymous.get(path))
+        assert "<script>" not in html, path
+        assert "&lt;script&gt;alert(&#34;kapok&#34;)&lt;/script&gt; Ltd" in html, path
+
+
+def test_the_registry_shows_twenty_retirements_a_page_newest_first(anonymous, market):
+    ids = [market.retire(ANDES_ACCOUNT, RetirementClaim(f"Beneficiary {n}", "Other"),
+                         quantity=1)["retirement_id"] for n in range(21)]  # 22 with the demo's
+
+    first = text(anonymous.get("/registry"))
+    second = text(anonymous.get("/registry?page=2"))
+
+    assert ids[-1] in first and ids[0] not in first
+    assert ids[0] in second and demo_retirement_id(market) in second
+    assert "Page 2 of 2" in second
+    assert anonymous.get("/registry?page=3").status_code == 404
+
+
+def test_a_retirement_has_a_permanent_page_with_its_claim_and_serials(anonymous, market):
+    retirement_id = demo_retirement_id(market)
+
+    html = text(anonymous.get(f"/registry/{retirement_id}"))
+
+    for fact in ("Andes Coffee Roasters S.A.C.", "120 t", "KAP-1-1000001-1000120-VCS1067-2019-PE",
+                 'href="/projects/VCS-1067"', "<td>2019</td>",
+                 "Corporate Emissions Inventory Accounting", "2025 roasting operations (demo)",
+                 "2025-01-01 to 2025-12-31", "offset · voluntary use", "Retired on"):
+        assert fact in html, fact
+
+
+def test_a_retirement_page_links_its_proof_and_explains_how_to_check_it(anonymous, market):
+    retirement_id = demo_retirement_id(market)
+
+    html = text(anonymous.get(f"/registry/{retirement_id}"))
+
+    assert f'href="/audit/proofs/{retirement_id}.json"' in html
+    assert 'href="/audit/public-key.pem"' in html
+    assert "ledger/audit/verifier.py" in html
+    assert f"python verifier.py {retirement_id}.json --public-key public-key.pem" in html
+
+
+def test_the_linked_proof_is_served_as_json_once_the_log_is_signed(anonymous, market,
+                                                                   tmp_path, monkeypatch):
+    from ledger.audit.keys import SigningKey, generate_key
+    from ledger.audit.log import AuditLog
+    from ledger.audit.verifier import verify_proof_file
+
+    key_file = tmp_path / "proof-keys" / "tree.pem"
+    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(key_file))
+    generate_key(key_file)
+    AuditLog(market).follow(SigningKey.load(key_file))
+    retirement_id = demo_retirement_id(market)
+    html = text(anonymous.get(f"/registry/{retirement_id}"))
+    proof_url = re.search(r'href="(/audit/proofs/[^"]+\.json)"', html).group(1)
+
+    proof = anonymous.get(proof_url)
+
+    assert proof.status_code == 200 and proof.mimetype == "application/json"
+    assert json.loads(proof.data)["kind"] == "kapok-inclusion-proof-v1"
+    assert verify_proof_file(proof.json, key_file.with_name("tree.pub.pem").read_bytes()) == []
+
+
+@pytest.mark.parametrize("retirement_id", ["KAP-RET-NOPE", "x" * 200])
+def test_an_unknown_retirement_is_a_4xx_page(anonymous, retirement_id):
+    response = anonymous.get(f"/registry/{retirement_id}")
+
+    assert response.status_code in (400, 404)
+    assert "retirement" in text(response)
+
+
+# --- transparency --------------------------------------------------------------------------
+
+
+def test_the_transparency_page_draws_tonnes_over_time_as_inline_svg(anonymous):
+    html = text(anonymous.get("/transparency"))
+
+    assert html.count("<svg") == 3
+    assert "Tonnes issued per month" in html
+    for figure in ("803,000 t", "500 t", "120 t"):
+        assert f">{figure}</text>" in html, figure
+
+
+def test_the_transparency_page_says_when_no_sale_was_paid_yet(anonymous):
+    assert "No sale has been paid through Kapok yet" in text(anonymous.get("/transparency"))
+
+
+def test_the_transparency_page_shows_money_per_project_and_farm_and_owed_against_paid(
+        anonymous, market):
+    sell(market, "KAP-AF-01", 2023, 10)  # USD 240.00: 144.00 farms, 60.00 AIDER, 36.00 fee
+    market.record_payout("USD", "aider-field-programme", None, 1000, market.now().date(),
+                         "bank transfer 1")
+
+    html = text(anonymous.get("/transparency"))
+
+    assert "Money allocated per project (USD)" in html
+    assert re.search(r">KAP-AF-01</text>.*?>USD 240.00</text>", html)
+    assert "COOP-004 Familia Huanca Flores (demo)" in html
+    assert ">USD 10.00 · USD 50.00</text>" in html  # AIDER: 10.00 paid out, 50.00 still owed
+    assert "<script" not in html
