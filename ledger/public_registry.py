@@ -18,6 +18,9 @@ _RETIRED_IN_RANGE = (
 )
 
 
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "abcdefghij")
+
+
 def _retired_of_project(placeholder: str) -> str:
     """Ids of the retirements that retired serials of the project named by ``placeholder``."""
     return ("SELECT h.reference FROM kapok_serial_history h JOIN kapok_issuances i "
@@ -62,7 +65,9 @@ def _retired_project_vintages(view, retirement_ids: list[str]) -> dict[str, list
     """``{retirement id: ["VCS-1067 2019", ...]}`` for the given retirements."""
     if not retirement_ids:
         return {}
-    names = {f"r{index}": value for index, value in enumerate(retirement_ids)}
+    # Placeholder names of letters only: the PostgreSQL adapter reads ``:[a-z_]+``.
+    names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
+             for index, value in enumerate(retirement_ids)}
     rows = view.recorder.query(
         "SELECT DISTINCT h.reference, i.project, i.vintage FROM kapok_serial_history h "
         "JOIN kapok_issuances i ON i.batch = h.batch WHERE h.event = 'retired' "

@@ -64,7 +64,7 @@ def headline(market) -> dict:
     to_farms = [Money.from_minor(sum(row.allocated.minor for row in payee_totals(journal)
                                      if row.recipient == FARMERS), journal.currency)
                 for journal in proceeds_journals(market)]
-    return {**totals, "to_farms": to_farms, "projects": len(market.caught_up_view().projects())}
+    return {**totals, "to_farms": to_farms}
 
 
 # --- projects ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def _market():
 
 def _page_number() -> int:
     text = request.args.get("page", "1").strip()
-    if not text.isdigit() or len(text) > 6 or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) < 1:
         abort(400, description=f"page must be a whole number from 1, not {text[:20]!r}")
     return int(text)
 
@@ -75,9 +75,9 @@ def _catalogue_filter() -> dict:
     args = request.args
     project = _short("project", args.get("project", "").strip()) or None
     vintage = args.get("vintage", "").strip()
-    if vintage and not (vintage.isdigit() and len(vintage) == 4):
+    if vintage and not (vintage.isascii() and vintage.isdigit() and len(vintage) == 4):
         abort(400, description=f"vintage is a year such as 2021, not {vintage[:20]!r}")
-    max_price = args.get("max_price", "").strip()
+    max_price, price = args.get("max_price", "").strip(), None
     if max_price:
         try:
             price = Decimal(_short("max price", max_price, 20))
@@ -87,7 +87,7 @@ def _catalogue_filter() -> dict:
             abort(400, description=f"max price is a positive amount such as 15.00, "
                                    f"not {max_price[:20]!r}")
     return {"project": project, "vintage": int(vintage) if vintage else None,
-            "max_price": Decimal(max_price) if max_price else None}
+            "max_price": price}
 
 
 @bp.get("/catalogue")

@@ -190,6 +190,8 @@ def test_filtering_by_vintage_and_by_highest_price(anonymous, market):
     ("max_price=NaN", "max price is a positive amount"),
     ("page=0", "page must be a whole number"),
     ("page=two", "page must be a whole number"),
+    ("page=²", "page must be a whole number"),  # a digit to str.isdigit, not to int()
+    ("vintage=２０２１", "vintage is a year"),
 ])
 def test_unreadable_catalogue_filters_are_a_400_with_a_message(anonymous, query, message):
     response = anonymous.get(f"/catalogue?{query}")
