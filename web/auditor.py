@@ -39,7 +39,7 @@ class MomentField(Field):
 
     def _value(self) -> str:
         if self.data is not None:
-            return self.data.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            return self.data.strftime("%Y-%m-%dT%H:%M:%S")
         return self.raw_data[0] if self.raw_data else ""
 
     def process_formdata(self, valuelist) -> None:
@@ -49,10 +49,11 @@ class MomentField(Field):
             return
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            self.data = moment.astimezone(timezone.utc) if moment.tzinfo \
+                else moment.replace(tzinfo=timezone.utc)
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
             raise ValueError(f"{text[:40]!r} is not a date and time, e.g. 2026-03-01T12:00") \
                 from None
-        self.data = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def position_field(label: str, minimum: int = 0) -> IntegerField:

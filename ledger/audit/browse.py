@@ -116,7 +116,7 @@ def events_after(app, after: int, where: EventFilter, limit: int,
                     break
         read_all = not records or read_to == records[-1].id
         ended = past_until or read_to >= last or (read_all and len(records) < wanted)
-    first_shown = shown[0].position if shown else start
+    first_shown = shown[0].position if shown else min(start, last + 1)
     return EventPage(shown, first_shown if first_shown > where.first_position else None,
                      None if ended else read_to,
                      (start, read_to) if read_to >= start else None,

@@ -47,17 +47,27 @@ def event_fields(event) -> dict:
 
 
 def export_rows(app, until_position: int | None = None) -> Iterator[dict]:
+    """Every stored event as a row; one that no longer decodes (an altered store) is exported
+    with its stored bytes as text under ``fields.undecodable_state`` rather than ending the
+    export there."""
     for notification in stored_notifications(app, until_position):
-        event = app.mapper.to_domain_event(notification)
+        try:
+            event = app.mapper.to_domain_event(notification)
+        except Exception:
+            name, timestamp = "", ""
+            fields = {"undecodable_state": bytes(notification.state).decode("utf-8", "replace")}
+        else:
+            name, timestamp = type(event).__qualname__, event.timestamp.isoformat()
+            fields = event_fields(event)
         yield {
             "position": notification.id,
             "leaf_hash": notification_leaf(notification).hex(),
             "originator_id": str(notification.originator_id),
             "originator_version": notification.originator_version,
             "topic": notification.topic,
-            "event": type(event).__qualname__,
-            "timestamp": event.timestamp.isoformat(),
-            "fields": event_fields(event),
+            "event": name,
+            "timestamp": timestamp,
+            "fields": fields,
         }
 
 

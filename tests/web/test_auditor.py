@@ -325,6 +325,19 @@ def test_the_csv_export_neutralises_formulas_in_every_cell(auditor, market):
     assert json.loads(retirement["fields"])["claim"]["beneficiary"].startswith("=HYPERLINK")
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_event_that_no_longer_decodes_is_exported_not_the_end_of_the_file(auditor, market,
+                                                                             fmt):
+    tamper(market, 10, b"{not json")
+    text = auditor.get(f"/auditor/export.{fmt}").get_data(as_text=True)
+    rows = ([json.loads(line) for line in text.splitlines()] if fmt == "jsonl"
+            else list(csv.DictReader(io.StringIO(text))))
+    assert len(rows) == market.recorder.max_notification_id()
+    altered = rows[9]
+    fields = altered["fields"] if fmt == "jsonl" else json.loads(altered["fields"])
+    assert (int(altered["position"]), fields) == (10, {"undecodable_state": "{not json"})
+
+
 def test_an_unknown_export_format_is_not_found(auditor):
     assert auditor.get("/auditor/export.xlsx").status_code == 404
 
@@ -346,6 +359,7 @@ def test_bad_event_browser_parameters_give_a_400_page(auditor, query):
 
 @pytest.mark.parametrize("query", [
     "position=-1", "position=abc", f"position={10**30}", "at=tomorrow", "at=2026-02-30T10:00",
+    "at=9999-12-31T23:59:59-05:00", "at=0001-01-01T00:00+05:00",
 ])
 def test_bad_balance_parameters_give_a_400_page(auditor, query):
     response = auditor.get(f"/auditor/balances?{query}")
@@ -357,6 +371,8 @@ def test_a_position_past_the_end_is_an_empty_page_not_an_error(auditor, market):
     response = auditor.get(f"/auditor/events?after={2**63 - 1}")
     assert shown_positions(response) == []
     assert link(response, "next") is None
+    newest = market.recorder.max_notification_id()
+    assert shown_positions(auditor.get(link(response, "prev")))[-1] == newest
     assert balances(auditor.get(f"/auditor/balances?position={2**63 - 1}"))
 
 
