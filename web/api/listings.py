@@ -44,12 +44,12 @@ class ListingById(MethodView):
 class Quotes(MethodView):
     @bp.arguments(QuoteRequestSchema)
     @bp.response(200, QuoteSchema)
-    def post(self, request):
+    def post(self, asked):
         """Prices a purchase: by tonnes, by an amount to spend, or by emissions activities
         (the whole tonnes that offset them). A quote is valid until ``expires_at``."""
-        estimate = request.get("estimate")
-        quote = market().quote(str(request["listing_id"]), tonnes=request.get("tonnes"),
-                               amount=request.get("amount"), estimate=estimate)
+        estimate = asked.get("estimate")
+        quote = market().quote(str(asked["listing_id"]), tonnes=asked.get("tonnes"),
+                               amount=asked.get("amount"), estimate=estimate)
         return {**vars(quote), "listing_id": str(quote.listing_id),
                 "total": f"{quote.total.amount:f}",
                 "estimate_kg_co2e": estimate.total_kg if estimate else None}

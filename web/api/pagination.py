@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Sequence
 
 import flask_smorest
@@ -10,6 +11,7 @@ from flask_smorest.pagination import PaginationMetadataSchema
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000  # keeps the SQL offsets of a page within a 64-bit integer
 
 
 class PageMetadataSchema(PaginationMetadataSchema):
@@ -22,6 +24,23 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
                                      "max_page_size": MAX_PAGE_SIZE}
+
+    def paginate(self, pager=None, **kwargs):
+        """flask-smorest's pagination (the view pages its own items), with the page number
+        bounded too: ``?page=10**30`` is a 422, not an overflow in the database."""
+        paginated = super().paginate(pager, **kwargs)
+
+        def decorator(view):
+            @wraps(view)
+            def bounded(*args, pagination_parameters, **view_kwargs):
+                if pagination_parameters.page > MAX_PAGE:
+                    flask_smorest.abort(422, messages={"query": {
+                        "page": [f"Must be less than or equal to {MAX_PAGE}."]}})
+                return view(*args, pagination_parameters=pagination_parameters, **view_kwargs)
+
+            return paginated(bounded)
+
+        return decorator
 
     def _set_pagination_metadata(self, page_params, result, headers):
         metadata = self._make_pagination_metadata(page_params.page, page_params.page_size,

@@ -61,13 +61,13 @@ class Retirements(MethodView):
     @token_required(bp, "buyer")
     @bp.arguments(RetireSchema)
     @bp.response(201, RetirementSchema)
-    def post(self, request):
+    def post(self, asked):
         """Retires credits from your organisation's holdings, for good: ``tonnes`` (oldest
         vintage first) or exactly ``serials``, on the beneficiary's behalf."""
-        key = request.get("idempotency_key")
-        serials = request.get("serials")
+        key = asked.get("idempotency_key")
+        serials = asked.get("serials")
         result = market().retire(
-            current_user.account, claim_of(request), quantity=request.get("tonnes"),
+            current_user.account, claim_of(asked), quantity=asked.get("tonnes"),
             serials=SerialRange.parse(serials) if serials else None,
             idempotency_key=f"api:retire:{current_user.organisation}:{key}" if key else None)
         return retirement_resource(market().get_retirement(result["retirement_id"]))
