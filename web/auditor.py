@@ -149,12 +149,11 @@ def balances():
     form = MomentForm(formdata=request.args)
     if not form.validate():
         return render_template("auditor/balances.html", form=form, result=None), 400
+    cap = current_app.config.get("AUDITOR_REPLAY_MAX_EVENTS", 100_000)
     result = None
-    if request.args:
-        result = replay_at(_market(), form.position.data, form.at.data,
-                           max_events=current_app.config.get("AUDITOR_REPLAY_MAX_EVENTS",
-                                                             100_000))
-    return render_template("auditor/balances.html", form=form, result=result)
+    if request.args:  # the form was sent (an empty one replays up to the latest event)
+        result = replay_at(_market(), form.position.data, form.at.data, max_events=cap)
+    return render_template("auditor/balances.html", form=form, result=result, cap=cap)
 
 
 @bp.route("/verify", methods=["GET", "POST"])
