@@ -20,9 +20,9 @@ from ledger.errors import LedgerError
 from market.errors import MarketError, NoRuleInForceError
 from web.auth import require
 from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingForm,
-                               ListingStatusForm, OfferForm, OrderFilter, PayoutForm,
-                               PriceForm, ProjectForm, ReasonForm, RefundForm, RuleForm, StatementFilter, UserForm,
-                               VintageForm)
+                               ListingStatusForm, OfferForm, OrderFilter, PayoutForm, PriceForm,
+                               ProjectForm, ReasonForm, RefundForm, RuleForm, StatementFilter,
+                               UserForm, VintageForm)
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for

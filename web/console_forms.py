@@ -14,8 +14,8 @@ from datetime import timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, HiddenField, PasswordField,
-                     SelectChoice, SelectField, StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, HiddenField,
+                     PasswordField, SelectChoice, SelectField, StringField, TextAreaField)
 from wtforms.validators import (Email, EqualTo, InputRequired, Length, Optional, Regexp,
                                 ValidationError)
 
