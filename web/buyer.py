@@ -5,14 +5,14 @@ another organisation's order or retirement is a 404, as if it did not exist."""
 from __future__ import annotations
 
 import secrets
+
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField,
                      StringField, TextAreaField)
-from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange, Optional,
-                                Regexp, ValidationError)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ledger.accounts import ESCROW
 from ledger.application import MAX_QUANTITY
@@ -65,7 +65,7 @@ class ClaimForm(FlaskForm):
 
     def claim(self) -> RetirementClaim:
         return RetirementClaim(
-            beneficiary=self.beneficiary.data or "", reason=self.reason.data,
+            beneficiary=(self.beneficiary.data or "").strip(), reason=self.reason.data,
             details=(self.details.data or "").strip(), period_start=self.period_start.data,
             period_end=self.period_end.data, claim_type=self.claim_type.data)
 
@@ -164,6 +164,9 @@ def pay(order_id: str):
     """The demo's test card with the offline provider; with Stripe, the payment to confirm
     on Stripe."""
     order = _own_order(order_id)
+    if order.state != RESERVED:  # e.g. a double click on "Pay": the first one paid
+        flash(f"Order {order.order_id} is {order.state}: there is nothing to pay.", "warning")
+        return redirect(url_for(".order", order_id=order.order_id))
     if not isinstance(market().payments, OfflinePaymentProvider):
         return _checkout(order, payment=market().start_payment(order.order_id))
     outcome = market().pay_offline(order.order_id)

@@ -212,7 +212,8 @@ def _story(facts: CertificateFacts) -> list:
 def _money_trail(facts: CertificateFacts, text) -> list:
     lines = []
     for rule in facts.rules:
-        shares = ", ".join(f"{recipient} {share.normalize():f}%" for recipient, share in rule.shares)
+        shares = ", ".join(f"{recipient} {share.normalize():f}%"
+                           for recipient, share in rule.shares)
         lines.append(text(f"{rule.project}: proceeds are shared {shares} (benefit-sharing rule "
                           f"version {rule.version}, in force from "
                           f"{rule.effective_from.date().isoformat()})."))

@@ -27,8 +27,8 @@ def facts(**changes) -> CertificateFacts:
         serials=(SerialLine("KAP-1-1000001-1000120-VCS1067-2019-PE", "VCS-1067", 2019, 120),),
         projects=(("VCS-1067", "Tambopata REDD+"),), verification_url=URL,
         rules=(BenefitShares("VCS-1067", 1, datetime(2026, 1, 1, tzinfo=timezone.utc),
-                             (("aider-field-programme", Decimal(25)), ("ecosphere-fee", Decimal(15)),
-                              ("farmers", Decimal(60)))),),
+                             (("aider-field-programme", Decimal(25)),
+                              ("ecosphere-fee", Decimal(15)), ("farmers", Decimal(60)))),),
     )
     return replace(base, **changes)
 

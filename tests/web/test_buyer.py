@@ -50,7 +50,8 @@ def held(market, account=ACCOUNT_A, project="VCS-1067", vintage=2021) -> int:
 
 
 # --- ordering and paying -------------------------------------------------------------------
-def test_a_buyer_orders_pays_with_the_test_card_and_finds_the_tonnes_in_its_portfolio(buyer, market):
+def test_a_buyer_orders_pays_with_the_test_card_and_finds_the_tonnes_in_its_portfolio(buyer,
+                                                                                   market):
     # The quote page posts the listing and the tonnes: the order is reserved for the buyer.
     order_id = place(buyer, market, tonnes="7")
     page = buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
@@ -147,7 +148,17 @@ def test_a_reserved_order_can_be_cancelled_and_its_tonnes_go_back_on_offer(buyer
     assert market.get_order(order_id).state == "cancelled"
     assert first_listing(market).reserved == 0
     # A cancelled order cannot be paid any more.
-    assert post_form(buyer, f"/my/orders/{order_id}/pay", {}).status_code == 409
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+    assert market.get_order(order_id).state == "cancelled"
+
+
+def test_paying_twice_pays_once_and_says_so(buyer, market):
+    order_id = place(buyer, market, tonnes="2")
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+    again = post_form(buyer, f"/my/orders/{order_id}/pay", {}, follow_redirects=True)
+    assert again.status_code == 200
+    assert "is fulfilled: there is nothing to pay" in again.get_data(as_text=True)
+    assert held(market) == 2
 
 
 def test_the_checkout_page_updates_by_a_self_hosted_script_or_a_refresh_link(buyer, market):
@@ -281,7 +292,8 @@ def test_bad_retirement_input_is_refused_with_a_message_and_nothing_retired(buye
 
 def test_unicode_and_markup_in_a_beneficiary_are_kept_as_text(buyer, market):
     name = "Café Ñandú <b>東京</b> 🌳"
-    assert post_form(buyer, "/my/portfolio/retire", retire_form(beneficiary=name)).status_code == 302
+    response = post_form(buyer, "/my/portfolio/retire", retire_form(beneficiary=name))
+    assert response.status_code == 302
     retirement_id = latest_retirement(market)["retirement_id"]
     assert market.get_retirement(retirement_id).claim.beneficiary == name
     page = buyer.get("/my/portfolio").get_data(as_text=True)
@@ -330,6 +342,22 @@ def test_a_token_needs_a_label(buyer):
     assert not re.search(r"kapok_[A-Za-z0-9_-]{20,}", response.get_data(as_text=True))
 
 
+def test_the_storefront_can_render_an_order_form_that_orders_once(app, buyer, market):
+    from flask import render_template_string
+
+    listing_id = str(first_listing(market).id)
+    with app.test_request_context():
+        html = render_template_string('{% from "buyer/_order_form.html" import order_form %}'
+                                      '{{ order_form(listing_id, 3) }}', listing_id=listing_id)
+    fields = dict(re.findall(r'name="(listing_id|nonce)" value="([^"]+)"', html))
+    assert fields["listing_id"] == listing_id and len(fields["nonce"]) >= 16
+    assert "Corporate Emissions Inventory Accounting" in html and "public" in html
+    before = orders_of(market, ORG_A)
+    for _ in range(2):
+        post_form(buyer, "/my/orders", {**fields, "tonnes": "3"})
+    assert orders_of(market, ORG_A) == before + 1
+
+
 # --- with a card provider instead of the offline one ---------------------------------------
 class CardProvider(OfflinePaymentProvider.__mro__[1]):
     """A stand-in for Stripe: payments are created, never confirmed here."""
@@ -360,7 +388,8 @@ def test_with_a_card_provider_the_card_step_happens_on_the_provider(store_url, t
         client = app.test_client()
         log_in(client, *LOGINS["buyer"])
         order_id = place(client, market)
-        assert "Pay with test card" not in client.get(f"/my/orders/{order_id}").get_data(as_text=True)
+        checkout = client.get(f"/my/orders/{order_id}").get_data(as_text=True)
+        assert "Pay with test card" not in checkout
         page = post_form(client, f"/my/orders/{order_id}/pay", {}).get_data(as_text=True)
         assert "The card step happens on Stripe" in page
         assert f"pi_{order_id.lower()}" in page
