@@ -120,6 +120,9 @@ def place_order():
     form = OrderForm()
     if not form.validate():
         abort(400, description=_errors(form))
+    if form.retire_now.data and not (form.beneficiary.data or "").strip():
+        # The quote page offers "retire on my organisation's behalf" without asking a name.
+        form.beneficiary.data = current_user.organisation_name
     placed = market().place_order(
         form.listing_id.data.strip(), form.tonnes.data, current_user.organisation,
         current_user.account, retirement=form.claim() if form.retire_now.data else None,

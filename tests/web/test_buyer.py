@@ -92,6 +92,14 @@ def test_an_order_to_retire_at_once_is_retired_when_paid_with_a_certificate(buye
     assert retirement.retirement_id in buyer.get("/my/portfolio").get_data(as_text=True)
 
 
+def test_retiring_at_once_without_a_name_retires_on_the_organisations_behalf(buyer, market):
+    # The storefront's quote page asks only "retire on my organisation's behalf?".
+    order_id = place(buyer, market, tonnes="1", retire_now="1")
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+    retirement = market.get_retirement(market.get_order(order_id).delivery_reference)
+    assert retirement.claim.beneficiary == "Andes Coffee Roasters"
+
+
 def test_submitting_the_same_order_form_twice_orders_once(buyer, market):
     before = orders_of(market, ORG_A)
     form = order_form(market, tonnes="5")
@@ -118,7 +126,7 @@ def test_a_bad_quantity_is_refused_with_a_400_and_no_order(buyer, market, tonnes
     ({"listing_id": "no-such-listing"}, "unknown listing"),
     ({"listing_id": ""}, "This field is required"),
     ({"nonce": "<script>"}, "malformed form nonce"),
-    ({"retire_now": "y", "beneficiary": ""}, "needs a beneficiary"),
+    ({"retire_now": "y", "beneficiary": " ", "reason": ""}, "Not a valid choice"),
     ({"retire_now": "y", "beneficiary": "x" * 501}, "Field cannot be longer than 500"),
     ({"retire_now": "y", "beneficiary": "A", "period_start": "2026-02-01",
       "period_end": "2026-01-01"}, "ends before it starts"),
