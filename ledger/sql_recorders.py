@@ -20,7 +20,7 @@ Statement = tuple[str, dict[str, Any]]
 
 def to_pyformat(sql: str) -> str:
     """``:name`` placeholders (SQLite) as ``%(name)s`` (psycopg)."""
-    return re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", sql)
+    return re.sub(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)", r"%(\1)s", sql)
 
 
 class SQLiteTablesRecorder(SQLiteTrackingRecorder):

@@ -578,6 +578,10 @@ class Marketplace(Ledger):
 
     # --- plumbing ------------------------------------------------------------------------
     def _check_holds(self, inventory: Account, project: str, vintage: int, quantity: int) -> None:
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            from market.listings import InvalidListingError
+
+            raise InvalidListingError(f"the quantity on offer must be whole tonnes, not {quantity!r}")
         held = sum(b.quantity for b in inventory.blocks
                    if b.project == project and b.vintage == vintage)
         if quantity > held:

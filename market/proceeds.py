@@ -388,13 +388,23 @@ class ProceedsLedger(Aggregate):
         return str(money.Money.from_minor(minor, self.currency))
 
     def allocated(self, recipient: str, farm_code: str | None = None) -> int:
-        return self.credits.get(payable_account(recipient, farm_code), 0)
+        """Allocated by sales, less what refunds withdrew."""
+        account = payable_account(recipient, farm_code)
+        return self.credits.get(account, 0) - self._withdrawn().get(account, 0)
 
     def paid_out(self, recipient: str, farm_code: str | None = None) -> int:
-        return self.debits.get(payable_account(recipient, farm_code), 0)
+        """Paid out by payouts (refund reversals are not payouts)."""
+        account = payable_account(recipient, farm_code)
+        return self.debits.get(account, 0) - self._withdrawn().get(account, 0)
 
     def owed(self, recipient: str, farm_code: str | None = None) -> int:
-        return self.allocated(recipient, farm_code) - self.paid_out(recipient, farm_code)
+        account = payable_account(recipient, farm_code)
+        return self.credits.get(account, 0) - self.debits.get(account, 0)
+
+    def _withdrawn(self) -> dict[str, int]:
+        # What refunds took back from each payee; kept apart from the double-entry totals.
+        # (Journals snapshotted before refunds existed have no such attribute.)
+        return getattr(self, "withdrawn", None) or {}
 
     def record_sale(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation],
                     stripe_fee_minor: int | None = None, *, received_on: date | None = None,
@@ -525,6 +535,10 @@ class ProceedsLedger(Aggregate):
     @event("RefundRecorded")
     def _refund_recorded(self, key: str, entry: JournalEntry) -> None:
         self._post(key, entry)
+        withdrawn = self.__dict__.setdefault("withdrawn", {})
+        for posting in entry.postings:
+            if posting.amount > 0 and payee_of(posting.account):
+                withdrawn[posting.account] = withdrawn.get(posting.account, 0) + posting.amount
 
     def _post(self, key: str, entry: JournalEntry) -> None:
         _add_to_totals(self.debits, self.credits, entry.postings)

@@ -3,6 +3,7 @@ them in the same transactions (one tracked position for both)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ledger.view import TABLES, LedgerView
@@ -71,8 +72,8 @@ class MarketView(LedgerView):
             where.append("state = :state")
             params["state"] = state
         if query:
-            where.append("(UPPER(order_id) LIKE :q OR UPPER(buyer_org) LIKE :q)")
-            escaped = query.strip().upper().replace("\\", "").replace("%", "").replace("_", "")
+            where.append("(UPPER(order_id) LIKE :q ESCAPE '!' OR UPPER(buyer_org) LIKE :q ESCAPE '!')")
+            escaped = re.sub(r"([!%_])", r"!\1", query.strip().upper())
             params["q"] = f"%{escaped}%"
         clause = " AND ".join(where)
         total = self.recorder.query(f"SELECT COUNT(*) AS n FROM kapok_orders WHERE {clause}",

@@ -19,12 +19,19 @@ def status_for(error: Exception) -> int:
     """The HTTP status of a domain refusal: 404 for unknown things, 409 for a state that
     forbids it, else 400."""
     name = type(error).__name__
+    if name in BAD_INPUT:
+        return 400
     if name.startswith("Unknown") or "NotFound" in name:
         return 404
     if any(word in name for word in ("Illegal", "Already", "NotEnough", "Insufficient",
-                                     "NotActive", "Overpaid", "Stale")):
+                                     "NotActive", "Overpaid", "Stale", "Conflict")):
         return 409
     return 400
+
+
+# "Unknown" in these names means a value the user typed that Kapok does not support (a
+# country without a grid factor, a currency), not a missing resource: bad input, not 404.
+BAD_INPUT = frozenset({"UnknownCurrencyError", "UnknownFactorError"})
 
 
 def error_response(status: int, message: str, errors: dict | None = None):

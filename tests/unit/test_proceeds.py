@@ -649,6 +649,7 @@ def test_a_refund_withdraws_every_allocation_of_the_sale_and_keeps_the_journal_b
 
     assert entry.kind == "refund" and sum(p.amount for p in entry.postings) == 0
     assert all(journal.owed(*key) == 0 for key in before) and any(before.values())
+    assert all(journal.allocated(*key) == journal.paid_out(*key) == 0 for key in before)
     assert journal.validate_balanced() == []
     assert journal.is_refunded("order-1")
     with pytest.raises(SaleAlreadyRecordedError):
@@ -663,6 +664,7 @@ def test_a_refund_after_a_payout_leaves_the_payee_owing_it_back_without_an_audit
     journal.record_refund("order-1", date(2024, 6, 2))
 
     assert journal.owed(FARMERS, "F-1") == -paid  # netted against the farm's next sales
+    assert (journal.allocated(FARMERS, "F-1"), journal.paid_out(FARMERS, "F-1")) == (0, paid)
     assert journal.validate_balanced() == []
     with pytest.raises(OverpaidError):
         journal.record_payout(FARMERS, "F-1", 1, date(2024, 6, 3), "BCP-2")

@@ -225,4 +225,6 @@ def neutralised_row(cells) -> list[str]:
     """CSV cells safe to open in a spreadsheet (see ledger.audit.export)."""
     from ledger.audit.export import neutralise
 
-    return [neutralise("" if cell is None else str(cell)) for cell in cells]
+    # Only text can be a formula: numbers (a refund's -1250) stay numbers.
+    return [cell if isinstance(cell, (int, float)) and not isinstance(cell, bool)
+            else neutralise("" if cell is None else str(cell)) for cell in cells]
