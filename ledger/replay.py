@@ -15,7 +15,7 @@ from ledger.accounts import STATUS_BY_KIND, Account
 from ledger.errors import InvalidSerialError, SerialsNotHeldError
 from ledger.issuance import Issuance
 from ledger.retirements import Cancellation, Retirement
-from ledger.serials import SerialBlock, add_blocks, merge_blocks, remove_blocks, total_quantity
+from ledger.serials import BlockSet, SerialBlock, merge_blocks, total_quantity
 
 PAGE_SIZE = 1000
 
@@ -53,7 +53,7 @@ class LedgerState:
     """Every account's blocks, every retired and cancelled block, every issued batch."""
 
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, kind)
-    holdings: dict[str, list[SerialBlock]] = field(default_factory=dict)  # name -> blocks
+    holdings: dict[str, BlockSet] = field(default_factory=dict)  # name -> blocks
     retired: dict[str, list[SerialBlock]] = field(default_factory=dict)  # retirement id -> blocks
     cancelled: dict[str, list[SerialBlock]] = field(default_factory=dict)
     batches: dict[int, IssuedBatch] = field(default_factory=dict)
@@ -71,7 +71,7 @@ class LedgerState:
         self._check_version(event, position)
         if isinstance(event, Account.Opened):
             self.accounts[str(event.originator_id)] = (event.name, event.kind)
-            self.holdings.setdefault(event.name, [])
+            self.holdings.setdefault(event.name, BlockSet())
         elif isinstance(event, Issuance.Issued):
             self.batches[event.batch] = IssuedBatch(
                 event.batch, event.project, event.vintage, event.first, event.last,
@@ -144,28 +144,32 @@ class LedgerState:
                 "serials_issued_once", f"batch {event.issuance_batch} serials issued twice", position
             ))
 
+    def _held(self, name: str) -> BlockSet:
+        held = self.holdings.get(name)
+        if held is None:
+            held = self.holdings[name] = BlockSet()
+        return held
+
     def _add(self, name: str, blocks, position: int) -> None:
-        held = self.holdings.get(name, [])
+        held = self._held(name)
         for block in blocks:
             try:
-                held = add_blocks(held, [block])
+                held.add(block)
             except InvalidSerialError as error:
                 self.violations.append(Violation("no_serial_in_two_places", f"{name}: {error}",
                                                  position))
-        self.holdings[name] = held
 
     def _remove(self, name: str, blocks, position: int) -> None:
-        held = self.holdings.get(name, [])
+        held = self._held(name)
         for block in blocks:
             try:
-                held = remove_blocks(held, [block])
+                held.remove(block)
             except SerialsNotHeldError:
                 self.violations.append(Violation(
                     "no_spending_unheld",
                     f"{name} gave away serials {block.first}-{block.last} it did not hold",
                     position,
                 ))
-        self.holdings[name] = held
 
     def _account_name(self, event, position: int) -> str:
         try:
@@ -198,7 +202,7 @@ class LedgerState:
         totals = {"issued": sum(b.quantity for b in self.batches.values())}
         for name, blocks in self.holdings.items():
             status = statuses.get(name, "held")
-            totals[status] = totals.get(status, 0) + total_quantity(blocks)
+            totals[status] = totals.get(status, 0) + blocks.quantity
         totals["retired"] = sum(total_quantity(b) for b in self.retired.values())
         totals["cancelled"] = sum(total_quantity(b) for b in self.cancelled.values())
         return totals

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ledger.errors import (
@@ -37,7 +37,7 @@ _RANGE_PATTERN = re.compile(r"^(?P<first>[0-9]{1,18})(?:-(?P<last>[0-9]{1,18}))?
 MAX_SERIAL_TEXT = 120
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class SerialBlock:
     """Serials ``first``..``last`` (inclusive) of one issuance batch.
 
@@ -224,7 +224,7 @@ def merge_blocks(blocks: Iterable[SerialBlock]) -> list[SerialBlock]:
                     f"and {block.first}-{block.last}"
                 )
             if previous.batch == block.batch and previous.last + 1 == block.first:
-                merged[-1] = replace(previous, last=block.last)
+                merged[-1] = _relabel(previous, previous.first, block.last)
                 continue
         merged.append(block)
     return merged
@@ -251,7 +251,7 @@ def add_blocks(held: Sequence[SerialBlock], added: Iterable[SerialBlock]) -> lis
             first, start = before.first, at - 1
         if after and block.last + 1 == after.first:
             last, stop = after.last, at + 1
-        result[start:stop] = [replace(block, first=first, last=last)]
+        result[start:stop] = [_relabel(block, first, last)]
     return result
 
 
@@ -275,8 +275,95 @@ def remove_blocks(held: Sequence[SerialBlock], removed: Iterable[SerialBlock]) -
             )
         pieces = []
         if holder.first < block.first:
-            pieces.append(replace(holder, last=block.first - 1))
+            pieces.append(_relabel(holder, holder.first, block.first - 1))
         if block.last < holder.last:
-            pieces.append(replace(holder, first=block.last + 1))
+            pieces.append(_relabel(holder, block.last + 1, holder.last))
         result[at:at + 1] = pieces
     return result
+
+
+def _relabel(block: SerialBlock, first: int, last: int) -> SerialBlock:
+    # The constructor, not dataclasses.replace: this is on the hot path of every move.
+    return SerialBlock(block.vintage, block.batch, first, last, block.project, block.country)
+
+
+class BlockSet:
+    """Many blocks held in one place, kept as sorted runs of plain integers per batch.
+
+    For replaying long histories: placing or removing a block is a bisect over ints and a
+    list insert, both in C, where a sorted list of blocks compares Python objects. Iterating
+    gives the blocks (oldest vintage first) as an account's list would hold them."""
+
+    __slots__ = ("_runs",)
+
+    def __init__(self, blocks: Iterable[SerialBlock] = ()):
+        # (vintage, batch, project, country) -> (firsts, lasts), sorted and disjoint
+        self._runs: dict[tuple[int, int, str, str], tuple[list[int], list[int]]] = {}
+        for block in blocks:
+            self.add(block)
+
+    def add(self, block: SerialBlock) -> None:
+        """Places ``block``, joining adjacent runs. Raises InvalidSerialError, changing
+        nothing, if any of its serials is here already."""
+        key = (block.vintage, block.batch, block.project, block.country)
+        runs = self._runs.get(key)
+        if runs is None:
+            self._runs[key] = ([block.first], [block.last])
+            return
+        firsts, lasts = runs
+        at = bisect.bisect_left(firsts, block.first)
+        if (at > 0 and lasts[at - 1] >= block.first) or (
+                at < len(firsts) and firsts[at] <= block.last):
+            raise InvalidSerialError(f"serials {block.first}-{block.last} are already held")
+        joins_before = at > 0 and lasts[at - 1] + 1 == block.first
+        joins_after = at < len(firsts) and block.last + 1 == firsts[at]
+        if joins_before and joins_after:
+            lasts[at - 1] = lasts[at]
+            del firsts[at], lasts[at]
+        elif joins_before:
+            lasts[at - 1] = block.last
+        elif joins_after:
+            firsts[at] = block.first
+        else:
+            firsts.insert(at, block.first)
+            lasts.insert(at, block.last)
+
+    def remove(self, block: SerialBlock) -> None:
+        """Takes ``block`` out of the run holding it. Raises SerialsNotHeldError, changing
+        nothing, unless one run holds all of it."""
+        key = (block.vintage, block.batch, block.project, block.country)
+        firsts, lasts = self._runs.get(key, ((), ()))
+        at = bisect.bisect_right(firsts, block.first) - 1
+        if at < 0 or lasts[at] < block.last:
+            starts_inside = at >= 0 and block.first <= lasts[at]
+            raise SerialsNotHeldError(
+                f"serials {block.first}-{block.last} are not all held here",
+                missing=lasts[at] + 1 if starts_inside else block.first,
+            )
+        first, last = firsts[at], lasts[at]
+        if first < block.first and block.last < last:
+            lasts[at] = block.first - 1
+            firsts.insert(at + 1, block.last + 1)
+            lasts.insert(at + 1, last)
+        elif first < block.first:
+            lasts[at] = block.first - 1
+        elif block.last < last:
+            firsts[at] = block.last + 1
+        else:
+            del firsts[at], lasts[at]
+            if not firsts:
+                del self._runs[key]
+
+    def __iter__(self):
+        for key in sorted(self._runs):
+            vintage, batch, project, country = key
+            firsts, lasts = self._runs[key]
+            for first, last in zip(firsts, lasts):
+                yield SerialBlock(vintage, batch, first, last, project, country)
+
+    def __len__(self) -> int:
+        return sum(len(firsts) for firsts, _ in self._runs.values())
+
+    @property
+    def quantity(self) -> int:
+        return sum(sum(lasts) - sum(firsts) + len(firsts) for firsts, lasts in self._runs.values())

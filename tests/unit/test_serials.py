@@ -450,3 +450,51 @@ def test_cannot_remove_serials_not_held_and_names_the_first_missing(removed, mis
     with pytest.raises(SerialsNotHeldError) as error:
         remove_blocks([block(1, 10)], [removed])
     assert error.value.missing == missing
+
+
+# --- BlockSet: the replay's compact holding, which must agree with the list functions ------
+
+from ledger.serials import BlockSet, add_blocks, remove_blocks  # noqa: E402
+
+
+def _block(batch: int, first: int, last: int) -> SerialBlock:
+    return SerialBlock(2020 + batch % 3, batch, first, last, "KAP-AF-01", "PE")
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 3), st.integers(1, 60),
+                          st.integers(0, 5)), max_size=60))
+def test_a_block_set_holds_exactly_what_the_sorted_list_holds(operations):
+    held: list[SerialBlock] = []
+    block_set = BlockSet()
+    for adding, batch, first, length in operations:
+        block = _block(batch, first, first + length)
+        if adding:
+            try:
+                expected = add_blocks(held, [block])
+            except InvalidSerialError:
+                with pytest.raises(InvalidSerialError):
+                    block_set.add(block)
+                continue
+            block_set.add(block)
+        else:
+            try:
+                expected = remove_blocks(held, [block])
+            except SerialsNotHeldError as error:
+                with pytest.raises(SerialsNotHeldError) as raised:
+                    block_set.remove(block)
+                assert raised.value.missing == error.missing
+                continue
+            block_set.remove(block)
+        held = expected
+        assert list(block_set) == held
+        assert block_set.quantity == sum(b.quantity for b in held)
+        assert len(block_set) == len(held)
+
+
+def test_a_refused_block_changes_nothing_in_a_block_set():
+    block_set = BlockSet([_block(1, 1, 10)])
+    with pytest.raises(InvalidSerialError):
+        block_set.add(_block(1, 10, 12))
+    with pytest.raises(SerialsNotHeldError):
+        block_set.remove(_block(1, 8, 11))
+    assert list(block_set) == [_block(1, 1, 10)]
