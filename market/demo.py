@@ -43,7 +43,48 @@ def market_demo_steps(market: Marketplace) -> list[tuple[str, Callable[[], objec
                       o=on_offer, m=minimum, t=tiers: market.create_listing(
                           p, v, "ecosphere-inventory", Decimal(pr), "USD", o, m, t,
                           idempotency_key=f"demo:listing:{p}:{v}")))
+    for label, project, vintage, tonnes, org, retire in SALES:
+        steps.append((label, lambda p=project, v=vintage, t=tonnes, o=org, r=retire:
+                      _sale(market, p, v, t, o, r)))
+    steps.append(("payout to farm COOP-004", lambda: _payout(market)))
     return steps
+
+
+def _payout(market: Marketplace) -> None:
+    from market.errors import PayoutAlreadyRecordedError
+
+    try:  # part of what the farm is owed, paid by bank transfer (illustrative reference)
+        market.record_payout("USD", "farmers", "COOP-004", 50_000, market.now().date(),
+                             "DEMO-BCP-0001")
+    except PayoutAlreadyRecordedError:
+        pass
+
+
+# Sales through the market (test payments), so the demo shows money routed to the farms.
+SALES = [  # label, project, vintage, tonnes, buying organisation, retire at once for
+    ("sale to Lima Logistics", "KAP-AF-01", 2023, 250, "lima-logistics", None),
+    ("sale retired for Andes Coffee Roasters", "VCS-1067", 2022, 100, "andes-coffee-roasters",
+     "Andes Coffee Roasters S.A.C."),
+]
+
+
+def _sale(market: Marketplace, project: str, vintage: int, tonnes: int, org: str,
+          beneficiary: str | None) -> None:
+    from datetime import date
+
+    from ledger.retirements import RetirementClaim
+    from market.listings import listing_id_for
+    from market.orders import RESERVED
+
+    claim = None if beneficiary is None else RetirementClaim(
+        beneficiary=beneficiary, reason="Voluntary climate contribution",
+        details="coffee shipments 2025 (demo)", period_start=date(2025, 1, 1),
+        period_end=date(2025, 12, 31))
+    listing = str(listing_id_for(f"demo:listing:{project}:{vintage}"))
+    order = market.place_order(listing, tonnes, org, f"org-{org}", retirement=claim,
+                               idempotency_key=f"demo:order:{org}:{project}:{vintage}")
+    if market.get_order(order["order_id"]).state == RESERVED:
+        market.pay_offline(order["order_id"])
 
 
 def _rule(market: Marketplace, project: str) -> None:
