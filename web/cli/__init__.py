@@ -15,6 +15,7 @@ from ledger.errors import LedgerError
 from market.errors import MarketError
 from ledger.settings import DatabaseURLError, database_url
 from web.cli.audit_commands import audit
+from web.cli.backup_commands import backup
 from web.cli.ledger_commands import ledger
 from web.cli.market_commands import market
 from web.cli.output import open_ledger, progress_bar
@@ -132,6 +133,7 @@ def worker(interval, once):
 cli.add_command(ledger)
 cli.add_command(audit)
 cli.add_command(market)
+cli.add_command(backup)
 
 
 def main(argv: list[str] | None = None) -> int:
