@@ -20,6 +20,7 @@ GAP = 10
 LABEL_WIDTH = 170
 VALUE_WIDTH = 130
 COLUMN_HEIGHT = 180
+CHARACTER_WIDTH = 0.6  # of the font size: a generous average for the site's sans-serif
 PALETTE = ("#2f6b3a", "#c98a1b", "#7aa874", "#5b6b5d")
 
 
@@ -61,6 +62,13 @@ def _empty(title: str) -> Markup:
         f'<text x="{WIDTH / 2}" y="35" text-anchor="middle" fill="#5b6b5d">No data yet</text>'])
 
 
+def _text_width(texts, font_size: int, least: int) -> int:
+    """Room for the longest text (an estimate: the server cannot measure fonts), at least
+    ``least`` and at most half the chart."""
+    longest = max((len(text) for text in texts), default=0)
+    return min(max(least, round(longest * font_size * CHARACTER_WIDTH) + 12), WIDTH // 2)
+
+
 def _describe(bars: Sequence[Bar]) -> str:
     return "; ".join(f"{bar.label}: {bar.text}" for bar in bars)
 
@@ -70,7 +78,8 @@ def bar_chart(title: str, bars: Sequence[Bar]) -> Markup:
     if not bars:
         return _empty(title)
     largest = max(bar.value for bar in bars)
-    length = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    label_width = _text_width([bar.label for bar in bars], 13, LABEL_WIDTH)
+    length = WIDTH - label_width - _text_width([bar.text for bar in bars], 13, VALUE_WIDTH)
     height = GAP + len(bars) * (BAR_HEIGHT + GAP)
     body = []
     for index, bar in enumerate(bars):
@@ -78,12 +87,12 @@ def bar_chart(title: str, bars: Sequence[Bar]) -> Markup:
         middle = y + BAR_HEIGHT / 2 + 4
         drawn = _scale(bar.value, largest, length)
         body.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{middle}" text-anchor="end" font-size="13" '
+            f'<text x="{label_width - 8}" y="{middle}" text-anchor="end" font-size="13" '
             f'fill="#1d2b1f">{escape(bar.label)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{drawn:.2f}" height="{BAR_HEIGHT}" '
+            f'<rect x="{label_width}" y="{y}" width="{drawn:.2f}" height="{BAR_HEIGHT}" '
             f'rx="3" fill="{PALETTE[0]}"><title>{escape(bar.label)}: {escape(bar.text)}</title>'
             f'</rect>'
-            f'<text x="{LABEL_WIDTH + drawn + 6:.2f}" y="{middle}" font-size="13" '
+            f'<text x="{label_width + drawn + 6:.2f}" y="{middle}" font-size="13" '
             f'fill="#1d2b1f">{escape(bar.text)}</text>'
         )
     return _svg(title, _describe(bars), WIDTH, height, body)
@@ -121,20 +130,22 @@ def stacked_bar_chart(title: str, series: Sequence[str], bars: Sequence[StackedB
     if not bars:
         return _empty(title)
     largest = max(sum((part.value for part in bar.parts), 0) for bar in bars)
-    length = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    summaries = [" · ".join(part.text for part in bar.parts) for bar in bars]
+    label_width = _text_width([bar.label for bar in bars], 13, LABEL_WIDTH)
+    length = WIDTH - label_width - _text_width(summaries, 12, VALUE_WIDTH)
     legend = [
-        f'<rect x="{LABEL_WIDTH + index * 150}" y="6" width="12" height="12" '
+        f'<rect x="{label_width + index * 150}" y="6" width="12" height="12" '
         f'fill="{PALETTE[index % len(PALETTE)]}"/>'
-        f'<text x="{LABEL_WIDTH + index * 150 + 18}" y="16" font-size="12" '
+        f'<text x="{label_width + index * 150 + 18}" y="16" font-size="12" '
         f'fill="#1d2b1f">{escape(name)}</text>'
         for index, name in enumerate(series)
     ]
     body, first = list(legend), 30
-    for row, bar in enumerate(bars):
+    for row, (bar, summary) in enumerate(zip(bars, summaries)):
         y = first + row * (BAR_HEIGHT + GAP)
         middle = y + BAR_HEIGHT / 2 + 4
-        x = float(LABEL_WIDTH)
-        body.append(f'<text x="{LABEL_WIDTH - 8}" y="{middle}" text-anchor="end" '
+        x = float(label_width)
+        body.append(f'<text x="{label_width - 8}" y="{middle}" text-anchor="end" '
                     f'font-size="13" fill="#1d2b1f">{escape(bar.label)}</text>')
         for index, part in enumerate(bar.parts):
             drawn = _scale(part.value, largest, length)
@@ -143,7 +154,6 @@ def stacked_bar_chart(title: str, series: Sequence[str], bars: Sequence[StackedB
                 f'fill="{PALETTE[index % len(PALETTE)]}"><title>{escape(bar.label)}, '
                 f'{escape(part.label)}: {escape(part.text)}</title></rect>')
             x += drawn
-        summary = " · ".join(part.text for part in bar.parts)
         body.append(f'<text x="{x + 6:.2f}" y="{middle}" font-size="12" '
                     f'fill="#1d2b1f">{escape(summary)}</text>')
     description = "; ".join(

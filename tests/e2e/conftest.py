@@ -7,12 +7,15 @@ it is missing the tests skip locally and fail in CI, like the PostgreSQL tests."
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from ledger.audit.keys import SigningKey, generate_key, signing_key_file
+from ledger.audit.log import AuditLog
 from tests.conftest import IN_CI
 from tests.web.conftest import seed_demo
 from web import create_app
@@ -61,18 +64,37 @@ class LiveServer:
         self.thread.join(5)
 
 
+@pytest.fixture(scope="session")
+def seeded_store(tmp_path_factory) -> Path:
+    """The demo stores, seeded once per session: each live server serves a copy."""
+    folder = tmp_path_factory.mktemp("seeded")
+    seed_demo(f"sqlite:///{folder}/kapok.db")
+    return folder
+
+
 @pytest.fixture
-def live_server(tmp_path, monkeypatch):
+def live_server(seeded_store, tmp_path, monkeypatch):
     """Kapok on the seeded demo store (its own copy), served on a free port."""
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
-    url = f"sqlite:///{tmp_path}/kapok.db"
-    seed_demo(url)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-tests", "KAPOK_ENV":
-                      "development", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
+    for name in ("kapok.db", "kapok-identity.db"):
+        shutil.copy(seeded_store / name, tmp_path / name)
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
+                      "SECRET_KEY": "browser-tests", "KAPOK_ENV": "development",
+                      "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
     with LiveServer(app) as server:
         yield server
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
+
+
+@pytest.fixture
+def sign_tree_heads(live_server):
+    """Signs a tree head over every event stored so far when called, as the audit worker
+    would; the server's signing key is made on first use."""
+    path = signing_key_file()  # the live server's KAPOK_SIGNING_KEY_FILE
+    generate_key(path)
+    key = SigningKey.load(path)
+    return lambda: AuditLog(live_server.app.extensions["kapok_market"]).follow(key)
 
 
 @pytest.fixture
