@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from ledger.settings import database_url
 from market.application import Marketplace
 from market.settings import payment_provider
+from web.dbgate import gate_for
 from web.identity import Identity
 from web.ratelimit import AttemptLimiter
 
@@ -66,10 +67,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.setdefault("KAPOK_PRODUCTION", production)
 
-    market = Marketplace(database=app.config["DATABASE_URL"],
+    # A request waits at most this long for a pooled PostgreSQL connection (eventsourcing
+    # retries ten times): short, so a lost database gives a quick 503, not a hung worker.
+    pool_wait = {"POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "1")}
+    market = Marketplace(env=pool_wait, database=app.config["DATABASE_URL"],
                          payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
-    app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"])
+    app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)
+    app.extensions["kapok_db_gate"] = gate_for(market)
     app.extensions["kapok_login_limiter"] = AttemptLimiter(
         attempts=app.config["LOGIN_ATTEMPTS_PER_MINUTE"], per_seconds=60)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ledger.errors import LedgerError
 from market.errors import MarketError
+from web.dbgate import DatabaseUnavailable
 from web.identity import IdentityError
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,16 @@ def error_response(status: int, message: str, errors: dict | None = None):
         body = {"code": status, "status": phrase, "message": message}
         if errors:
             body["errors"] = errors
-        return jsonify(body), status
-    return render_template("error.html", code=status, phrase=phrase, message=message), status
+        response = jsonify(body)
+    else:
+        try:
+            page = render_template("error.html", code=status, phrase=phrase, message=message)
+        except Exception:  # the page itself needs what failed (the database, for the header)
+            page = render_template("error_plain.html", code=status, phrase=phrase,
+                                   message=message)
+        response = make_response(page)
+    response.status_code = status
+    return response
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
@@ -74,7 +83,7 @@ def register(app) -> None:
         # The exception's own headers (Allow on a 405, WWW-Authenticate on a 401) stay.
         for name, value in error.get_headers():
             if name.lower() != "content-type":
-                response[0].headers[name] = value
+                response.headers[name] = value
         return response
 
     @app.errorhandler(LedgerError)
@@ -86,11 +95,18 @@ def register(app) -> None:
     def database_unavailable(error: Exception):
         log.warning("database unavailable: %s", error)
         response = error_response(503, "the database is unavailable; please retry shortly")
-        response[0].headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = "5"
         return response
 
     for error_class in _database_errors():
         app.register_error_handler(error_class, database_unavailable)
+    app.register_error_handler(DatabaseUnavailable, database_unavailable)
+
+    @app.before_request
+    def database_answers():
+        gate = app.extensions.get("kapok_db_gate")
+        if gate is not None and not request.path.startswith("/static/"):
+            gate.check()  # raises DatabaseUnavailable: a 503 at once
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -208,8 +208,8 @@ def _check_text(value: str, what: str) -> str:
 class Identity(Application[UUID]):
     name = "Identity"
 
-    def __init__(self, database_url: str):
-        super().__init__(env=identity_env(database_url))
+    def __init__(self, database_url: str, env: dict | None = None):
+        super().__init__(env={**identity_env(database_url), **(env or {})})
 
     def sign_up(self, organisation_name: str, name: str, email: str, password: str) -> Person:
         """A new buyer organisation with its first user, in one save."""
