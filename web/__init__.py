@@ -91,6 +91,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(webhooks.bp)  # signed by the provider instead
     api.register(app, csrf)
 
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for it on every non-HTML page (a proof's JSON, the public key).
+        return app.send_static_file("kapok.svg")
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok", "position": market.recorder.max_notification_id() or 0}
