@@ -6,10 +6,12 @@ import csv
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
 from ledger.application import Ledger
+from market.demo import LISTINGS, SALES
 from web.cli import main
 
 
@@ -190,8 +192,9 @@ def test_demo_creates_a_signing_key_outside_the_store_and_says_where(kapok, tmp_
 
 
 def test_audit_verify_passes_on_the_demo_and_fails_naming_the_tampered_position(seeded, sqlite_url):
+    events = stored_position(sqlite_url)  # every event the demo stored
     code, out, _ = seeded("audit", "verify")
-    assert code == 0 and out.strip().splitlines()[-1].startswith("OK: 108 events")
+    assert code == 0 and out.strip().splitlines()[-1].startswith(f"OK: {events} events")
 
     app = Ledger(database=sqlite_url)
     with app.factory.datastore.transaction(commit=True) as cursor:
@@ -284,7 +287,10 @@ def test_market_list_shows_price_availability_buffer_and_labels(seeded):
     assert code == 0 and len(rows) == 3
     agroforestry = first_listing(seeded)
     assert agroforestry["buffer_percent"] == "15" and "CCB" in agroforestry["labels"]
-    assert agroforestry["available"] == 8_000
+    # What the demo's listing offers, less what the demo's sales took from it.
+    on_offer = next(o for p, v, _, o, _, _ in LISTINGS if (p, v) == ("KAP-AF-01", 2023))
+    sold = sum(t for _, p, v, t, _, _ in SALES if (p, v) == ("KAP-AF-01", 2023))
+    assert sold and agroforestry["available"] == on_offer - sold
 
 
 def test_quote_by_tonnes_amount_and_estimate(seeded, tmp_path):
@@ -313,14 +319,20 @@ def test_order_pay_and_statement_route_every_cent_to_the_farms_and_partners(seed
     assert code == 0 and "TEST PAYMENT" in out and "fulfilled" in out
 
     code, out, _ = seeded("market", "payouts", "--json")
-    rows = [row for row in json.loads(out) if row["reference"] == order["order_id"]]
+    statement = json.loads(out)
+    rows = [row for row in statement if row["reference"] == order["order_id"]]
     assert sum(row["allocated"] for row in rows) == order["total_minor"]
     assert {row["recipient"] for row in rows} == {"farmers", "aider-field-programme", "ecosphere-fee"}
 
+    # COOP-004 is owed its share of this sale on top of what the demo left owing to it (its
+    # share of the demo's sale, less the demo's payout to it).
+    farm = [r for r in statement if r["farm_code"] == "COOP-004"]
+    owed_before = sum(r["allocated"] - r["paid_out"] for r in farm)
+    assert any(r["paid_out"] for r in farm)  # the demo's payout
+    assert next(r for r in rows if r["farm_code"] == "COOP-004")["allocated"] > 0
     code, out, _ = seeded("market", "payout", "--recipient", "farmers", "--farm", "COOP-004",
                           "--amount", "10.00", "--date", "2026-11-26", "--reference", "BCP-1", "--json")
     assert code == 0
-    owed_before = next(r["allocated"] for r in rows if r["farm_code"] == "COOP-004")
     assert json.loads(out)["owed"] == owed_before - 1000
 
 
@@ -343,13 +355,22 @@ def test_refund_gives_the_money_back_takes_the_credits_back_and_the_statement_sh
     assert code == 1 and "only paid or fulfilled" in err
 
 
+# Every demo sale at the listing's base price (tier prices are lower): more than any farm is owed.
+DEMO_SALES_TOTAL = sum(Decimal(price) * tonnes for _, project, vintage, tonnes, _, _ in SALES
+                       for p, v, price, *_ in LISTINGS if (p, v) == (project, vintage))
+
+
 @pytest.mark.parametrize("args, message", [
     (["market", "quote", "--listing", "nope", "--tonnes", "5"], "unknown listing"),
     (["market", "quote", "--listing", "nope"], "exactly one of"),
     (["market", "quote", "--listing", "nope", "--amount", "ten", "USD"], "ten"),
     (["market", "order-status", "KAP-ORD-NOPE"], "unknown order"),
-    (["market", "payout", "--recipient", "farmers", "--farm", "COOP-001", "--amount", "1",
-      "--date", "2026-01-01", "--reference", "R"], "COOP-001"),
+    # a farm never allocated anything, and a farm paid more than every demo sale brought in
+    (["market", "payout", "--recipient", "farmers", "--farm", "COOP-999", "--amount", "1",
+      "--date", "2026-01-01", "--reference", "R"], "COOP-999"),
+    (["market", "payout", "--recipient", "farmers", "--farm", "COOP-001", "--amount",
+      str(DEMO_SALES_TOTAL + Decimal("0.01")), "--date", "2026-01-01", "--reference", "R"],
+     "COOP-001"),
     (["market", "payout", "--recipient", "x", "--amount", "1.234", "--date", "2026-01-01",
       "--reference", "R"], "1.234"),
 ])

@@ -7,6 +7,7 @@ import pytest
 
 from ledger.audit.keys import SigningKey, generate_key, signing_key_file
 from ledger.audit.log import AuditLog
+from market.demo import SALES
 from tests.web.conftest import ORG_A, ORG_B
 
 ERROR_KEYS = {"code", "status", "message"}
@@ -202,9 +203,16 @@ def test_roles_are_kept_apart(as_role):
     assert_error(as_role("operator").post("/api/v1/retirements", json={}), 403)
 
 
+def demo_orders_of(org: str) -> int:
+    """How many orders the demo placed and paid for ``org`` through the market."""
+    return sum(1 for *_, buyer, _ in SALES if buyer == org)
+
+
 def test_a_buyer_token_buys_pays_and_then_holds_the_serials(anonymous, as_role):
     buyer = as_role("buyer")
     listing = first_listing(anonymous, "KAP-AF-01")
+    before = buyer.get("/api/v1/orders").get_json()["items"]
+    assert len(before) == demo_orders_of(ORG_A)  # the demo's own orders for the organisation
     # Reserve 7 t for Andes Coffee Roasters: the serials go to escrow at the quoted price.
     order = place_order(buyer, listing["listing_id"], 7)
     assert order.status_code == 201, order.get_json()
@@ -219,7 +227,9 @@ def test_a_buyer_token_buys_pays_and_then_holds_the_serials(anonymous, as_role):
     assert_error(buyer.post(f"/api/v1/orders/{order['order_id']}/pay"), 409)  # once only
     # The order shows in the organisation's list, and the tonnes in its holdings.
     listed = buyer.get("/api/v1/orders").get_json()["items"]
-    assert [o["order_id"] for o in listed] == [order["order_id"]]
+    assert sorted(o["order_id"] for o in listed) == sorted(
+        [order["order_id"]] + [o["order_id"] for o in before])
+    assert {o["buyer_org"] for o in listed} == {ORG_A}
     holdings = buyer.get("/api/v1/holdings?project=KAP-AF-01&vintage=2023").get_json()["items"]
     assert [(h["account"], h["quantity"]) for h in holdings] == [(f"org-{ORG_A}", 7)]
     assert holdings[0]["blocks"][0]["serial"] in paid.get_json()["serials"]
@@ -245,7 +255,10 @@ def test_another_organisation_sees_none_of_it(anonymous, as_role):
     other = as_role("other_buyer")
     assert_error(other.get(f"/api/v1/orders/{order['order_id']}"), 404)
     assert_error(other.post(f"/api/v1/orders/{order['order_id']}/pay"), 404)
-    assert other.get("/api/v1/orders").get_json()["items"] == []
+    # Its own list holds its own orders only (the demo's sale to it), never org A's.
+    others = other.get("/api/v1/orders").get_json()["items"]
+    assert len(others) == demo_orders_of(ORG_B) and {o["buyer_org"] for o in others} <= {ORG_B}
+    assert order["order_id"] not in [o["order_id"] for o in others]
     assert_error(other.get(f"/api/v1/holdings?account=org-{ORG_A}"), 404)
     retired = as_role("buyer").post("/api/v1/retirements", json={
         "tonnes": 2, "beneficiary": "Andes", "reason": "Other"}).get_json()

@@ -4,7 +4,9 @@ and transparency page, as anyone sees them without logging in.
 The demo store: VCS-1067 (vintages 2019-2023) and KAP-AF-01 (2021-2024); listings VCS-1067 2021
 (USD 14.00, 12.50 from 1,000 t), VCS-1067 2022 (15.00 / 13.50) and KAP-AF-01 2023 (24.00,
 22.00 from 500 t); farms COOP-001..005 of KAP-AF-01; 500 t sold to Andes Coffee Roasters, who
-retired 120 t of them.
+retired 120 t of them; and market.demo.SALES, paid through the market: 250 t of KAP-AF-01 2023 to
+Lima Logistics and 100 t of VCS-1067 2022 retired at once for Andes Coffee Roasters S.A.C. (with
+a payout of USD 500.00 to farm COOP-004).
 """
 
 from __future__ import annotations
@@ -15,10 +17,47 @@ from decimal import Decimal
 
 import pytest
 
+from ledger.demo import demo_steps
 from ledger.retirements import RetirementClaim
+from market.application import Marketplace
+from market.demo import LISTINGS, SALES, SHARES, market_demo_steps
 from tests.web.conftest import post_form
+from web import create_app
 
 ANDES_ACCOUNT = "org-andes-coffee-roasters"
+# ledger/demo.py: the ledger's own sale to Andes Coffee Roasters and its retirement
+LEDGER_DEMO_SOLD, LEDGER_DEMO_RETIRED = 500, 120
+
+
+def demo_sale_minor(project: str, vintage: int, tonnes: int) -> int:
+    """What the demo's listing charges for ``tonnes``, at the highest tier they reach."""
+    price, tiers = next((price, tiers) for p, v, price, _, _, tiers in LISTINGS
+                        if (p, v) == (project, vintage))
+    unit = Decimal(price)
+    for tier in tiers:
+        if tonnes >= tier.min_tonnes:
+            unit = tier.price_per_tonne
+    return int(unit * tonnes * 100)
+
+
+DEMO_SOLD = LEDGER_DEMO_SOLD + sum(tonnes for _, _, _, tonnes, _, _ in SALES)
+DEMO_RETIRED = LEDGER_DEMO_RETIRED + sum(tonnes for *_, tonnes, _, retire in SALES if retire)
+DEMO_SALES_MINOR = {project: sum(demo_sale_minor(p, v, t) for _, p, v, t, _, _ in SALES
+                                 if p == project) for project in ("VCS-1067", "KAP-AF-01")}
+
+
+def share_of(minor: int, recipient: str) -> int:
+    return int(minor * SHARES[recipient] / 100)
+
+
+def usd(minor: int) -> str:
+    return f"USD {Decimal(minor) / 100:,.2f}"
+
+
+def available(project: str, vintage: int) -> int:
+    """The demo listing's tonnes on offer less what the demo's sales took from it."""
+    on_offer = next(o for p, v, _, o, _, _ in LISTINGS if (p, v) == (project, vintage))
+    return on_offer - sum(t for _, p, v, t, _, _ in SALES if (p, v) == (project, vintage))
 
 
 def text(response) -> str:
@@ -91,18 +130,24 @@ def test_the_home_page_shows_live_tonnes_issued_sold_and_retired(anonymous):
     html = text(anonymous.get("/"))
 
     assert "<strong>803,000 t</strong> issued" in html  # 750,000 VCS-1067 + 53,000 KAP-AF-01
-    assert "<strong>500 t</strong> sold to buyers" in html
-    assert "<strong>120 t</strong> retired for good" in html
+    assert f"<strong>{DEMO_SOLD:,} t</strong> sold to buyers" in html  # the ledger's + market's
+    assert f"<strong>{DEMO_RETIRED:,} t</strong> retired for good" in html
+
+
+def routed_to_farms(html: str) -> str:
+    return re.search(r"<strong>([^<]*)</strong>\s*routed to farming families", html).group(1)
 
 
 def test_a_paid_sale_adds_the_farmers_share_to_the_money_routed_to_farms(anonymous, market):
-    assert "USD" not in text(anonymous.get("/")).split("routed to farming families")[0][-80:]
+    demo_farmers = share_of(sum(DEMO_SALES_MINOR.values()), "farmers")
+    assert routed_to_farms(text(anonymous.get("/"))) == usd(demo_farmers)  # the demo's sales
 
     sell(market, "KAP-AF-01", 2023, 10)  # 10 t at USD 24.00: 240.00, of which 60% to farms
 
     html = text(anonymous.get("/"))
-    assert "<strong>USD 144.00</strong>" in html
-    assert "<strong>510 t</strong> sold to buyers" in html
+    sale = demo_sale_minor("KAP-AF-01", 2023, 10)
+    assert routed_to_farms(html) == usd(demo_farmers + share_of(sale, "farmers"))
+    assert f"<strong>{DEMO_SOLD + 10:,} t</strong> sold to buyers" in html
 
 
 # --- projects ------------------------------------------------------------------------------
@@ -163,8 +208,14 @@ def test_the_catalogue_shows_each_listing_with_its_terms(anonymous, market):
 
     assert len(quote_links(html)) == 3
     for fact in ("USD 14.00", "from 1,000 t: USD 12.50", "USD 24.00", "from 500 t: USD 22.00",
-                 "50,000 t", "8,000 t", "10%", "15%", "CCB"):
+                 "10%", "15%", "CCB"):
         assert fact in html, fact
+    # Available: what each listing offers less what the demo's sales took from it.
+    rows = {re.search(r'href="/catalogue/([0-9a-f-]{36})/quote"', row).group(1): row
+            for row in re.findall(r"<tr>(?:(?!</tr>).)*?/quote\"(?:(?!</tr>).)*?</tr>", html, re.S)}
+    for project, vintage, *_ in LISTINGS:
+        row = rows[listing_id(market, project, vintage)]
+        assert f'<td class="num">{available(project, vintage):,} t</td>' in row, (project, vintage)
 
 
 def test_filtering_by_project_shows_only_that_projects_listings(anonymous, market):
@@ -331,16 +382,32 @@ def test_the_registry_lists_the_demo_retirement(anonymous, market):
     assert "120 t" in html and "Corporate Emissions Inventory Accounting" in html
 
 
-@pytest.mark.parametrize("search", [
-    "andes coffee", "ROASTERS", "VCS-1067", "1000050", "1000100-1000300",
-    "KAP-1-1000001-1000120-VCS1067-2019-PE",
+def market_sale_retirement_id(market) -> str:
+    """The retirement of the demo's sale retired at once for Andes Coffee Roasters S.A.C. (a
+    VCS-1067 2022 vintage): the only retirement after the ledger demo's."""
+    rows = market.caught_up_view().recorder.query(
+        "SELECT retirement_id, beneficiary, quantity FROM kapok_retirements ORDER BY position", {})
+    retired_sales = [(beneficiary, tonnes) for *_, tonnes, _, beneficiary in SALES if beneficiary]
+    assert [(row["beneficiary"], row["quantity"]) for row in rows[1:]] == retired_sales
+    return rows[1]["retirement_id"]
+
+
+# The beneficiary and the project match the demo's sale retired at once as well (the same
+# beneficiary, VCS-1067 2022); the serials are of the ledger demo's 2019 retirement only.
+@pytest.mark.parametrize("search, also_the_sale", [
+    ("andes coffee", True), ("ROASTERS", True), ("VCS-1067", True), ("1000050", False),
+    ("1000100-1000300", False), ("KAP-1-1000001-1000120-VCS1067-2019-PE", False),
 ])
 def test_the_registry_finds_a_retirement_by_beneficiary_project_or_serial(anonymous, market,
-                                                                           search):
+                                                                           search, also_the_sale):
     html = text(anonymous.get("/registry", query_string={"q": search}))
 
     assert demo_retirement_id(market) in html
-    assert "1 retirement matching" in html
+    assert (market_sale_retirement_id(market) in html) is also_the_sale
+    if also_the_sale:
+        assert "2 retirements matching" in html
+    else:
+        assert "1 retirement matching" in html
 
 
 def test_the_registry_finds_a_retirement_by_its_id_in_any_case(anonymous, market):
@@ -461,15 +528,40 @@ def test_an_unknown_retirement_is_a_4xx_page(anonymous, retirement_id):
 
 def test_the_transparency_page_draws_tonnes_over_time_as_inline_svg(anonymous):
     html = text(anonymous.get("/transparency"))
+    tonnes_part = html[html.index("<h2>Tonnes over time</h2>"):html.index("<h2>Money routed</h2>")]
 
-    assert html.count("<svg") == 3
-    assert "Tonnes issued per month" in html
-    for figure in ("803,000 t", "500 t", "120 t"):
-        assert f">{figure}</text>" in html, figure
+    assert tonnes_part.count("<svg") == 3  # issued, sold and retired (the money has its own)
+    assert "Tonnes issued per month" in tonnes_part
+    for figure in (803_000, DEMO_SOLD, DEMO_RETIRED):
+        assert f">{figure:,} t</text>" in tonnes_part, figure
 
 
-def test_the_transparency_page_says_when_no_sale_was_paid_yet(anonymous):
-    assert "No sale has been paid through Kapok yet" in text(anonymous.get("/transparency"))
+@pytest.fixture
+def unsold_store(tmp_path, monkeypatch):
+    """A client of a fresh store with the whole demo but its sales and payout: projects,
+    issuances, listings, rules and farms, and not one sale paid through the market."""
+    url = f"sqlite:///{tmp_path}/unsold.db"
+    market = Marketplace(database=url)
+    sales = {label for label, *_ in SALES}
+    for label, step in demo_steps(market) + market_demo_steps(market):
+        if label not in sales and not label.startswith("payout"):
+            step()
+    assert market.listings() and not market.proceeds("USD").entries
+    market.close()
+    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "unsold-keys" / "key.pem"))
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret-key"})
+    yield app.test_client()
+    app.extensions["kapok_market"].close()
+    app.extensions["kapok_identity"].close()
+
+
+def test_the_transparency_page_says_when_no_sale_was_paid_yet(unsold_store, anonymous):
+    html = text(unsold_store.get("/transparency"))
+
+    assert "No sale has been paid through Kapok yet" in html
+    assert "Money allocated per project" not in html
+    # ...and stops saying so once a sale is paid (the demo's are).
+    assert "No sale has been paid through Kapok yet" not in text(anonymous.get("/transparency"))
 
 
 def test_the_transparency_page_shows_money_per_project_and_farm_and_owed_against_paid(
@@ -481,7 +573,14 @@ def test_the_transparency_page_shows_money_per_project_and_farm_and_owed_against
     html = text(anonymous.get("/transparency"))
 
     assert "Money allocated per project (USD)" in html
-    assert re.search(r">KAP-AF-01</text>.*?>USD 240.00</text>", html)
+    sale = demo_sale_minor("KAP-AF-01", 2023, 10)
+    kap_af = DEMO_SALES_MINOR["KAP-AF-01"] + sale  # the demo's sale and this one
+    assert re.search(rf">KAP-AF-01</text>.*?>{usd(kap_af)}</text>", html)
+    assert re.search(rf">VCS-1067</text>.*?>{usd(DEMO_SALES_MINOR['VCS-1067'])}</text>", html)
     assert "COOP-004 Familia Huanca Flores (demo)" in html
-    assert ">USD 10.00 · USD 50.00</text>" in html  # AIDER: 10.00 paid out, 50.00 still owed
+    # AIDER: 10.00 paid out; still owed, its share of every sale less that.
+    aider_owed = share_of(sum(DEMO_SALES_MINOR.values()) + sale, "aider-field-programme") - 1000
+    assert f">USD 10.00 · {usd(aider_owed)}</text>" in html
+    # COOP-004: the demo's payout of USD 500.00 against what its hectares were allocated.
+    assert re.search(r">COOP-004</text>[^·]*>USD 500\.00 · USD [\d,]+\.\d\d</text>", html)
     assert "<script" not in html
