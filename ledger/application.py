@@ -61,6 +61,7 @@ from ledger.retirements import (
 from ledger.serials import SerialBlock, SerialRange, total_quantity
 from ledger.settings import database_url, persistence_env
 from ledger.sql_recorders import schema_lock
+from ledger.text import check_printable
 from ledger.transcodings import LEDGER_TRANSCODINGS
 
 # No real issuance comes near this (the world emits ~40 Gt CO2e a year); it keeps typos and
@@ -161,6 +162,7 @@ class Ledger(Application[UUID]):
                      idempotency_key: str | None = None) -> dict:
         """Opens an account. Raises InvalidCommandError, DuplicateError."""
         check_account_name(name)
+        check_printable("owner", owner)
         if name == BUFFER_POOL:
             raise InvalidCommandError(f"{BUFFER_POOL} is the registry's own buffer account")
         if kind not in ACCOUNT_KINDS:

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import InvalidCommandError, UnknownVintageError
 from ledger.ids import named_id
+from ledger.text import check_printable
 
 PROJECT_TYPES = ("REDD+", "Agroforestry", "ARR", "IFM", "Other")
 FIRST_VINTAGE = 1990
@@ -47,6 +48,8 @@ class ProjectDetails:
             )
         if not self.name.strip():
             raise InvalidCommandError("a project needs a name")
+        for field in ("name", "proponent", "region", "methodology", "description"):
+            check_printable(field, getattr(self, field), multiline=field == "description")
         if not _COUNTRY.fullmatch(self.country or ""):
             raise InvalidCommandError(f"invalid country {self.country!r}: use ISO-2, e.g. PE")
         if self.project_type not in PROJECT_TYPES:

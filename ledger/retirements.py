@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.errors import InvalidCommandError
 from ledger.ids import named_id
 from ledger.serials import SerialBlock, total_quantity
+from ledger.text import check_printable
 
 # Verra's retirement reasons; free text is kept in ``details``.
 RETIREMENT_REASONS = (
@@ -44,6 +45,7 @@ class RetirementClaim:
         for name in ("beneficiary", "reason", "details"):
             if len(getattr(self, name)) > MAX_TEXT:
                 raise InvalidCommandError(f"{name} is longer than {MAX_TEXT} characters")
+            check_printable(name, getattr(self, name), multiline=name == "details")
         if self.period_start and self.period_end and self.period_start > self.period_end:
             raise InvalidCommandError("the claimed period ends before it starts")
         if self.claim_type not in CLAIM_TYPES:

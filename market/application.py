@@ -20,6 +20,7 @@ from ledger.application import Ledger, public_id
 from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
 from ledger.retirements import Retirement, RetirementClaim
 from ledger.serials import SerialBlock
+from ledger.text import check_printable
 from market.errors import MarketError, NoRuleInForceError
 from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
 from market.orders import (
@@ -176,6 +177,7 @@ class Marketplace(Ledger):
         """Reserves ``tonnes`` for a buyer: they move from the inventory into the order's
         escrow account, in one save with the listing's counter. Raises
         NotEnoughAvailableError, BelowMinimumQuantityError, ListingNotActiveError, ..."""
+        check_printable("buyer organisation", buyer_org)
         if retirement is not None:
             retirement.check()
 

@@ -32,7 +32,8 @@ def token_required(blueprint, *roles: str):
                 abort(403, description=f"this needs a token of a {' or '.join(roles)}")
             return view(*args, **kwargs)
 
-        return blueprint.doc(security=BEARER)(guarded)
+        documented = blueprint.refuses(401, 403) if roles else blueprint.refuses(401)
+        return documented(blueprint.doc(security=BEARER)(guarded))
 
     return decorator
 

@@ -75,6 +75,7 @@ class Events(MethodView):
 class TreeHead(MethodView):
     @token_required(bp, *AUDIT_ROLES)
     @bp.response(200, TreeHeadSchema)
+    @bp.refuses(404)
     def get(self):
         """The latest signed tree head over the event log (with the public key)."""
         head = AuditLog(market()).latest_head()
@@ -87,6 +88,7 @@ class TreeHead(MethodView):
 class RetirementProof(MethodView):
     @token_required(bp, *AUDIT_ROLES)
     @bp.response(200, InclusionProofSchema)
+    @bp.refuses(404)
     def get(self, retirement_id: str):
         """The retirement's event with its inclusion proof in the latest signed head,
         checkable with ledger/audit/verifier.py alone."""
@@ -100,6 +102,7 @@ class RetirementProof(MethodView):
 class Verification(MethodView):
     @token_required(bp, *AUDIT_ROLES)
     @bp.response(200, VerifySummarySchema)
+    @bp.refuses(404)
     def get(self):
         """Re-derives everything from the store: every event against the log, every signed
         head's root and signature, and the ledger's invariants (one pass; slow on big

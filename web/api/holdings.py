@@ -44,6 +44,7 @@ class Holdings(MethodView):
     @bp.arguments(HoldingFilterSchema, location="query")
     @bp.response(200, page_of(HoldingSchema))
     @bp.paginate()
+    @bp.refuses(404)
     def get(self, filters, pagination_parameters):
         """Your organisation's holdings by project and vintage, with serial ranges
         (operators: any ``account``, or every account)."""

@@ -35,6 +35,7 @@ class Listings(MethodView):
 @bp.route("/listings/<listing_id>")
 class ListingById(MethodView):
     @bp.response(200, ListingSchema)
+    @bp.refuses(404)
     def get(self, listing_id: str):
         """One listing, with its project's facts and what is available."""
         return listing_resource(market().get_listing(listing_id))
@@ -44,6 +45,7 @@ class ListingById(MethodView):
 class Quotes(MethodView):
     @bp.arguments(QuoteRequestSchema)
     @bp.response(200, QuoteSchema)
+    @bp.refuses(400, 404, 409)
     def post(self, asked):
         """Prices a purchase: by tonnes, by an amount to spend, or by emissions activities
         (the whole tonnes that offset them). A quote is valid until ``expires_at``."""

@@ -42,6 +42,7 @@ class Orders(MethodView):
     @token_required(bp, "buyer")
     @bp.arguments(OrderCreateSchema)
     @bp.response(201, OrderSchema)
+    @bp.refuses(400, 404, 409)
     def post(self, order):
         """Reserves tonnes of a listing for your organisation, at the quoted price, until
         ``reserved_until``; pay to receive them (or have them retired, with ``retire``)."""
@@ -59,6 +60,7 @@ class Orders(MethodView):
 class OrderById(MethodView):
     @token_required(bp, "buyer", "operator")
     @bp.response(200, OrderSchema)
+    @bp.refuses(404)
     def get(self, order_id: str):
         """One of your organisation's orders."""
         return market().order_summary(visible_order(order_id))
@@ -68,6 +70,7 @@ class OrderById(MethodView):
 class OrderPayment(MethodView):
     @token_required(bp, "buyer")
     @bp.response(200, OrderSchema)
+    @bp.refuses(404, 409)
     def post(self, order_id: str):
         """Pays a reserved order with the demo's offline test provider (no real money):
         the order is fulfilled at once. With a real provider, pay through the site."""

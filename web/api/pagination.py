@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from http import HTTPStatus
 from typing import Sequence
 
 import flask_smorest
@@ -39,6 +40,17 @@ class ApiBlueprint(flask_smorest.Blueprint):
                 return view(*args, pagination_parameters=pagination_parameters, **view_kwargs)
 
             return paginated(bounded)
+
+        return decorator
+
+    def refuses(self, *codes: int):
+        """Documents the error statuses a view may answer besides its arguments' 422: domain
+        refusals (web/errors.py: 400, 404, 409), a missing or wrong token (401, 403)."""
+
+        def decorator(view):
+            for code in codes:
+                view = self.alt_response(code, response=HTTPStatus(code).name)(view)
+            return view
 
         return decorator
 

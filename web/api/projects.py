@@ -35,6 +35,7 @@ class Projects(MethodView):
 @bp.route("/<registry_id>")
 class ProjectById(MethodView):
     @bp.response(200, ProjectSchema)
+    @bp.refuses(404)
     def get(self, registry_id: str):
         """One project, e.g. VCS-1067."""
         return project_resource(market().get_project(registry_id))

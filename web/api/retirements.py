@@ -61,6 +61,7 @@ class Retirements(MethodView):
     @token_required(bp, "buyer")
     @bp.arguments(RetireSchema)
     @bp.response(201, RetirementSchema)
+    @bp.refuses(400, 409)
     def post(self, asked):
         """Retires credits from your organisation's holdings, for good: ``tonnes`` (oldest
         vintage first) or exactly ``serials``, on the beneficiary's behalf."""
@@ -76,6 +77,7 @@ class Retirements(MethodView):
 @bp.route("/<retirement_id>")
 class RetirementById(MethodView):
     @bp.response(200, RetirementSchema)
+    @bp.refuses(404)
     def get(self, retirement_id: str):
         """One retirement: beneficiary, claim, serials retired, and where to check it."""
         return retirement_resource(market().get_retirement(retirement_id))
@@ -85,6 +87,7 @@ class RetirementById(MethodView):
 class RetirementCertificate(MethodView):
     @token_required(bp, "buyer", "operator", "auditor")
     @bp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
+    @bp.refuses(404)
     def get(self, retirement_id: str):
         """The retirement's certificate (PDF), for the organisation that retired it."""
         from web.certificates import certificate_facts, certificate_pdf

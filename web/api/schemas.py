@@ -34,9 +34,11 @@ class Tonnes(fields.Integer):
 Text = fields.String
 
 
-def _money(**kwargs) -> fields.Decimal:
-    """A Decimal, written as a string so no client parses it as a float."""
-    return fields.Decimal(as_string=True, **kwargs)
+def _money(metadata: dict | None = None, **kwargs) -> fields.Decimal:
+    """A Decimal, written as a string so no client parses it as a float (and documented as
+    one: a string of format ``decimal``, not a JSON number)."""
+    return fields.Decimal(as_string=True, metadata={"type": "string", "format": "decimal",
+                                                    **(metadata or {})}, **kwargs)
 
 
 # --- projects and listings ----------------------------------------------------------------
