@@ -100,10 +100,13 @@ class LedgerState:
     def _pair(self, key: tuple[str, str], side: str, blocks, position: int) -> None:
         """Matches the two halves of a move (sent/received, given up/recorded), which are
         saved together but in either order."""
+        # Blocks as sorted plain tuples: compared in C, not by the dataclass's methods.
+        canonical = sorted([(b.vintage, b.batch, b.first, b.last, b.project, b.country)
+                            for b in blocks])
         other = self.unpaired.pop(key, None)
         if other is None:
-            self.unpaired[key] = (side, sorted(blocks), position)
-        elif other[0] == side or other[1] != sorted(blocks):
+            self.unpaired[key] = (side, canonical, position)
+        elif other[0] == side or other[1] != canonical:
             self.violations.append(Violation(
                 "moves_balance", f"{key[0]} {key[1]}: {side} serials do not match the "
                 f"{other[0]} serials at position {other[2]}", position,

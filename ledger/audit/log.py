@@ -162,10 +162,12 @@ class AuditLog:
         """(leaf index, position, leaf hash) of every logged event, in order, streamed."""
         start = 0
         while True:
+            # Walk the nodes' primary key (level, idx) in order: ordering by the leaves'
+            # column instead made SQLite sort every remaining row for each page.
             rows = self.recorder.query(
-                "SELECT l.leaf_index, l.position, n.hash FROM kapok_merkle_leaves l "
-                "JOIN kapok_merkle_nodes n ON n.level = 0 AND n.idx = l.leaf_index "
-                "WHERE l.leaf_index >= :start ORDER BY l.leaf_index LIMIT :limit",
+                "SELECT n.idx AS leaf_index, l.position, n.hash FROM kapok_merkle_nodes n "
+                "JOIN kapok_merkle_leaves l ON l.leaf_index = n.idx "
+                "WHERE n.level = 0 AND n.idx >= :start ORDER BY n.idx LIMIT :limit",
                 {"start": start, "limit": page_size},
             )
             if not rows:

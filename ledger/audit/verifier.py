@@ -13,6 +13,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,8 +25,18 @@ INCLUSION_KIND = "kapok-inclusion-proof-v1"
 CONSISTENCY_KIND = "kapok-consistency-proof-v1"
 
 
+# Text json.dumps leaves as it is (no quote, backslash, control or non-ASCII character).
+_PLAIN = re.compile(r"[A-Za-z0-9_.:\-]*")
+
+
 def leaf_input(originator_id: str, originator_version: int, topic: str, state: bytes) -> bytes:
     """The canonical encoding of one stored event; its timestamp lives inside ``state``."""
+    if _PLAIN.fullmatch(originator_id) and _PLAIN.fullmatch(topic):
+        # What json.dumps below gives for text that needs no escaping, written directly:
+        # it runs once per event when verifying millions of them.
+        return (f'{{"originator_id":"{originator_id}","originator_version":'
+                f'{int(originator_version)},"state":"{base64.b64encode(state).decode()}",'
+                f'"topic":"{topic}"}}').encode()
     return json.dumps(
         {"originator_id": originator_id, "originator_version": originator_version,
          "topic": topic, "state": base64.b64encode(state).decode()},

@@ -633,3 +633,14 @@ def test_a_copy_of_the_verifier_runs_alone_as_a_script(auditor_files, proof, cod
 
     assert run.returncode == code, run.stderr
     assert run.stdout.startswith("OK: ") == (code == 0)
+
+
+@given(st.text(max_size=40), st.integers(0, 10**9), st.text(max_size=60), st.binary(max_size=64))
+def test_a_leafs_encoding_is_always_the_canonical_json_whatever_the_text(
+        originator_id, version, topic, state):
+    from ledger.audit.verifier import leaf_input
+
+    canonical = json.dumps({"originator_id": originator_id, "originator_version": version,
+                            "topic": topic, "state": base64.b64encode(state).decode()},
+                           sort_keys=True, separators=(",", ":")).encode()
+    assert leaf_input(originator_id, version, topic, state) == canonical
