@@ -157,6 +157,14 @@ class Money:
             amount = _exactly(_EXACT.quantize, amount, unit)
         return f"{self.currency} {amount:f}"
 
+    def display(self) -> str:
+        """For people: ``USD 3,000.00`` (thousands grouped; ``str`` stays plain for files)."""
+        amount = self.amount
+        unit = currency(self.currency).minor_unit
+        if amount.as_tuple().exponent > unit.as_tuple().exponent:
+            amount = _exactly(_EXACT.quantize, amount, unit)
+        return f"{self.currency} {amount:,f}"
+
 
 def parse(text: str, currency_code: str) -> Money:
     """Money from what a person typed: ``12.50``, ``12``, ``1000.00`` or ``1,000.00``.

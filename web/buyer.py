@@ -48,7 +48,7 @@ bp.add_app_template_global(RETIREMENT_REASONS, "retirement_reasons")
 
 @bp.context_processor
 def money_formatting():
-    return {"money": lambda minor, currency: str(Money.from_minor(int(minor), currency))}
+    return {"money": lambda minor, currency: Money.from_minor(int(minor), currency).display()}
 
 
 # --- forms ---------------------------------------------------------------------------------

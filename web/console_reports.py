@@ -48,7 +48,7 @@ def page_of(rows: Sequence, number: int, size: int = PAGE_SIZE) -> Page:
 
 def money_text(minor: int, currency: str) -> str:
     """``USD 12.50`` for 1250 minor units."""
-    return str(money.Money.from_minor(minor, currency))
+    return money.Money.from_minor(minor, currency).display()
 
 
 def tonnes_by_status(balances: Sequence[dict]) -> dict[str, int]:

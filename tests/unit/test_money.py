@@ -182,3 +182,11 @@ def test_what_money_prints_parses_back_to_the_same_money(minor, code):
     amount = Money.from_minor(minor, code)
 
     assert parse(str(amount).split(" ")[1], code) == amount
+
+
+def test_amounts_for_people_group_thousands_and_keep_every_cent():
+    from market.money import Money
+
+    assert Money.from_minor(300000, "USD").display() == "USD 3,000.00"
+    assert Money.from_minor(-123456789, "PEN").display() == "PEN -1,234,567.89"
+    assert str(Money.from_minor(300000, "USD")) == "USD 3000.00"  # files and CSV stay plain
