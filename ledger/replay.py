@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterator
+from uuid import UUID
 
 from ledger.accounts import STATUS_BY_KIND, Account
 from ledger.errors import InvalidSerialError, SerialsNotHeldError
@@ -52,13 +53,13 @@ class IssuedBatch:
 class LedgerState:
     """Every account's blocks, every retired and cancelled block, every issued batch."""
 
-    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, kind)
+    accounts: dict[UUID, tuple[str, str]] = field(default_factory=dict)  # id -> (name, kind)
     holdings: dict[str, BlockSet] = field(default_factory=dict)  # name -> blocks
     retired: dict[str, list[SerialBlock]] = field(default_factory=dict)  # retirement id -> blocks
     cancelled: dict[str, list[SerialBlock]] = field(default_factory=dict)
     batches: dict[int, IssuedBatch] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
-    versions: dict[str, int] = field(default_factory=dict)  # aggregate id -> last version
+    versions: dict[UUID, int] = field(default_factory=dict)  # aggregate id -> last version
     unpaired: dict[tuple[str, str], tuple[str, list[SerialBlock], int]] = field(default_factory=dict)
     issued_parts: dict[int, list[SerialBlock]] = field(default_factory=dict)
     position: int = 0
@@ -70,7 +71,7 @@ class LedgerState:
         self.position, self.events = position, self.events + 1
         self._check_version(event, position)
         if isinstance(event, Account.Opened):
-            self.accounts[str(event.originator_id)] = (event.name, event.kind)
+            self.accounts[event.originator_id] = (event.name, event.kind)
             self.holdings.setdefault(event.name, BlockSet())
         elif isinstance(event, Issuance.Issued):
             self.batches[event.batch] = IssuedBatch(
@@ -121,7 +122,7 @@ class LedgerState:
         ]
 
     def _check_version(self, event, position: int) -> None:
-        key = str(event.originator_id)
+        key = event.originator_id  # the UUID itself: str() per event costs more than a hash
         expected = self.versions.get(key, 0) + 1
         if event.originator_version != expected:
             self.violations.append(Violation(
@@ -176,7 +177,7 @@ class LedgerState:
 
     def _account_name(self, event, position: int) -> str:
         try:
-            return self.accounts[str(event.originator_id)][0]
+            return self.accounts[event.originator_id][0]
         except KeyError:
             self.violations.append(Violation(
                 "known_accounts", f"event for unopened account {event.originator_id}", position
