@@ -7,7 +7,7 @@ PORT ?= 5000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install browser demo clean
+.PHONY: run test install browser wrk demo clean
 
 $(BIN)/kapok: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,15 @@ browser:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests will say so"; }
 
-## The whole test suite: SQLite, PostgreSQL (127.0.0.1:5432, user postgres) and Chromium.
-test: install browser
+## wrk, the HTTP load generator of bench/http_load.py (its smoke test runs it).
+wrk:
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" -ne 0 ] && echo sudo ); \
+	  $$SUDO apt-get install -y -q wrk >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q wrk >/dev/null; } || \
+	  echo "could not install wrk: the HTTP benchmark's smoke test will say so"; }
+
+## The whole test suite: SQLite, PostgreSQL (127.0.0.1:5432, user postgres), Chromium, wrk.
+test: install browser wrk
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

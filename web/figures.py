@@ -121,12 +121,13 @@ def projects_overview(market) -> list[dict]:
 
 
 def catalogue(market, project: str | None = None, vintage: int | None = None,
-              max_price: Decimal | None = None) -> list[dict]:
+              max_price: Decimal | None = None, listings: Sequence | None = None) -> list[dict]:
     """Summaries of the active listings (``listing_summary``), by project then vintage,
-    narrowed to a project, a vintage and a highest base price per tonne."""
+    narrowed to a project, a vintage and a highest base price per tonne. ``listings``: the
+    market's listings if already loaded for this request (each load is a database read)."""
     projects: dict[str, object] = {}
     rows = []
-    for listing in market.listings():
+    for listing in market.listings() if listings is None else listings:
         if listing.status != ACTIVE:
             continue
         if project and listing.project_registry_id != project.upper():
@@ -143,9 +144,10 @@ def catalogue(market, project: str | None = None, vintage: int | None = None,
                                          row["price_per_tonne"]))
 
 
-def catalogue_choices(market) -> dict:
+def catalogue_choices(market, listings: Sequence | None = None) -> dict:
     """The projects and vintages the catalogue can be filtered by."""
-    active = [listing for listing in market.listings() if listing.status == ACTIVE]
+    active = [listing for listing in (market.listings() if listings is None else listings)
+              if listing.status == ACTIVE]
     return {"projects": sorted({listing.project_registry_id for listing in active}),
             "vintages": sorted({listing.vintage_year for listing in active})}
 

@@ -94,10 +94,12 @@ def _catalogue_filter() -> dict:
 def catalogue():
     market = _market()
     chosen = _catalogue_filter()
-    page = figures.page_of(figures.catalogue(market, **chosen), _page_number())
+    listings = market.listings()  # once for the page and its filters: each is a read
+    page = figures.page_of(figures.catalogue(market, **chosen, listings=listings),
+                           _page_number())
     _check_page_exists(page)
     return render_template("storefront/catalogue.html", page=page, chosen=chosen,
-                           choices=figures.catalogue_choices(market))
+                           choices=figures.catalogue_choices(market, listings))
 
 
 def _order_url() -> str:

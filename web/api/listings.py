@@ -13,8 +13,14 @@ bp = ApiBlueprint("listings", __name__, url_prefix="/api/v1",
                   description="What is for sale, and what it costs.")
 
 
-def listing_resource(listing) -> dict:
-    return listing_summary(listing, market().get_project(listing.project_registry_id))
+def listing_resource(listing, projects: dict | None = None) -> dict:
+    """The listing with its project's facts; ``projects`` keeps the projects one response
+    has loaded already (a page's listings share a few projects: one read each)."""
+    projects = {} if projects is None else projects
+    registry_id = listing.project_registry_id
+    if registry_id not in projects:
+        projects[registry_id] = market().get_project(registry_id)
+    return listing_summary(listing, projects[registry_id])
 
 
 @bp.route("/listings")
@@ -29,7 +35,8 @@ class Listings(MethodView):
                     if (project is None or listing.project_registry_id == project.upper())
                     and (vintage is None or listing.vintage_year == vintage)]
         page = take_page(listings, pagination_parameters)
-        return [listing_resource(listing) for listing in page]
+        projects: dict = {}
+        return [listing_resource(listing, projects) for listing in page]
 
 
 @bp.route("/listings/<listing_id>")
