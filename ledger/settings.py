@@ -49,9 +49,6 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             # Fail fast with a clear message rather than hang when the server is away.
             "POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "5"),
-            # Check a pooled connection before use: after the server restarts or the
-            # network drops, dead connections are replaced instead of failing a request.
-            "POSTGRES_PRE_PING": os.environ.get("POSTGRES_PRE_PING", "y"),
         }
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"

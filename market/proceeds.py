@@ -329,6 +329,9 @@ class Posting:
     account: str
     amount: int
 
+    def __deepcopy__(self, memo) -> Posting:
+        return self  # immutable: the aggregate cache deep-copies the journal on every load
+
 
 @dataclass(frozen=True)
 class JournalEntry:
@@ -339,6 +342,9 @@ class JournalEntry:
     on: date
     postings: tuple[Posting, ...]
     project: str | None = None  # the project whose credits were sold (sales and refunds)
+
+    def __deepcopy__(self, memo) -> JournalEntry:
+        return self  # immutable (its postings are a tuple of immutable postings)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.ids import named_id
 from ledger.settings import persistence_env
+from ledger.sql_recorders import schema_lock
 
 BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
 ROLES = (BUYER, OPERATOR, AUDITOR)
@@ -209,7 +210,11 @@ class Identity(Application[UUID]):
     name = "Identity"
 
     def __init__(self, database_url: str, env: dict | None = None):
-        super().__init__(env={**identity_env(database_url), **(env or {})})
+        env = {**identity_env(database_url), **(env or {})}
+        # Tables are created one process at a time (gunicorn workers start together and
+        # share eventsourcing's database function with the ledger's store).
+        with schema_lock(env):
+            super().__init__(env=env)
 
     def sign_up(self, organisation_name: str, name: str, email: str, password: str) -> Person:
         """A new buyer organisation with its first user, in one save."""

@@ -66,7 +66,9 @@ def marketplace(url: str, clock: Clock, startup: threading.Lock) -> Marketplace:
     # Marketplaces are built one at a time: starting them at the same moment is a race of its
     # own (the schema), which the ledger's concurrency tests cover; here the orders race.
     with startup:
-        return Marketplace(database=url, clock=clock)
+        # Two pooled connections each (a buyer uses one at a time): fourteen marketplaces
+        # with the default five would take most of the server's 100 connections.
+        return Marketplace(database=url, clock=clock, env={"POSTGRES_POOL_SIZE": "2"})
 
 
 def buy(url: str, listing_id: str, writer: int, clock: Clock, startup, race: Race) -> Outcome:

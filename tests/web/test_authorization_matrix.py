@@ -63,6 +63,7 @@ TOKEN_AUDIT = (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, OK, OK)
 PUBLIC = [
     ("GET", "/", {}, EVERYONE),
     ("GET", "/healthz", {}, EVERYONE),
+    ("GET", "/favicon.ico", {}, EVERYONE),
     ("GET", "/projects", {}, EVERYONE),
     ("GET", "/projects/<registry_id>", {"registry_id": "project"}, EVERYONE),
     ("GET", "/catalogue", {}, EVERYONE),
