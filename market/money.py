@@ -151,19 +151,19 @@ class Money:
 
     def __str__(self) -> str:
         """``USD 12.50``; an unquantized amount shows every digit it has (``USD 12.505``)."""
-        amount = self.amount
-        unit = currency(self.currency).minor_unit
-        if amount.as_tuple().exponent > unit.as_tuple().exponent:
-            amount = _exactly(_EXACT.quantize, amount, unit)
-        return f"{self.currency} {amount:f}"
+        return f"{self.currency} {self._shown():f}"
 
     def display(self) -> str:
         """For people: ``USD 3,000.00`` (thousands grouped; ``str`` stays plain for files)."""
+        return f"{self.currency} {self._shown():,f}"
+
+    def _shown(self) -> Decimal:
+        # At least the currency's minor digits (12.5 -> 12.50), never fewer than it has.
         amount = self.amount
         unit = currency(self.currency).minor_unit
         if amount.as_tuple().exponent > unit.as_tuple().exponent:
             amount = _exactly(_EXACT.quantize, amount, unit)
-        return f"{self.currency} {amount:,f}"
+        return amount
 
 
 def parse(text: str, currency_code: str) -> Money:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import secrets
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
-                   request, url_for)
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField,
@@ -24,7 +24,7 @@ from market.money import Money
 from market.orders import RESERVED, TERMINAL
 from market.payments import OfflinePaymentProvider
 from web.auth import identity, require
-from web.certificates import certificate_facts, certificate_pdf
+from web.downloads import certificate_response
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
 ORDERS_PER_PAGE = 20
@@ -257,13 +257,7 @@ def _own_retirement(retirement_id: str):
 @bp.get("/retirements/<retirement_id>/certificate.pdf")
 @require("buyer")
 def certificate(retirement_id: str):
-    retirement = _own_retirement(retirement_id)
-    base = current_app.config.get("PUBLIC_URL") or request.url_root
-    verify = f"{base.rstrip('/')}/registry/{retirement.retirement_id}"
-    pdf = certificate_pdf(certificate_facts(market(), retirement.retirement_id, verify))
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition":
-            f'inline; filename="kapok-certificate-{retirement.retirement_id}.pdf"'})
+    return certificate_response(market(), _own_retirement(retirement_id).retirement_id)
 
 
 # --- API tokens ----------------------------------------------------------------------------

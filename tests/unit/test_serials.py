@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
 from ledger.serials import (
+    BlockSet,
     add_blocks,
     remove_blocks,
     SerialBlock,
@@ -453,8 +454,6 @@ def test_cannot_remove_serials_not_held_and_names_the_first_missing(removed, mis
 
 
 # --- BlockSet: the replay's compact holding, which must agree with the list functions ------
-
-from ledger.serials import BlockSet, add_blocks, remove_blocks  # noqa: E402
 
 
 def _block(batch: int, first: int, last: int) -> SerialBlock:

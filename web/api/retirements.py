@@ -3,7 +3,7 @@ and their certificates."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_login import current_user
 
@@ -90,16 +90,10 @@ class RetirementCertificate(MethodView):
     @bp.refuses(404)
     def get(self, retirement_id: str):
         """The retirement's certificate (PDF), for the organisation that retired it."""
-        from web.certificates import certificate_facts, certificate_pdf
+        from web.downloads import certificate_response
 
         retirement = market().get_retirement(retirement_id)
         if current_user.has_role("buyer") and not retired_for(retirement,
                                                               current_user.organisation):
             raise UnknownRetirementError(f"unknown retirement {retirement_id}")
-        # The QR code leads to the public record, as on the certificates of the buyer's pages.
-        base = current_app.config.get("PUBLIC_URL") or request.url_root
-        record = f"{base.rstrip('/')}/registry/{retirement.retirement_id}"
-        pdf = certificate_pdf(certificate_facts(market(), retirement.retirement_id, record))
-        return Response(pdf, mimetype="application/pdf", headers={
-            "Content-Disposition":
-                f'inline; filename="kapok-certificate-{retirement.retirement_id}.pdf"'})
+        return certificate_response(market(), retirement.retirement_id)
