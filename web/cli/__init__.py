@@ -80,8 +80,11 @@ def _ensure_demo_key() -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--workers", default=2, type=click.IntRange(1, 64), show_default=True)
-def serve(host, port, workers):
-    """Run the web app under gunicorn."""
+@click.option("--no-worker", is_flag=True,
+              help="Do not run `kapok worker` beside it (signed tree heads, expiring "
+                   "reservations); in production the Procfile runs it as its own process.")
+def serve(host, port, workers, no_worker):
+    """Run the web app under gunicorn (and, locally, the background worker beside it)."""
     os.environ.setdefault("KAPOK_DATABASE_URL", database_url())
     # Local serving: plain http (no Secure cookies) and a session key kept in ./var so the
     # workers share it and log-ins survive a restart. Production sets KAPOK_SECRET_KEY.
@@ -93,8 +96,29 @@ def serve(host, port, workers):
 
     Identity(database_url())
     click.echo(f"Kapok is running at http://{host}:{port}/  (store: {database_url()})")
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-                               "--bind", f"{host}:{port}", "web:create_app()"])
+    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+                "--bind", f"{host}:{port}", "web:create_app()"]
+    if no_worker:
+        os.execvp(sys.executable, gunicorn)
+    _run_with_worker(gunicorn)
+
+
+def _run_with_worker(gunicorn: list[str]) -> None:
+    """gunicorn in the foreground and `kapok worker` beside it; both stop together."""
+    import signal
+    import subprocess
+
+    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"])
+    server = subprocess.Popen(gunicorn)
+    stop = lambda *_: server.send_signal(signal.SIGTERM)  # noqa: E731 - a signal handler
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        code = server.wait()
+    finally:
+        worker.terminate()
+        worker.wait(10)
+    sys.exit(code)
 
 
 def _local_secret_key() -> str:
