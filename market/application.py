@@ -248,18 +248,30 @@ class Marketplace(Ledger):
                 "test_mode": payment.test_mode, "amount_minor": order.total_minor,
                 "currency": order.currency}
 
+    def _attach(self, order: Order, payment_id: str) -> list:
+        """The payment on the order and in the index, if the order can still take it."""
+        if order.state != RESERVED or order.payment_id is not None:
+            return []
+        order.attach_payment(self.payments.name, payment_id)
+        index = [] if self._exists(payment_index_id(payment_id)) else [
+            PaymentIndex(payment_id, order.order_id)]
+        return [order, *index]
+
     def pay_offline(self, order_id: str) -> str:
         """The demo's test payment: confirms with the offline provider and settles at once."""
         if not isinstance(self.payments, OfflinePaymentProvider):
             raise MarketError("offline test payments are only for the demo's offline provider")
-        started = self.start_payment(order_id)
-        self.payments.confirm_payment(started["payment_id"], OfflinePaymentProvider.TEST_METHOD)
         order = self.get_order(order_id)
+        order._check("attach_payment")
+        payment = self.payments.create_payment(order.order_id, order.total_minor,
+                                               order.currency, "Kapok demo test payment")
+        self.payments.confirm_payment(payment.payment_id, OfflinePaymentProvider.TEST_METHOD)
+        # The payment is attached in the same save that settles the order: one save, not two.
         return self.handle_payment_event(PaymentEvent(
-            f"offline_evt_{started['payment_id']}", SUCCEEDED, started["payment_id"],
-            order.order_id, order.total_minor, order.currency, fee_minor=0))
+            f"offline_evt_{payment.payment_id}", SUCCEEDED, payment.payment_id,
+            order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True)
 
-    def handle_payment_event(self, event: PaymentEvent) -> str:
+    def handle_payment_event(self, event: PaymentEvent, attach: bool = False) -> str:
         """Acts once on a verified provider event; a repeat returns 'duplicate'.
 
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
@@ -273,7 +285,9 @@ class Marketplace(Ledger):
             if order is None:
                 outcome, changed = "unknown order", []
             elif event.kind == SUCCEEDED:
+                attached = self._attach(order, event.payment_id) if attach else []
                 outcome, changed = self._settle(order, event)
+                changed = [*attached, *changed]
                 if outcome == REFUND_DUE:
                     # Not marked processed yet: only once the refund is made (below), so a
                     # failed refund call is tried again when the event is delivered again.
