@@ -14,12 +14,13 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from bench.common import new_store, run_facts, write_json
+from bench.common import drop_store, new_store, run_facts, write_json
 
 PHASES = ("raw_read", "follow", "replay", "verify")
 
@@ -75,6 +76,8 @@ def main(argv=None) -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--url", help="Reuse an existing store instead of building one.")
     parser.add_argument("--json", dest="json_path", help="Write the results as JSON here.")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the store it built (its URL is printed) to rerun phases on.")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -88,14 +91,22 @@ def main(argv=None) -> int:
     workdir = tempfile.mkdtemp(prefix="kapok-bench-")
     url = args.url or new_store(args.store, workdir)
     key_file = os.path.join(workdir, "key.pem")
-    generate_key(key_file)
-    stored = build_store(url, args.events)
-    results = []
-    for phase in PHASES:
-        done = subprocess.run([sys.executable, "-m", "bench.audit_replay", "--phase", phase,
-                               "--url", url, "--key", key_file], capture_output=True, text=True,
-                              check=True)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    try:
+        generate_key(key_file)
+        stored = build_store(url, args.events)
+        results = []
+        for phase in PHASES:
+            done = subprocess.run([sys.executable, "-m", "bench.audit_replay", "--phase", phase,
+                                   "--url", url, "--key", key_file], capture_output=True,
+                                  text=True, check=True)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    finally:
+        if args.keep:
+            print(f"kept the store: --url {url} --key {key_file}", file=sys.stderr)
+        else:  # a million events is a gigabyte: do not leave it behind
+            if not args.url:
+                drop_store(url)
+            shutil.rmtree(workdir, ignore_errors=True)
     raw = results[0]["events_per_second"]
     for row in results:
         row["ratio_to_raw"] = round(row["events_per_second"] / raw, 3) if raw else None
