@@ -73,8 +73,12 @@ class UnknownListingError(MarketError):
 class Marketplace(Ledger):
     """Kapok: the ledger plus the market, over one event store."""
 
+    # Not the proceeds journal: its state holds every entry, so a snapshot every 100 sales
+    # would store the whole history again each time (storage growing with the square of the
+    # sales). It is replayed once per process and then kept in the aggregate cache; keeping
+    # only totals in it, with entries in a projection, is the lasting fix (issue 6).
     snapshotting_intervals = {**Ledger.snapshotting_intervals, Listing: 100,
-                              ProceedsLedger: 100, Catalogue: 100, FarmRoster: 100}
+                              Catalogue: 100, FarmRoster: 100}
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
