@@ -86,6 +86,7 @@ class Marketplace(Ledger):
                  clock: Callable[[], datetime] | None = None):
         super().__init__(env=env, database=database)
         self.payments = payments or OfflinePaymentProvider()
+        self._listings_seen: tuple[int, list[Listing]] | None = None
         self.reservation = timedelta(minutes=reservation_minutes)
         self.now = clock or (lambda: datetime.now(timezone.utc))
 
@@ -161,7 +162,15 @@ class Marketplace(Ledger):
             raise UnknownListingError(f"unknown listing {listing_id}") from None
 
     def listings(self) -> list[Listing]:
-        return [self.get_listing(listing_id) for listing_id in self._catalogue().listing_ids]
+        """Every listing, for reading (the catalogue, the API). While the store has not moved
+        on, the same copies are returned again: one query instead of one per listing."""
+        position = self.recorder.max_notification_id() or 0
+        cached = self._listings_seen
+        if cached is None or cached[0] != position:
+            fresh = [self.get_listing(listing_id)
+                     for listing_id in self._catalogue().listing_ids]
+            cached = self._listings_seen = (position, fresh)
+        return list(cached[1])
 
     def quote(self, listing_id: str, *, tonnes: int | None = None, amount=None,
               estimate=None) -> Quote:

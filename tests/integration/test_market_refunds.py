@@ -169,3 +169,12 @@ def test_a_listing_can_be_repriced_and_orders_already_placed_keep_their_price(ma
         market.app.change_listing(market.listing_id, price_per_tonne=Decimal("20.00"),
                                   tiers=[PriceTier(100, Decimal("25.00"))])
 
+
+
+def test_listings_are_read_again_only_when_the_store_has_moved_on(market):
+    first = market.app.listings()
+    assert market.app.listings()[0] is first[0]  # nothing new: the same copies, no reads
+    market.order(3)
+    fresh = market.app.listings()
+    assert fresh[0] is not first[0]
+    assert fresh[0].reserved == first[0].reserved + 3
