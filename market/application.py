@@ -219,9 +219,7 @@ class Marketplace(Ledger):
                 f"listing {listing.id}: the inventory no longer holds {order.tonnes} t") from None
         listing.reserve(order.tonnes, reference=order.order_id)
         escrow = self._escrow(order)
-        transfer_id = public_id("KAP-TRF")
-        inventory.send(blocks, escrow.name, transfer_id)
-        escrow.receive(blocks, inventory.name, transfer_id)
+        _move(blocks, inventory, escrow)
         order.reserve([block.serial for block in blocks], self.now() + self.reservation)
         return [listing, inventory, escrow]
 
@@ -377,9 +375,7 @@ class Marketplace(Ledger):
             changed.append(Retirement(reference, escrow.name, tuple(blocks), order.retirement))
         else:
             buyer = self.get_account(order.buyer_account)
-            reference = public_id("KAP-TRF")
-            escrow.send(blocks, buyer.name, reference)
-            buyer.receive(blocks, escrow.name, reference)
+            reference = _move(blocks, escrow, buyer)
             changed.append(buyer)
         order.fulfil(reference)
         changed += self._allocate_proceeds(order, event)
@@ -446,9 +442,7 @@ class Marketplace(Ledger):
         if held:
             listing = self.get_listing(order.listing_id)
             inventory = self.get_account(listing.inventory_account)
-            reference = public_id("KAP-TRF")
-            buyer.send(held, inventory.name, reference)
-            inventory.receive(held, buyer.name, reference)
+            _move(held, buyer, inventory)
             listing.take_back(recovered, reference=order.order_id)
             changed += [buyer, inventory, listing]
         note = f"{recovered} t recovered to the inventory"
@@ -485,24 +479,11 @@ class Marketplace(Ledger):
                 changed, note = self._undo_sale(fresh, credits)
             elif fresh.state == PAID:
                 # Paid but not delivered: the tonnes are still in escrow; back to inventory.
-                changed = self._release_paid(fresh)
+                changed = self._release(fresh)
             fresh.refund(refund_id, f"{reason.strip()} ({note})")
             return [fresh, *changed], self.order_summary(fresh)
 
         return self._run("refund_order", {}, None, command)
-
-    def _release_paid(self, order: Order) -> list:
-        escrow = self.get_account(order.escrow_name)
-        listing = self.get_listing(order.listing_id)
-        inventory = self.get_account(listing.inventory_account)
-        blocks = list(escrow.blocks)
-        if not blocks:
-            return []
-        reference = public_id("KAP-TRF")
-        escrow.send(blocks, inventory.name, reference)
-        inventory.receive(blocks, escrow.name, reference)
-        listing.release(order.tonnes, reference=order.order_id)
-        return [escrow, inventory, listing]
 
     def expire_order(self, order_id: str) -> bool:
         """Releases an order's reservation once its time is up; True if it expired now."""
@@ -531,10 +512,7 @@ class Marketplace(Ledger):
         escrow = self.get_account(order.escrow_name)
         listing = self.get_listing(order.listing_id)
         inventory = self.get_account(listing.inventory_account)
-        blocks = list(escrow.blocks)
-        transfer_id = public_id("KAP-TRF")
-        escrow.send(blocks, inventory.name, transfer_id)
-        inventory.receive(blocks, escrow.name, transfer_id)
+        _move(list(escrow.blocks), escrow, inventory)
         listing.release(order.tonnes, reference=order.order_id)
         return [escrow, inventory, listing]
 
@@ -648,6 +626,14 @@ class Marketplace(Ledger):
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
 
+
+
+def _move(blocks: list[SerialBlock], source: Account, target: Account) -> str:
+    """Both halves of a transfer between two loaded accounts; returns its reference."""
+    reference = public_id("KAP-TRF")
+    source.send(blocks, target.name, reference)
+    target.receive(blocks, source.name, reference)
+    return reference
 
 
 def _serial_numbers(serial: str) -> tuple[int, int, int]:
