@@ -21,9 +21,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger.audit.log import notification_leaf
 from ledger.audit.merkle import Frontier
-from ledger.audit.verifier import leaf_hash, leaf_input
 from ledger.errors import LedgerError
+from ledger.replay import stored_notifications
 
 FORMAT = "kapok-backup"
 VERSION = 1
@@ -32,16 +33,6 @@ PAGE = 1000
 
 class BackupError(LedgerError):
     """A backup that cannot be made or restored; nothing was written."""
-
-
-def _notifications(app) -> Iterator:
-    start = 1
-    while True:
-        page = app.recorder.select_notifications(start=start, limit=PAGE)
-        if not page:
-            return
-        yield from page
-        start = page[-1].id + 1
 
 
 def write_backup(stores: dict[str, object], output: IO[str],
@@ -53,16 +44,14 @@ def write_backup(stores: dict[str, object], output: IO[str],
     summary = {}
     for name, app in stores.items():
         frontier = Frontier()
-        for notification in _notifications(app):
+        for notification in stored_notifications(app, page_size=PAGE):
             state = bytes(notification.state)
             line = {"store": name, "position": notification.id,
                     "originator_id": str(notification.originator_id),
                     "originator_version": notification.originator_version,
                     "topic": notification.topic, "state": base64.b64encode(state).decode()}
             output.write(json.dumps(line, separators=(",", ":")) + "\n")
-            frontier.append(leaf_hash(leaf_input(line["originator_id"],
-                                                 notification.originator_version,
-                                                 notification.topic, state)))
+            frontier.append(notification_leaf(notification))
             if progress:
                 progress(1)
         summary[name] = {"events": frontier.size, "root": frontier.root().hex()}
@@ -99,10 +88,7 @@ def check_backup(lines: Iterator[str]) -> dict[str, dict]:
         frontier = frontiers.get(record.get("store"))
         if frontier is None:
             raise BackupError(f"an event of unknown store {record.get('store')!r}")
-        stored = _stored_event(record)
-        frontier.append(leaf_hash(leaf_input(str(stored.originator_id),
-                                             stored.originator_version, stored.topic,
-                                             stored.state)))
+        frontier.append(notification_leaf(_stored_event(record)))
     if trailer is None:
         raise BackupError("the backup is truncated: it has no end line")
     for name, frontier in frontiers.items():

@@ -36,9 +36,6 @@ class DatabaseGate:
                 raise DatabaseUnavailable(str(error)) from None
             self.answered_at = self.clock()
 
-    def answered(self) -> None:
-        self.answered_at = self.clock()
-
 
 def gate_for(app_service) -> DatabaseGate | None:
     """A gate over the application's PostgreSQL pool; None for SQLite (a local file)."""

@@ -32,8 +32,13 @@ def create(file, as_json):
     with open(file, "w", encoding="utf-8") as output, progress_bar() as bar:
         task = bar.add_task("backing up", total=total)
         summary = write_backup(stores, output, progress=lambda n: bar.advance(task, n))
-    emit_result({"file": file, **{f"{name}_{key}": value for name, facts in summary.items()
-                                  for key, value in facts.items()}}, as_json)
+    emit_result(_flat(file, summary), as_json)
+
+
+def _flat(file: str, summary: dict[str, dict]) -> dict:
+    """{"file", "ledger_events", "ledger_root", "identity_events", ...} for one table."""
+    return {"file": file, **{f"{name}_{key}": value for name, facts in summary.items()
+                             for key, value in facts.items()}}
 
 
 @backup.command()
@@ -54,5 +59,4 @@ def restore(file, as_json):
         task = bar.add_task("restoring", total=None)
         summary = restore_backup(stores, lines, progress=lambda n: bar.advance(task, n))
     stores["ledger"].caught_up_view()  # the read model, rebuilt from the restored events
-    emit_result({"file": file, **{f"{name}_{key}": value for name, facts in summary.items()
-                                  for key, value in facts.items()}}, as_json)
+    emit_result(_flat(file, summary), as_json)
