@@ -22,7 +22,12 @@ from ledger.retirements import Retirement, RetirementClaim
 from ledger.serials import SerialBlock
 from ledger.text import check_printable
 from market.errors import MarketError, NoRuleInForceError
-from market.listings import LISTING_TRANSCODINGS, Listing, NotEnoughAvailableError
+from market.listings import (
+    LISTING_TRANSCODINGS,
+    InvalidListingError,
+    Listing,
+    NotEnoughAvailableError,
+)
 from market.orders import (
     CANCELLED,
     IllegalTransitionError,
@@ -586,8 +591,6 @@ class Marketplace(Ledger):
     # --- plumbing ------------------------------------------------------------------------
     def _check_holds(self, inventory: Account, project: str, vintage: int, quantity: int) -> None:
         if isinstance(quantity, bool) or not isinstance(quantity, int):
-            from market.listings import InvalidListingError
-
             raise InvalidListingError(f"the quantity on offer must be whole tonnes, not {quantity!r}")
         held = sum(b.quantity for b in inventory.blocks
                    if b.project == project and b.vintage == vintage)
