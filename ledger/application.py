@@ -12,6 +12,7 @@ import random
 import threading
 import secrets
 import time
+from copy import deepcopy
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +22,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from ledger.batch_reads import events_after, supports_batch_reads
 from ledger.accounts import (
     ACCOUNT_KINDS,
     BUFFER,
@@ -107,7 +109,9 @@ class Ledger(Application[UUID]):
         with schema_lock(env):
             super().__init__(env=env)
         self._view = None
-        self._unit = threading.local()  # the aggregates one command has loaded or created
+        # What one command has loaded or created, and which aggregates it knows to be absent.
+        self._unit = threading.local()
+        self._batch_reads = supports_batch_reads(self.recorder)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -251,6 +255,7 @@ class Ledger(Application[UUID]):
             raise InvalidCommandError("cannot transfer to the same account")
 
         def command():
+            self._prefetch(account_id(from_account), account_id(to_account))
             sender, receiver = self.get_account(from_account), self.get_account(to_account)
             sender.check_can_send()
             if receiver.kind == BUFFER:
@@ -339,19 +344,20 @@ class Ledger(Application[UUID]):
                 previous = self._find_command(key)
                 if previous is not None:
                     return previous.replay(name, digest)
-            self._unit.aggregates = {}
+            self._unit.aggregates, self._unit.absent = {}, set()
             try:
                 aggregates, result = command()
                 if key is not None:
                     aggregates.append(CommandRecord(key, name, digest, result))
                 self.save(*aggregates)
+                self._cache_new(aggregates)
             except (IntegrityError, StaleReadError):
                 # Someone saved the same aggregates first: back off (exponentially, with
                 # jitter, so racing writers spread out) and run again on fresh state.
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                 continue
             finally:
-                self._unit.aggregates = None
+                self._unit.aggregates = self._unit.absent = None
             return result
         raise ConcurrencyError(f"{name}: too many concurrent changes, nothing was applied; retry")
 
@@ -359,10 +365,74 @@ class Ledger(Application[UUID]):
         """The aggregate, loaded once per command: a command that touches an aggregate twice
         (e.g. reserve then deliver) sees its own changes. Raises AggregateNotFoundError."""
         loaded = getattr(self._unit, "aggregates", None)
-        if loaded is not None and aggregate_id in loaded:
-            return loaded[aggregate_id]
+        if loaded is not None:
+            if aggregate_id in loaded:
+                return loaded[aggregate_id]
+            if aggregate_id in self._unit.absent:
+                raise AggregateNotFoundError(aggregate_id)
         aggregate = self.repository.get(aggregate_id)
         return self._remember(aggregate)
+
+    def _prefetch(self, *aggregate_ids: UUID) -> None:
+        """Loads what the running command is about to use in one round trip (PostgreSQL;
+        elsewhere a no-op): aggregates in the cache are brought up to date and handed to the
+        command, the others are probed, so that loading or asking about an absent one costs
+        nothing. An aggregate that exists but is not cached is loaded later as usual."""
+        loaded = getattr(self._unit, "aggregates", None)
+        if loaded is None or not self._batch_reads:
+            return
+        wanted = [i for i in dict.fromkeys(aggregate_ids) if i not in loaded]
+        cached = {}
+        for aggregate_id in wanted:
+            try:
+                cached[aggregate_id] = self.repository.cache.get(aggregate_id)
+            except (KeyError, AttributeError):
+                pass
+        found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
+                             [i for i in wanted if i not in cached])
+        for aggregate_id in wanted:
+            if aggregate_id in cached:
+                aggregate = self._fast_forward(cached[aggregate_id], found[aggregate_id])
+                loaded[aggregate_id] = deepcopy(aggregate)  # as the repository hands out
+            elif not found[aggregate_id]:
+                self._unit.absent.add(aggregate_id)
+
+    def _cached(self, aggregate_id: UUID):
+        """The aggregate as this process last saw it, or None, without asking the store: only
+        for facts that never change once recorded (such as a listing's inventory account)."""
+        try:
+            return self.repository.cache.get(aggregate_id)
+        except (KeyError, AttributeError):
+            return None
+
+    def _fast_forward(self, aggregate, stored_events):
+        """The cached aggregate with the newer events applied, under the repository's own
+        lock for it (another thread may be fast-forwarding it too)."""
+        repository = self.repository
+        lock = repository._use_fastforward_lock(aggregate.id)
+        try:
+            with lock:
+                for event in map(self.mapper.to_domain_event, stored_events):
+                    if event.originator_version > aggregate.version:
+                        aggregate = event.mutate(aggregate)
+        finally:
+            repository._disuse_fastforward_lock(aggregate.id)
+        return aggregate
+
+    def _cache_new(self, aggregates) -> None:
+        """Puts what a command created into the aggregate cache (eventsourcing leaves it out
+        when fast-forwarding), so the next command reads it with one query, not two. The
+        command is over: nothing changes these objects any more."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            if aggregate is None:
+                continue
+            try:
+                cache.get(aggregate.id)  # cached already: kept up to date by fast-forwarding
+            except KeyError:
+                cache.put(aggregate.id, aggregate)
 
     def _remember(self, aggregate):
         """Registers an aggregate created during the running command, for later loads."""
@@ -378,6 +448,10 @@ class Ledger(Application[UUID]):
             return None
 
     def _exists(self, aggregate_id: UUID) -> bool:
+        """Whether the store holds the aggregate (not whether this command created it)."""
+        absent = getattr(self._unit, "absent", None)
+        if absent is not None and aggregate_id in absent:
+            return False
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def _get(self, aggregate_id: UUID, error: type[Exception], what: str):

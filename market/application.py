@@ -21,7 +21,7 @@ from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountE
 from ledger.retirements import Retirement, RetirementClaim
 from ledger.serials import SerialBlock
 from ledger.text import check_printable
-from market.errors import MarketError, NoRuleInForceError
+from market.errors import InvalidSaleError, MarketError, NoRuleInForceError
 from market.listings import (
     LISTING_TRANSCODINGS,
     InvalidListingError,
@@ -56,9 +56,11 @@ from market.proceeds import (
     Farm,
     FarmDetails,
     ProceedsLedger,
+    SaleProceeds,
     benefit_rule_id,
     farm_id,
     proceeds_ledger_id,
+    sale_proceeds_id,
     split_proceeds,
 )
 from market.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
@@ -78,12 +80,11 @@ class UnknownListingError(MarketError):
 class Marketplace(Ledger):
     """Kapok: the ledger plus the market, over one event store."""
 
-    # Not the proceeds journal: its state holds every entry, so a snapshot every 100 sales
-    # would store the whole history again each time (storage growing with the square of the
-    # sales). It is replayed once per process and then kept in the aggregate cache; keeping
-    # only totals in it, with entries in a projection, is the lasting fix (issue 6).
+    # The proceeds journal too: it keeps running totals only (its entries are in its events,
+    # each sale's and payout's in an aggregate of its own, and in the view), so a snapshot
+    # is as small after a million sales as after ten.
     snapshotting_intervals = {**Ledger.snapshotting_intervals, Listing: 100,
-                              Catalogue: 100, FarmRoster: 100}
+                              Catalogue: 100, FarmRoster: 100, ProceedsLedger: 100}
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
@@ -200,10 +201,11 @@ class Marketplace(Ledger):
             retirement.check()
 
         def command():
+            order_id = public_id("KAP-ORD")
+            self._prefetch_reservation(listing_id, order_id, buyer_account)
             listing = self.get_listing(listing_id)
             quote = quote_tonnes(listing, tonnes, self.now())
             buyer = self._holding(buyer_account, buyer_org)
-            order_id = public_id("KAP-ORD")
             order = Order(order_id, buyer_org, buyer_account, str(listing.id),
                           listing.project_registry_id, listing.vintage_year, tonnes,
                           quote.unit_price, quote.total_minor, quote.currency, retirement)
@@ -213,6 +215,32 @@ class Marketplace(Ledger):
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
                    "r": repr(retirement)}
         return self._run("place_order", payload, idempotency_key, command)
+
+    def _prefetch_reservation(self, listing_id: str, order_id: str, buyer_account: str) -> None:
+        """What placing an order reads, in one round trip: the listing, its inventory, the
+        buyer's account and the order's escrow (new, so only probed)."""
+        try:
+            listing_uuid = UUID(str(listing_id))
+        except ValueError:
+            return  # get_listing says so
+        known = self._cached(listing_uuid)
+        inventory = [account_id(known.inventory_account)] if isinstance(known, Listing) else []
+        self._prefetch(listing_uuid, *inventory, account_id(buyer_account),
+                       account_id(Order.escrow_name_of(order_id)))
+
+    def _prefetch_sale(self, order: Order) -> None:
+        """What settling a paid order reads, in one round trip: escrow, listing, buyer's
+        account, the project's benefit-sharing rule, the farm roster and its farms (as last
+        seen: a farm added since is loaded on its own), and the proceeds journal."""
+        roster = self._cached(FarmRoster.create_id())
+        try:
+            farms = roster.codes_of(order.project) if isinstance(roster, FarmRoster) else []
+        except RuntimeError:  # being fast-forwarded by another thread: load farms one by one
+            farms = []
+        self._prefetch(account_id(order.escrow_name), UUID(order.listing_id),
+                       account_id(order.buyer_account), benefit_rule_id(order.project),
+                       FarmRoster.create_id(), *(farm_id(order.project, code) for code in farms),
+                       proceeds_ledger_id(order.currency))
 
     def _reserve(self, order: Order, listing: Listing) -> list:
         inventory = self.get_account(listing.inventory_account)
@@ -273,11 +301,14 @@ class Marketplace(Ledger):
             PaymentIndex(payment_id, order.order_id)]
         return [order, *index]
 
-    def pay_offline(self, order_id: str) -> str:
-        """The demo's test payment: confirms with the offline provider and settles at once."""
+    def pay_offline(self, order_id: str, order: Order | None = None) -> str:
+        """The demo's test payment: confirms with the offline provider and settles at once.
+        ``order``, if the caller has just loaded it, saves reading it again (the settling
+        itself reads it afresh)."""
         if not isinstance(self.payments, OfflinePaymentProvider):
             raise MarketError("offline test payments are only for the demo's offline provider")
-        order = self.get_order(order_id)
+        if order is None or order.order_id != order_id:
+            order = self.get_order(order_id)
         order._check("attach_payment")
         payment = self.payments.create_payment(order.order_id, order.total_minor,
                                                order.currency, "Kapok demo test payment")
@@ -295,9 +326,14 @@ class Marketplace(Ledger):
         fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome."""
 
         def command():
-            if self._exists(ProcessedPaymentEvent.create_id(event.event_id)):
+            processed = ProcessedPaymentEvent.create_id(event.event_id)
+            self._prefetch(processed, payment_index_id(event.payment_id), *(
+                [order_aggregate_id(event.order_id)] if event.order_id else []))
+            if self._exists(processed):
                 return [], {"outcome": "duplicate"}
             order = self._order_for(event)
+            if order is not None:
+                self._prefetch_sale(order)
             if order is None:
                 outcome, changed = "unknown order", []
             elif event.kind == SUCCEEDED:
@@ -392,10 +428,11 @@ class Marketplace(Ledger):
                  for code in self._roster().codes_of(order.project)]
         allocations = split_proceeds(order.total_minor, order.currency, rule, farms)
         journal = self._proceeds(order.currency)
-        journal.record_sale(order.order_id, order.total_minor, allocations,
-                            stripe_fee_minor=event.fee_minor or None,
-                            received_on=self.now().date(), project=order.project)
-        return [journal]
+        sale = journal.record_sale(order.order_id, order.total_minor, allocations,
+                                   stripe_fee_minor=event.fee_minor or None,
+                                   received_on=self.now().date(), project=order.project,
+                                   exists=self._exists)
+        return [journal, sale]
 
     def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
         """The provider gave the money back (a refund made at Stripe, or a lost dispute):
@@ -424,9 +461,10 @@ class Marketplace(Ledger):
         """
         changed: list = []
         journal = self._proceeds(order.currency)
-        if not journal.is_refunded(order.order_id):
-            journal.record_refund(order.order_id, self.now().date())
-            changed.append(journal)
+        sale = self.sale_proceeds(order.currency, order.order_id)
+        if not sale.refunded:
+            journal.record_refund(sale, self.now().date())
+            changed += [journal, sale]
         if order.retirement is not None:
             if credits == RECOVER_ALL:
                 raise IllegalTransitionError(
@@ -575,9 +613,10 @@ class Marketplace(Ledger):
                       amount_minor: int, paid_on, reference: str) -> dict:
         def command():
             journal = self._proceeds(currency)
-            entry = journal.record_payout(recipient, farm_code, amount_minor, paid_on, reference)
-            return [journal], {"reference": entry.reference,
-                               "owed": journal.owed(recipient, farm_code)}
+            payout = journal.record_payout(recipient, farm_code, amount_minor, paid_on,
+                                           reference, exists=self._exists)
+            return [journal, payout], {"reference": payout.entry.reference,
+                                       "owed": journal.owed(recipient, farm_code)}
 
         return self._run("record_payout", {}, None, command)
 
@@ -586,7 +625,15 @@ class Marketplace(Ledger):
         return self._benefit_rule(project)
 
     def proceeds(self, currency: str) -> ProceedsLedger:
+        """The currency's journal: running totals (its entries are in the view)."""
         return self._proceeds(currency)
+
+    def sale_proceeds(self, currency: str, order_id: str) -> SaleProceeds:
+        """An order's booked sale, with its entry. Raises InvalidSaleError if none."""
+        try:
+            return self._load(sale_proceeds_id(currency, order_id))
+        except AggregateNotFoundError:
+            raise InvalidSaleError(f"order {order_id} has no booked sale") from None
 
     # --- plumbing ------------------------------------------------------------------------
     def _check_holds(self, inventory: Account, project: str, vintage: int, quantity: int) -> None:

@@ -93,7 +93,11 @@ class Order(Aggregate):
 
     @property
     def escrow_name(self) -> str:
-        return f"escrow-{self.order_id.lower()}"
+        return self.escrow_name_of(self.order_id)
+
+    @staticmethod
+    def escrow_name_of(order_id: str) -> str:
+        return f"escrow-{order_id.lower()}"
 
     def reserve(self, serials: list[str], until: datetime) -> None:
         self._check("reserve")

@@ -75,5 +75,5 @@ class OrderPayment(MethodView):
         """Pays a reserved order with the demo's offline test provider (no real money):
         the order is fulfilled at once. With a real provider, pay through the site."""
         order = visible_order(order_id)
-        market().pay_offline(order.order_id)
+        market().pay_offline(order.order_id, order)
         return market().order_summary(market().get_order(order.order_id))

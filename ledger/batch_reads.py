@@ -1,0 +1,61 @@
+"""Reading the events of many aggregates in one database round trip.
+
+A command loads several aggregates (an order, its listing, two accounts, the proceeds
+journal, ...). Through eventsourcing's repository each one is a query of its own, even when
+it is in the aggregate cache (the cache is fast-forwarded from the store on every get). On
+PostgreSQL a round trip costs more than decoding the events it brings, so the commands that
+run on every sale read all they need in one statement. SQLite is in-process: its queries are
+cheap, and it goes through the repository as before.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+# One lateral select per aggregate: the events after the version already in memory, or (for an
+# aggregate not in memory) at most one event, which says whether it exists.
+_AFTER = """
+SELECT k.id AS originator_id, e.originator_version, e.topic, e.state
+FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS k(id, after, most)
+CROSS JOIN LATERAL (
+    SELECT originator_version, topic, state FROM {table}
+    WHERE originator_id = k.id AND originator_version > k.after
+    ORDER BY originator_version LIMIT k.most
+) AS e
+"""
+
+
+def supports_batch_reads(recorder) -> bool:
+    return type(recorder).__module__ == "eventsourcing.postgres"
+
+
+def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID]
+                 ) -> dict[UUID, list[StoredEvent]]:
+    """The stored events of each aggregate in ``after`` with a version above the one given,
+    and at most the first event of each aggregate in ``probe``, in one query (PostgreSQL).
+    Aggregates without such events have an empty list."""
+    from psycopg.sql import SQL, Identifier
+
+    probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
+    ids = [*after, *probe]
+    found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
+    if not ids:
+        return found
+    versions = [*after.values(), *(0 for _ in probe)]
+    # NULL is no limit: every newer event of a loaded aggregate, one event of a probed one.
+    limits = [*(None for _ in after), *(1 for _ in probe)]
+    statement = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)))
+    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(statement, [ids, versions, limits], prepare=True)
+        for row in cursor.fetchall():
+            found[row["originator_id"]].append(StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"], state=bytes(row["state"])))
+    for events in found.values():
+        events.sort(key=lambda event: event.originator_version)
+    return found
