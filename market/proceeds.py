@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -322,6 +322,16 @@ def payee_of(account: str) -> tuple[str, str | None] | None:
     return recipient, farm_code or None
 
 
+def sale_proceeds_id(currency: str, order_id: str) -> UUID:
+    return named_id("sale-proceeds", f"{currency}/{order_id}")
+
+
+def payout_id(currency: str, account: str, reference: str) -> UUID:
+    # No currency code or account name holds "/", so a reference (free text, last) cannot
+    # make the names of two payouts meet.
+    return named_id("payout", f"{currency}/{account}/{reference}")
+
+
 @dataclass(frozen=True)
 class Posting:
     """One line of an entry: minor units debited (positive) or credited (negative)."""
@@ -330,12 +340,12 @@ class Posting:
     amount: int
 
     def __deepcopy__(self, memo) -> Posting:
-        return self  # immutable: the aggregate cache deep-copies the journal on every load
+        return self  # immutable: the aggregate cache deep-copies what it hands out
 
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """A balanced set of postings: an order's proceeds received, or a payout made."""
+    """A balanced set of postings: an order's proceeds received or refunded, or a payout."""
 
     kind: str  # SALE, REFUND or PAYOUT
     reference: str  # the order id, or the payout's bank or transfer reference
@@ -345,6 +355,20 @@ class JournalEntry:
 
     def __deepcopy__(self, memo) -> JournalEntry:
         return self  # immutable (its postings are a tuple of immutable postings)
+
+    @property
+    def allocated(self) -> int:
+        """What the entry allocates to payees: a sale's amount, as much less for its refund,
+        0 for a payout (it pays out what was allocated)."""
+        if self.kind == PAYOUT:
+            return 0
+        return -sum(posting.amount for posting in self.postings if payee_of(posting.account))
+
+    def reversed(self, on: date) -> JournalEntry:
+        """The refund of this sale: every line negated."""
+        return JournalEntry(REFUND, self.reference, on,
+                            tuple(Posting(p.account, -p.amount) for p in self.postings),
+                            self.project)
 
 
 @dataclass(frozen=True)
@@ -366,8 +390,12 @@ class ProceedsLedger(Aggregate):
     """One currency's proceeds as a double-entry journal in minor units: cash received against
     what is owed to each recipient and farm, then payouts against what is owed.
 
-    Booking an order twice raises SaleAlreadyRecordedError rather than passing silently, so a
-    caller retrying can treat it as done and a caller with a bug hears of it."""
+    Its state is running totals only, as small after a million sales as after ten. Each entry
+    is kept in its event (the market's view lists them for statements and the auditor), a
+    sale's also in its ``SaleProceeds`` and a payout's in its ``Payout``: those are named by
+    what they record and saved with the journal, so the store refuses to book an order, or a
+    payout reference for a payee, twice. The journal asks the store first (``exists``), so a
+    retry is refused by name: a caller retrying can treat it as done, one with a bug hears."""
 
     @staticmethod
     def create_id(currency: str, **_: object) -> UUID:
@@ -381,43 +409,46 @@ class ProceedsLedger(Aggregate):
     @event("Opened")
     def __init__(self, currency: str):
         self.currency = currency
-        # Running totals per account, so checks never walk the entries.
+        # Totals per account, so checks never need the entries.
         self.debits: dict[str, int] = {}
         self.credits: dict[str, int] = {}
-        # Every entry, for statements. Statements should come from a projection later; then
-        # the aggregate keeps only the totals and the idempotency keys.
-        self.entries: list[JournalEntry] = []
-        # "sale:<order id>" or "payout:<account>:<reference>" -> position of the entry.
-        self.recorded: dict[str, int] = {}
+        self.withdrawn: dict[str, int] = {}  # what refunds took back from each payee
+        self.by_project: dict[str, int] = {}  # allocated by sales less refunds, per project
 
     def _show(self, minor: int) -> str:
         return str(money.Money.from_minor(minor, self.currency))
 
+    @property
+    def has_entries(self) -> bool:
+        return bool(self.debits)  # every entry debits an account
+
     def allocated(self, recipient: str, farm_code: str | None = None) -> int:
         """Allocated by sales, less what refunds withdrew."""
         account = payable_account(recipient, farm_code)
-        return self.credits.get(account, 0) - self._withdrawn().get(account, 0)
+        return self.credits.get(account, 0) - self.withdrawn.get(account, 0)
 
     def paid_out(self, recipient: str, farm_code: str | None = None) -> int:
         """Paid out by payouts (refund reversals are not payouts)."""
         account = payable_account(recipient, farm_code)
-        return self.debits.get(account, 0) - self._withdrawn().get(account, 0)
+        return self.debits.get(account, 0) - self.withdrawn.get(account, 0)
 
     def owed(self, recipient: str, farm_code: str | None = None) -> int:
         account = payable_account(recipient, farm_code)
         return self.credits.get(account, 0) - self.debits.get(account, 0)
 
-    def _withdrawn(self) -> dict[str, int]:
-        # What refunds took back from each payee; kept apart from the double-entry totals.
-        # (Journals snapshotted before refunds existed have no such attribute.)
-        return getattr(self, "withdrawn", None) or {}
+    def totals_by_project(self) -> dict[str, int]:
+        """Net proceeds allocated per project (sales less refunds), in minor units. A sale
+        booked without a project counts in none."""
+        return dict(self.by_project)
 
     def record_sale(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation],
                     stripe_fee_minor: int | None = None, *, received_on: date | None = None,
-                    project: str | None = None) -> JournalEntry:
+                    project: str | None = None, exists: Callable[[UUID], bool]
+                    ) -> SaleProceeds:
         """Books an order's proceeds: cash net of the payment fee (booked apart, as the
         platform's expense, when known) against what each allocation's payee is now owed.
-        ``received_on`` defaults to today (UTC).
+        ``received_on`` defaults to today (UTC); ``exists`` says whether the store holds an
+        aggregate. Returns the sale's ``SaleProceeds``, to be saved with the journal.
 
         Raises SaleAlreadyRecordedError if the order is booked already, InvalidSaleError for
         a bad amount or fee or allocations that do not sum to the amount."""
@@ -430,48 +461,35 @@ class ProceedsLedger(Aggregate):
         if received_on is None:
             received_on = datetime.now(timezone.utc).date()
         _check_day(received_on, "received_on", InvalidSaleError)
-        key = f"{SALE}:{order_id}"
-        if key in self.recorded:
-            raise SaleAlreadyRecordedError(f"order {order_id} is recorded already", order_id)
         owed = self._payables(order_id, amount_minor, allocations)
+        if exists(sale_proceeds_id(self.currency, order_id)):
+            raise SaleAlreadyRecordedError(f"order {order_id} is recorded already", order_id)
         postings = [Posting(CASH, amount_minor - fee), Posting(PAYMENT_FEES, fee)]
         postings += [Posting(account, -minor) for account, minor in owed.items()]
         entry = JournalEntry(SALE, order_id, received_on,
                              tuple(posting for posting in postings if posting.amount), project)
-        self._sale_recorded(key, entry)
-        return entry
+        self._sale_recorded(entry)
+        return SaleProceeds(self.currency, entry)
 
-    def record_refund(self, order_id: str, refunded_on: date) -> JournalEntry:
+    def record_refund(self, sale: SaleProceeds, refunded_on: date) -> JournalEntry:
         """Gives a sale back: every line of its entry reversed, so each payee's allocation
-        from it is withdrawn. What was already paid out stays paid: the payee's ``owed``
-        goes below zero and is netted against its next sales (the policy in README).
-        Raises InvalidSaleError if the order was never booked, SaleAlreadyRecordedError if
-        it was refunded already."""
+        from it is withdrawn, and the sale marked refunded (save it with the journal). What
+        was already paid out stays paid: the payee's ``owed`` goes below zero and is netted
+        against its next sales (the policy in README). Raises InvalidSaleError for a sale of
+        another journal, SaleAlreadyRecordedError if it was refunded already."""
         _check_day(refunded_on, "refunded_on", InvalidSaleError)
-        position = self.recorded.get(f"{SALE}:{order_id}")
-        if position is None:
-            raise InvalidSaleError(f"order {order_id} has no booked sale to refund")
-        key = f"{REFUND}:{order_id}"
-        if key in self.recorded:
-            raise SaleAlreadyRecordedError(f"order {order_id} is refunded already", order_id)
-        sale = self.entries[position]
-        entry = JournalEntry(REFUND, order_id, refunded_on,
-                             tuple(Posting(p.account, -p.amount) for p in sale.postings),
-                             sale.project)
-        self._refund_recorded(key, entry)
+        if not isinstance(sale, SaleProceeds):
+            raise InvalidSaleError(f"a refund reverses a booked sale, not {sale!r}")
+        if sale.currency != self.currency:
+            raise InvalidSaleError(f"order {sale.order_id} was booked in {sale.currency}, "
+                                   f"not {self.currency}")
+        if sale.refunded:
+            raise SaleAlreadyRecordedError(f"order {sale.order_id} is refunded already",
+                                           sale.order_id)
+        entry = sale.entry.reversed(refunded_on)
+        self._refund_recorded(entry)
+        sale._refunded(refunded_on)  # only here: a sale is refunded with its reversal
         return entry
-
-    def is_refunded(self, order_id: str) -> bool:
-        return f"{REFUND}:{order_id}" in self.recorded
-
-    def totals_by_project(self) -> dict[str | None, int]:
-        """Net proceeds allocated per project (sales less refunds), in minor units."""
-        totals: dict[str | None, int] = {}
-        for entry in self.entries:
-            if entry.kind in (SALE, REFUND):
-                allocated = -sum(p.amount for p in entry.postings if payee_of(p.account))
-                totals[entry.project] = totals.get(entry.project, 0) + allocated
-        return totals
 
     def _payables(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation]
                   ) -> dict[str, int]:
@@ -499,11 +517,14 @@ class ProceedsLedger(Aggregate):
         return payables
 
     def record_payout(self, recipient: str, farm_code: str | None, amount_minor: int,
-                      paid_on: date, reference: str) -> JournalEntry:
-        """Books money paid to a recipient or farm. Raises InvalidPayoutError for a
-        non-positive amount or a malformed date, reference or payee, OverpaidError for more
-        than is owed, PayoutAlreadyRecordedError for a reference used for this payee before,
-        and UnknownRecipientError or UnknownFarmError for a payee never allocated anything."""
+                      paid_on: date, reference: str, *, exists: Callable[[UUID], bool]
+                      ) -> Payout:
+        """Books money paid to a recipient or farm; ``exists`` says whether the store holds
+        an aggregate. Returns the ``Payout``, to be saved with the journal. Raises
+        InvalidPayoutError for a non-positive amount or a malformed date, reference or payee,
+        OverpaidError for more than is owed, PayoutAlreadyRecordedError for a reference used
+        for this payee before, and UnknownRecipientError or UnknownFarmError for a payee
+        never allocated anything."""
         _check_reference(reference, "payout reference", InvalidPayoutError)
         if not _is_whole(amount_minor) or amount_minor <= 0:
             raise InvalidPayoutError(f"payout {reference}: amount must be positive minor units")
@@ -516,8 +537,7 @@ class ProceedsLedger(Aggregate):
             if farm_code is None:
                 raise UnknownRecipientError(f"nothing was ever allocated to {recipient!r}")
             raise UnknownFarmError(f"nothing was ever allocated to farm {farm_code!r}")
-        key = f"{PAYOUT}:{account}:{reference}"
-        if key in self.recorded:
+        if exists(payout_id(self.currency, account, reference)):
             raise PayoutAlreadyRecordedError(f"payout {reference} to {account} is recorded")
         if amount_minor > (owed := self.owed(recipient, farm_code)):
             raise OverpaidError(
@@ -525,99 +545,124 @@ class ProceedsLedger(Aggregate):
             )
         entry = JournalEntry(PAYOUT, reference, paid_on,
                              (Posting(account, amount_minor), Posting(CASH, -amount_minor)))
-        self._payout_recorded(key, entry)
-        return entry
+        self._payout_recorded(entry)
+        return Payout(self.currency, account, entry)
 
-    # Event bodies only assign state: they run again on every replay. They add to the totals
-    # in place, as a copy per sale would make replaying the journal quadratic.
+    # Event bodies only assign state: they run again on every replay.
     @event("SaleRecorded")
-    def _sale_recorded(self, key: str, entry: JournalEntry) -> None:
-        self._post(key, entry)
+    def _sale_recorded(self, entry: JournalEntry) -> None:
+        self._count(entry)
 
     @event("PayoutRecorded")
-    def _payout_recorded(self, key: str, entry: JournalEntry) -> None:
-        self._post(key, entry)
+    def _payout_recorded(self, entry: JournalEntry) -> None:
+        self._count(entry)
 
     @event("RefundRecorded")
-    def _refund_recorded(self, key: str, entry: JournalEntry) -> None:
-        self._post(key, entry)
-        withdrawn = self.__dict__.setdefault("withdrawn", {})
+    def _refund_recorded(self, entry: JournalEntry) -> None:
+        self._count(entry)
+
+    def _count(self, entry: JournalEntry) -> None:
+        """Adds an entry to the running totals, in place."""
         for posting in entry.postings:
-            if posting.amount > 0 and payee_of(posting.account):
-                withdrawn[posting.account] = withdrawn.get(posting.account, 0) + posting.amount
-
-    def _post(self, key: str, entry: JournalEntry) -> None:
-        _add_to_totals(self.debits, self.credits, entry.postings)
-        self.recorded[key] = len(self.entries)
-        self.entries.append(entry)
-
-    def statement(self, recipient: str | None = None, farm_code: str | None = None,
-                  start: date | None = None, end: date | None = None,
-                  project: str | None = None) -> list[StatementRow]:
-        """Movements of payee accounts in date order (recording order within a day), with
-        what is owed after each. None matches any recipient, farm, date or project; the
-        period is inclusive, and ``owed`` counts the movements before it too (a project's
-        statement shows sales and refunds of that project only: payouts are per payee)."""
-        rows = []
-        owed: dict[str, int] = {}
-        for entry in sorted(self.entries, key=lambda entry: entry.on):
-            for posting in entry.postings:
-                if (payee := payee_of(posting.account)) is None:
-                    continue
-                owed[posting.account] = owed.get(posting.account, 0) - posting.amount
-                if (recipient in (None, payee[0]) and farm_code in (None, payee[1])
-                        and project in (None, entry.project)
-                        and (start is None or start <= entry.on)
-                        and (end is None or entry.on <= end)):
-                    payout = entry.kind == PAYOUT
-                    rows.append(StatementRow(
-                        entry.on, entry.kind, entry.reference, *payee,
-                        # a refund withdraws an allocation: a negative allocation
-                        allocated=0 if payout else -posting.amount,
-                        paid_out=posting.amount if payout else 0,
-                        owed=owed[posting.account], project=entry.project,
-                    ))
-        return rows
-
-    def validate_balanced(self) -> list[str]:
-        """Every way the journal fails to balance, for an auditor; empty when it balances:
-        entries whose debits and credits differ, running totals that disagree with the
-        entries, and payees paid more than they were allocated."""
-        problems = []
-        debits: dict[str, int] = {}
-        credits: dict[str, int] = {}
-        for entry in self.entries:
-            if difference := sum(posting.amount for posting in entry.postings):
-                problems.append(f"{entry.kind} {entry.reference} on {entry.on}: debits and "
-                                f"credits differ by {difference}")
-            _add_to_totals(debits, credits, entry.postings)
-        for name, kept, counted in (("debits", self.debits, debits),
-                                    ("credits", self.credits, credits)):
-            for account in sorted(set(kept) | set(counted)):
-                if kept.get(account, 0) != counted.get(account, 0):
-                    problems.append(f"{name} of {account}: total {kept.get(account, 0)}, "
-                                    f"entries {counted.get(account, 0)}")
-        if (total_debits := sum(self.debits.values())) != sum(self.credits.values()):
-            problems.append(f"total debits {total_debits} != total credits "
-                            f"{sum(self.credits.values())}")
-        # Payouts beyond what sales allocated are an error; beyond what is left after a
-        # refund they are not (the payee owes it back from its next sales).
-        allocated: dict[str, int] = {}
-        paid: dict[str, int] = {}
-        for entry in self.entries:
-            totals = paid if entry.kind == PAYOUT else allocated if entry.kind == SALE else None
-            for posting in entry.postings if totals is not None else ():
-                if payee_of(posting.account):
-                    totals[posting.account] = totals.get(posting.account, 0) + abs(posting.amount)
-        for account, amount in sorted(paid.items()):
-            if amount > allocated.get(account, 0):
-                problems.append(f"{account} was paid {amount}, more than the "
-                                f"{allocated.get(account, 0)} allocated")
-        return problems
+            amount = posting.amount
+            _add(self.debits if amount > 0 else self.credits, posting.account, abs(amount))
+            if entry.kind == REFUND and amount > 0 and payee_of(posting.account):
+                _add(self.withdrawn, posting.account, amount)
+        if entry.project is not None and entry.kind != PAYOUT:
+            _add(self.by_project, entry.project, entry.allocated)
 
 
-def _add_to_totals(debits: dict[str, int], credits: dict[str, int],
-                   postings: Sequence[Posting]) -> None:
-    for posting in postings:
-        totals = debits if posting.amount > 0 else credits
-        totals[posting.account] = totals.get(posting.account, 0) + abs(posting.amount)
+def _add(totals: dict[str, int], key: str, amount: int) -> None:
+    totals[key] = totals.get(key, 0) + amount
+
+
+class SaleProceeds(Aggregate):
+    """One order's sale in a currency's journal: its entry (what a refund reverses, and where
+    a certificate says the money went) and whether it was refunded. Named by currency and
+    order, so the store refuses a second booking of the order."""
+
+    @staticmethod
+    def create_id(currency: str, entry: JournalEntry, **_: object) -> UUID:
+        return sale_proceeds_id(currency, entry.reference)
+
+    @event("Booked")
+    def __init__(self, currency: str, entry: JournalEntry):
+        self.currency = currency
+        self.entry = entry
+        self.refunded_on: date | None = None
+
+    @property
+    def order_id(self) -> str:
+        return self.entry.reference
+
+    @property
+    def refunded(self) -> bool:
+        return self.refunded_on is not None
+
+    @event("Refunded")
+    def _refunded(self, refunded_on: date) -> None:
+        self.refunded_on = refunded_on
+
+
+class Payout(Aggregate):
+    """A payout in a currency's journal. Named by currency, payee account and the payout's
+    reference, so the store refuses that reference a second time for the payee."""
+
+    @staticmethod
+    def create_id(currency: str, account: str, entry: JournalEntry, **_: object) -> UUID:
+        return payout_id(currency, account, entry.reference)
+
+    @event("Recorded")
+    def __init__(self, currency: str, account: str, entry: JournalEntry):
+        self.currency = currency
+        self.account = account
+        self.entry = entry
+
+
+_TOTALS = {"debits": "debits of", "credits": "credits of", "withdrawn": "withdrawn from",
+           "by_project": "allocated to project"}
+
+
+def validate_balanced(journal: ProceedsLedger, entries: Iterable[JournalEntry]) -> list[str]:
+    """Every way a journal fails to balance against its ``entries`` (all of them, in recording
+    order, as the market's view lists them), for an auditor; empty when it balances: entries
+    whose debits and credits differ, a sale, refund or payout booked twice, a refund of no
+    sale, running totals that disagree with the entries, payees paid more than sales
+    allocated them."""
+    problems = []
+    counted = ProceedsLedger.open(journal.currency)  # the entries counted again from scratch
+    booked: set[tuple] = set()
+    allocated: dict[str, int] = {}
+    paid: dict[str, int] = {}
+    for entry in entries:
+        if difference := sum(posting.amount for posting in entry.postings):
+            problems.append(f"{entry.kind} {entry.reference} on {entry.on}: debits and "
+                            f"credits differ by {difference}")
+        payees = [posting for posting in entry.postings if payee_of(posting.account)]
+        key = (entry.kind, entry.reference,
+               frozenset(p.account for p in payees) if entry.kind == PAYOUT else None)
+        if key in booked:
+            problems.append(f"{entry.kind} {entry.reference} is booked more than once")
+        if entry.kind == REFUND and (SALE, entry.reference, None) not in booked:
+            problems.append(f"refund {entry.reference} reverses no sale booked before it")
+        booked.add(key)
+        counted._count(entry)
+        totals = paid if entry.kind == PAYOUT else allocated if entry.kind == SALE else {}
+        for posting in payees:
+            _add(totals, posting.account, abs(posting.amount))
+    for name, what in _TOTALS.items():
+        kept, found = getattr(journal, name), getattr(counted, name)
+        for key in sorted(set(kept) | set(found)):
+            if kept.get(key, 0) != found.get(key, 0):
+                problems.append(f"{what} {key}: total {kept.get(key, 0)}, "
+                                f"entries {found.get(key, 0)}")
+    if (total_debits := sum(journal.debits.values())) != sum(journal.credits.values()):
+        problems.append(f"total debits {total_debits} != total credits "
+                        f"{sum(journal.credits.values())}")
+    # Payouts beyond what sales allocated are an error; beyond what is left after a refund
+    # they are not (the payee owes it back from its next sales).
+    for account, amount in sorted(paid.items()):
+        if amount > allocated.get(account, 0):
+            problems.append(f"{account} was paid {amount}, more than the "
+                            f"{allocated.get(account, 0)} allocated")
+    return problems

@@ -1,13 +1,13 @@
-"""The market's read model: the order book, beside the ledger's tables and caught up with
-them in the same transactions (one tracked position for both)."""
+"""The market's read model: the order book and the proceeds journals' postings, beside the
+ledger's tables and caught up with them in the same transactions (one tracked position)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from ledger.view import TABLES, LedgerView
 from market.orders import Order
+from market.proceeds_view import ProceedsView
 
 ORDER_TABLES = [
     """CREATE TABLE IF NOT EXISTS kapok_orders (
@@ -29,8 +29,8 @@ UPDATE = ("UPDATE kapok_orders SET state = :state, updated_at = :at{extra} "
           "WHERE aggregate_id = :id")
 
 
-class MarketView(LedgerView):
-    tables = TABLES + ORDER_TABLES
+class MarketView(ProceedsView):
+    tables = ProceedsView.tables + ORDER_TABLES
 
     def _translate(self, event, position: int, deltas: dict, accounts: dict):
         if isinstance(event, Order.Placed):

@@ -361,9 +361,9 @@ def payouts():
 
 
 def _statement(form) -> list:
-    return market().proceeds(form.currency.data).statement(
-        form.recipient.data or None, form.farm.data or None, form.start.data, form.end.data,
-        project=form.project.data or None)
+    return market().caught_up_view().statement(
+        form.currency.data, form.recipient.data or None, form.farm.data or None,
+        form.start.data, form.end.data, project=form.project.data or None)
 
 
 @bp.get("/payouts/statement")

@@ -12,7 +12,7 @@ from ledger.accounts import INVENTORY
 from ledger.audit.export import neutralise
 from ledger.serials import SerialBlock
 from market import money
-from market.proceeds import FARMERS, ProceedsLedger, StatementRow
+from market.proceeds import FARMERS, ProceedsLedger, StatementRow, payee_of
 
 PAGE_SIZE = 50
 
@@ -74,16 +74,12 @@ class Payee:
 
 
 def payees(journal: ProceedsLedger) -> list[Payee]:
-    """Every payee of one currency's proceeds journal, farmers' farms with the rest. Read
-    from the statement, where a refund is a negative allocation, not a payout."""
-    totals: dict[tuple[str, str | None], list[int]] = {}
-    for row in journal.statement():
-        allocated_paid = totals.setdefault((row.recipient, row.farm_code), [0, 0])
-        allocated_paid[0] += row.allocated
-        allocated_paid[1] += row.paid_out
-    return [Payee(recipient, farm_code, allocated, paid_out, journal.owed(recipient, farm_code))
-            for (recipient, farm_code), (allocated, paid_out) in sorted(
-                totals.items(), key=lambda item: (item[0][0], item[0][1] or ""))]
+    """Every payee of one currency's proceeds journal, farmers' farms with the rest, from
+    its running totals (a refund lowers what was allocated, not what was paid out)."""
+    found = {payee for account in journal.credits if (payee := payee_of(account))}
+    return [Payee(recipient, farm_code, journal.allocated(recipient, farm_code),
+                  journal.paid_out(recipient, farm_code), journal.owed(recipient, farm_code))
+            for recipient, farm_code in sorted(found, key=lambda p: (p[0], p[1] or ""))]
 
 
 def owed_to_farms(journal: ProceedsLedger) -> int:
@@ -129,7 +125,7 @@ def dashboard_figures(market) -> dict:
     owed = {}
     for code in money.CURRENCIES:
         journal = market.proceeds(code)
-        if journal.entries:
+        if journal.has_entries:
             owed[code] = owed_to_farms(journal)
     return {
         "projects": len(view.projects()),

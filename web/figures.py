@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 
-from ledger.errors import LedgerError
 from ledger.public_registry import tonnes_by_month
-from market.errors import MarketError, NoRuleInForceError
+from market.errors import NoRuleInForceError
 from market.listings import ACTIVE, listing_summary
 from market.money import CURRENCIES, Money
-from market.proceeds import FARMERS, PAYOUT, payee_of, split_proceeds
+from market.proceeds import FARMERS, payee_of, split_proceeds
 
 PER_PAGE = 20
 EXAMPLE_SALE = Decimal(100)  # the benefit-sharing example: what each party gets of 100
@@ -176,7 +175,7 @@ class PayeeTotal:
 def proceeds_journals(market) -> list:
     """The proceeds journal of every currency that has one with entries."""
     journals = [market.proceeds(code) for code in CURRENCIES]
-    return [journal for journal in journals if journal.entries]
+    return [journal for journal in journals if journal.has_entries]
 
 
 def payee_totals(journal) -> list[PayeeTotal]:
@@ -194,28 +193,10 @@ def payee_totals(journal) -> list[PayeeTotal]:
             for recipient, farm in payees]
 
 
-def proceeds_by_project(market, journal) -> list[tuple[str, Money]]:
-    """Money allocated to payees per project whose credits were sold (refunds deducted).
-
-    The journal's sale entries name their order; the order names the project. Costs one
-    order load per sale: fine for a page, to be replaced by a projection at scale."""
-    totals: dict[str, int] = {}
-    for entry in journal.entries:
-        if entry.kind == PAYOUT:
-            continue
-        project = getattr(entry, "project", None) or _order_project(market, entry.reference)
-        allocated = -sum(posting.amount for posting in entry.postings
-                         if payee_of(posting.account))
-        totals[project] = totals.get(project, 0) + allocated
+def proceeds_by_project(journal) -> list[tuple[str, Money]]:
+    """Money allocated to payees per project whose credits were sold (refunds deducted)."""
     return [(project, Money.from_minor(minor, journal.currency))
-            for project, minor in sorted(totals.items())]
-
-
-def _order_project(market, order_id: str) -> str:
-    try:
-        return market.get_order(order_id).project
-    except (MarketError, LedgerError):
-        return "unknown project"
+            for project, minor in sorted(journal.totals_by_project().items())]
 
 
 def farm_names(market) -> dict[str, str]:

@@ -163,7 +163,7 @@ def transparency():
     names = figures.farm_names(market)
     proceeds = []
     for journal in figures.proceeds_journals(market):
-        by_project = figures.proceeds_by_project(market, journal)
+        by_project = figures.proceeds_by_project(journal)
         payees = figures.payee_totals(journal)
         proceeds.append({"currency": journal.currency, "payees": payees,
                          "charts": _money_charts(journal.currency, by_project, payees, names)})

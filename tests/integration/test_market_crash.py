@@ -26,7 +26,8 @@ from market.application import Marketplace
 from market.orders import FULFILLED, Order, ProcessedPaymentEvent
 from market.payments import SUCCEEDED, PaymentEvent
 from market.proceeds import SALE
-from tests.integration.test_market_orders import BUYER, assert_sound, seed_market, serial_numbers
+from tests.integration.test_market_orders import (
+    BUYER, assert_sound, journal_entries, seed_market, serial_numbers)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -121,7 +122,7 @@ def place_orders_and_start_payments(app: Marketplace) -> list[Sale]:
 
 def settled_sales(app: Marketplace, sales: list[Sale]) -> list[Sale]:
     """The sales the store shows settled; fails on any sale settled only in part."""
-    booked = [entry.reference for entry in app.proceeds("USD").entries if entry.kind == SALE]
+    booked = [entry.reference for entry in journal_entries(app) if entry.kind == SALE]
     settled = []
     for sale in sales:
         order = app.get_order(sale.order_id)

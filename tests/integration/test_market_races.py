@@ -25,6 +25,7 @@ from tests.integration.test_market_orders import (
     VINTAGE,
     Clock,
     assert_sound,
+    journal_entries,
     seed_market,
     serial_numbers,
 )
@@ -194,7 +195,7 @@ def test_racing_buyers_never_reserve_a_tonne_twice_nor_more_than_is_on_offer(pos
                         for writer, outcome in enumerate(outcomes) if outcome.orders)
         assert delivered == sold
         assert len(listed_serials(setup)) == HELD - sold
-        assert len(setup.proceeds("USD").entries) == len(paid)
+        assert len(journal_entries(setup)) == len(paid)
         assert_sound(setup)
     finally:
         setup.close()

@@ -17,7 +17,8 @@ from market.payments import DISPUTED, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
 from market.proceeds import FARMERS
 from tests.builders import claim
 from tests.integration.test_market_orders import (
-    BUYER, OTHER_BUYER, Clock, Market, assert_sound, seed_market, serial_numbers)
+    BUYER, OTHER_BUYER, Clock, Market, assert_sound, journal_entries, seed_market,
+    serial_numbers)
 
 
 @pytest.fixture
@@ -31,8 +32,7 @@ def market(database_url):
 
 
 def owed_total(app: Marketplace) -> int:
-    journal = app.proceeds("USD")
-    return sum(-p.amount for entry in journal.entries for p in entry.postings
+    return sum(-p.amount for entry in journal_entries(app) for p in entry.postings
                if p.account.startswith("payable:"))
 
 

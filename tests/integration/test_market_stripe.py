@@ -39,6 +39,7 @@ from tests.integration.test_market_orders import (
     Clock,
     Market,
     assert_sound,
+    journal_entries,
     seed_market,
 )
 
@@ -122,7 +123,7 @@ def test_a_card_payment_confirmed_by_a_signed_webhook_fulfils_the_order(market):
     assert (order.state, order.provider, order.payment_id) == (FULFILLED, "stripe", payment_id)
     assert market.app.get_account(BUYER).balance == 7
     assert market.counters() == (500, 0, 7, 493)
-    assert [entry.reference for entry in market.app.proceeds("USD").entries] == [order_id]
+    assert [entry.reference for entry in journal_entries(market.app)] == [order_id]
     assert_sound(market.app)
 
 
@@ -149,7 +150,7 @@ def test_the_same_delivery_again_is_a_duplicate_and_changes_nothing(market):
 
     assert market.position() == position
     assert market.app.get_account(BUYER).balance == 7
-    assert len(market.app.proceeds("USD").entries) == 1
+    assert len(journal_entries(market.app)) == 1
 
 
 @pytest.mark.parametrize("forgery", [

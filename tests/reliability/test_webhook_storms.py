@@ -76,11 +76,11 @@ def test_any_storm_of_events_leaves_every_order_coherent_and_delivered_at_most_o
             seen.add(event.event_id)
 
         fulfilled_tonnes = 0
-        journal = market.proceeds("USD")
+        entries = market.caught_up_view().proceeds_entries("USD")
         for placed in orders:
             order = market.get_order(placed["order_id"])
             assert order.state in (RESERVED, EXPIRED, FULFILLED, REFUNDED, CANCELLED)
-            booked = sum(-p.amount for entry in journal.entries
+            booked = sum(-p.amount for entry in entries
                          if entry.reference == order.order_id
                          for p in entry.postings if p.account.startswith("payable:"))
             # Money owed to the farms exists exactly for delivered, unrefunded orders.

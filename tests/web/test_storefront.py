@@ -546,7 +546,7 @@ def unsold_store(tmp_path, monkeypatch):
     for label, step in demo_steps(market) + market_demo_steps(market):
         if label not in sales and not label.startswith("payout"):
             step()
-    assert market.listings() and not market.proceeds("USD").entries
+    assert market.listings() and not market.proceeds("USD").has_entries
     market.close()
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "unsold-keys" / "key.pem"))
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret-key"})

@@ -165,12 +165,12 @@ def payouts(currency, recipient, farm_code, project, start, end, as_csv, as_json
     period (refunds show as negative allocations)."""
     from web.cli.audit_commands import neutralised_row
 
-    journal = open_ledger().proceeds(currency.upper())
+    view = open_ledger().caught_up_view()
     if farm_code and not recipient:
         recipient = "farmers"
-    rows = [asdict(row) for row in journal.statement(
-        recipient, farm_code, start.date() if start else None, end.date() if end else None,
-        project=project.upper() if project else None)]
+    rows = [asdict(row) for row in view.statement(
+        currency.upper(), recipient, farm_code, start.date() if start else None,
+        end.date() if end else None, project=project.upper() if project else None)]
     for row in rows:
         row["on"] = row["on"].isoformat()
     columns = ["on", "kind", "reference", "project", "recipient", "farm_code", "allocated",
