@@ -358,8 +358,8 @@ class JournalEntry:
 
     @property
     def allocated(self) -> int:
-        """What the entry allocates to payees: a sale's amount, as much less for its refund,
-        0 for a payout (it pays out what was allocated)."""
+        """What the entry allocates to payees: a sale's amount, minus that for its refund, 0
+        for a payout (it pays out what was allocated)."""
         if self.kind == PAYOUT:
             return 0
         return -sum(posting.amount for posting in self.postings if payee_of(posting.account))

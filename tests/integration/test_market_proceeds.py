@@ -180,14 +180,15 @@ def test_a_sale_cannot_be_booked_twice(app):
     books = Books(app)
     books.sell("order-7", 10000, date(2024, 5, 1))
     journal = app.proceeds("USD")
-    sale = split_proceeds(10000, "USD", RULE, FARMS)
+    allocations = split_proceeds(10000, "USD", RULE, FARMS)
 
     # A retry asks the store and is refused by name...
     with pytest.raises(SaleAlreadyRecordedError):
-        journal.record_sale("order-7", 10000, sale, exists=books.exists)
+        journal.record_sale("order-7", 10000, allocations, exists=books.exists)
     # ...and one that asked before the first was saved is refused by the store, as a whole.
     with pytest.raises(IntegrityError):
-        app.save(journal, journal.record_sale("order-7", 10000, sale, exists=lambda _: False))
+        app.save(journal, journal.record_sale("order-7", 10000, allocations,
+                                              exists=lambda _: False))
     assert app.proceeds("USD").owed(AIDER) == 2500
     assert len(app.caught_up_view().proceeds_entries("USD")) == 1
 
