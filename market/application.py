@@ -214,7 +214,8 @@ class Marketplace(Ledger):
 
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
                    "r": repr(retirement)}
-        return self._run("place_order", payload, idempotency_key, command)
+        return self._run("place_order", payload, idempotency_key, command,
+                         hot=_uuid_or_none(listing_id))
 
     def _prefetch_reservation(self, listing_id: str, order_id: str, buyer_account: str) -> None:
         """What placing an order reads, in one round trip: the listing, its inventory, the
@@ -228,19 +229,22 @@ class Marketplace(Ledger):
         self._prefetch(listing_uuid, *inventory, account_id(buyer_account),
                        account_id(Order.escrow_name_of(order_id)))
 
-    def _prefetch_sale(self, order: Order) -> None:
-        """What settling a paid order reads, in one round trip: escrow, listing, buyer's
-        account, the project's benefit-sharing rule, the farm roster and its farms (as last
-        seen: a farm added since is loaded on its own), and the proceeds journal."""
+    def _sale_ids(self, order: Order | None) -> list[UUID]:
+        """What settling a paid order reads: escrow, listing, buyer's account, the project's
+        benefit-sharing rule, the farm roster and its farms (as last seen: a farm added since
+        is loaded on its own), and the proceeds journal. Any version of the order will do:
+        these are facts of the order that never change."""
+        if not isinstance(order, Order):
+            return []
         roster = self._cached(FarmRoster.create_id())
         try:
             farms = roster.codes_of(order.project) if isinstance(roster, FarmRoster) else []
         except RuntimeError:  # being fast-forwarded by another thread: load farms one by one
             farms = []
-        self._prefetch(account_id(order.escrow_name), UUID(order.listing_id),
-                       account_id(order.buyer_account), benefit_rule_id(order.project),
-                       FarmRoster.create_id(), *(farm_id(order.project, code) for code in farms),
-                       proceeds_ledger_id(order.currency))
+        return [account_id(order.escrow_name), UUID(order.listing_id),
+                account_id(order.buyer_account), benefit_rule_id(order.project),
+                FarmRoster.create_id(), *(farm_id(order.project, code) for code in farms),
+                proceeds_ledger_id(order.currency)]
 
     def _reserve(self, order: Order, listing: Listing) -> list:
         inventory = self.get_account(listing.inventory_account)
@@ -316,24 +320,31 @@ class Marketplace(Ledger):
         # The payment is attached in the same save that settles the order: one save, not two.
         return self.handle_payment_event(PaymentEvent(
             f"offline_evt_{payment.payment_id}", SUCCEEDED, payment.payment_id,
-            order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True)
+            order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True,
+            hot=_uuid_or_none(order.listing_id))
 
-    def handle_payment_event(self, event: PaymentEvent, attach: bool = False) -> str:
+    def handle_payment_event(self, event: PaymentEvent, attach: bool = False,
+                             hot: UUID | None = None) -> str:
         """Acts once on a verified provider event; a repeat returns 'duplicate'.
 
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
         behalf) with its proceeds allocated, in one save; a late payment after expiry is
-        fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome."""
+        fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome.
+        ``hot``: the order's listing, when the caller knows it (see ``Ledger._run``)."""
+        # The order as this process last saw it says what the settling will read.
+        seen = self._cached(order_aggregate_id(event.order_id)) if event.order_id else None
+        if hot is None and isinstance(seen, Order):
+            hot = _uuid_or_none(seen.listing_id)
 
         def command():
             processed = ProcessedPaymentEvent.create_id(event.event_id)
             self._prefetch(processed, payment_index_id(event.payment_id), *(
-                [order_aggregate_id(event.order_id)] if event.order_id else []))
+                [order_aggregate_id(event.order_id)] if event.order_id else []),
+                *self._sale_ids(seen))
             if self._exists(processed):
                 return [], {"outcome": "duplicate"}
             order = self._order_for(event)
-            if order is not None:
-                self._prefetch_sale(order)
+            self._prefetch(*self._sale_ids(order))  # nothing left to read, if seen
             if order is None:
                 outcome, changed = "unknown order", []
             elif event.kind == SUCCEEDED:
@@ -352,7 +363,7 @@ class Marketplace(Ledger):
                                            order.order_id if order else event.order_id, outcome)
             return [*changed, record], {"outcome": outcome}
 
-        result = self._run("payment_event", {}, None, command)
+        result = self._run("payment_event", {}, None, command, hot=hot)
         if result["outcome"] == REFUND_DUE:
             return self._refund_late_payment(result["order"], event)
         return result["outcome"]
@@ -676,6 +687,13 @@ class Marketplace(Ledger):
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
 
+
+
+def _uuid_or_none(text: str) -> UUID | None:
+    try:
+        return UUID(str(text))
+    except ValueError:
+        return None
 
 
 def _move(blocks: list[SerialBlock], source: Account, target: Account) -> str:
