@@ -378,11 +378,14 @@ class Ledger(Application[UUID]):
         key = hot.int >> 64
         key -= (key >= 2**63) << 64  # PostgreSQL's advisory lock keys are signed 64-bit
         with self.recorder.datastore.get_connection() as connection:
-            connection.execute("SELECT pg_advisory_lock(%s)", [key])
+            # Taken by the command's first batch read, in the same round trip (_prefetch).
+            self._unit.turn = (connection, "SELECT pg_advisory_lock(%s)", [key])
             try:
                 yield
             finally:
-                connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+                if self._unit.turn is None:  # taken
+                    connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+                self._unit.turn = None
 
     def _load(self, aggregate_id: UUID):
         """The aggregate, loaded once per command: a command that touches an aggregate twice
@@ -412,8 +415,9 @@ class Ledger(Application[UUID]):
                 cached[aggregate_id] = self.repository.cache.get(aggregate_id)
             except (KeyError, AttributeError):
                 pass
+        turn, self._unit.turn = getattr(self._unit, "turn", None), None
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
-                             [i for i in wanted if i not in cached])
+                             [i for i in wanted if i not in cached], first=turn)
         for aggregate_id in wanted:
             if aggregate_id in cached:
                 aggregate = self._fast_forward(cached[aggregate_id], found[aggregate_id])

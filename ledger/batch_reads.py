@@ -10,7 +10,7 @@ cheap, and it goes through the repository as before.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -32,30 +32,43 @@ def supports_batch_reads(recorder) -> bool:
     return type(recorder).__module__ == "eventsourcing.postgres"
 
 
-def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID]
-                 ) -> dict[UUID, list[StoredEvent]]:
+def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
+                 first: tuple[Any, str, list] | None = None) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each aggregate in ``after`` with a version above the one given,
     and at most the first event of each aggregate in ``probe``, in one query (PostgreSQL).
-    Aggregates without such events have an empty list."""
+    Aggregates without such events have an empty list. ``first``: a connection and a
+    statement to run on it just before, in the same round trip (the query's snapshot is
+    taken after that statement has returned, e.g. after a lock is granted)."""
     from psycopg.sql import SQL, Identifier
 
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
     ids = [*after, *probe]
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
     if not ids:
+        if first is not None:
+            first[0].execute(first[1], first[2])
         return found
     versions = [*after.values(), *(0 for _ in probe)]
     # NULL is no limit: every newer event of a loaded aggregate, one event of a probed one.
     limits = [*(None for _ in after), *(1 for _ in probe)]
     statement = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
         Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)))
-    with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(statement, [ids, versions, limits], prepare=True)
-        for row in cursor.fetchall():
-            found[row["originator_id"]].append(StoredEvent(
-                originator_id=row["originator_id"],
-                originator_version=row["originator_version"],
-                topic=row["topic"], state=bytes(row["state"])))
+    params = [ids, versions, limits]
+    if first is None:
+        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params, prepare=True)
+            rows = cursor.fetchall()
+    else:
+        connection, sql, first_params = first
+        with connection.cursor() as cursor:
+            with connection.pipeline():  # both statements, one round trip
+                connection.execute(sql, first_params)
+                cursor.execute(statement, params, prepare=True)
+            rows = cursor.fetchall()
+    for row in rows:
+        found[row["originator_id"]].append(StoredEvent(
+            originator_id=row["originator_id"], originator_version=row["originator_version"],
+            topic=row["topic"], state=bytes(row["state"])))
     for events in found.values():
         events.sort(key=lambda event: event.originator_version)
     return found

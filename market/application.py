@@ -232,7 +232,8 @@ class Marketplace(Ledger):
     def _sale_ids(self, order: Order | None) -> list[UUID]:
         """What settling a paid order reads: escrow, listing, buyer's account, the project's
         benefit-sharing rule, the farm roster and its farms (as last seen: a farm added since
-        is loaded on its own), and the proceeds journal. Any version of the order will do:
+        is loaded on its own), the proceeds journal and the sale's proceeds record (absent
+        until booked). Any version of the order will do:
         these are facts of the order that never change."""
         if not isinstance(order, Order):
             return []
@@ -244,7 +245,8 @@ class Marketplace(Ledger):
         return [account_id(order.escrow_name), UUID(order.listing_id),
                 account_id(order.buyer_account), benefit_rule_id(order.project),
                 FarmRoster.create_id(), *(farm_id(order.project, code) for code in farms),
-                proceeds_ledger_id(order.currency)]
+                proceeds_ledger_id(order.currency),
+                sale_proceeds_id(order.currency, order.order_id)]  # new: only probed
 
     def _reserve(self, order: Order, listing: Listing) -> list:
         inventory = self.get_account(listing.inventory_account)
