@@ -3,30 +3,38 @@ ledger's tables and caught up with them in the same transactions (one tracked po
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from market.orders import Order
 from market.proceeds_view import ProceedsView
 
+# One row per order, holding everything ``Marketplace.order_summary`` shows (serials as a JSON
+# list), so pages of orders need no aggregate. A store made before a column was added is
+# recreated, not migrated.
 ORDER_TABLES = [
     """CREATE TABLE IF NOT EXISTS kapok_orders (
         aggregate_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, buyer_org TEXT NOT NULL,
         buyer_account TEXT NOT NULL, listing_id TEXT NOT NULL, project TEXT NOT NULL,
-        vintage INTEGER NOT NULL, tonnes BIGINT NOT NULL, total_minor BIGINT NOT NULL,
-        currency TEXT NOT NULL, retire INTEGER NOT NULL, state TEXT NOT NULL,
-        placed_at TEXT NOT NULL, updated_at TEXT NOT NULL, reserved_until TEXT,
-        payment_id TEXT, delivery_reference TEXT)""",
+        vintage INTEGER NOT NULL, tonnes BIGINT NOT NULL, unit_price TEXT NOT NULL,
+        total_minor BIGINT NOT NULL, currency TEXT NOT NULL, retire INTEGER NOT NULL,
+        state TEXT NOT NULL, placed_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        reserved_until TEXT, serials TEXT NOT NULL, payment_id TEXT, delivery_reference TEXT)""",
     """CREATE INDEX IF NOT EXISTS kapok_orders_buyer ON kapok_orders (buyer_org, placed_at)""",
     """CREATE INDEX IF NOT EXISTS kapok_orders_state ON kapok_orders (state, placed_at)""",
 ]
+INSERT_ORDER = (
+    "INSERT INTO kapok_orders (aggregate_id, order_id, buyer_org, buyer_account, listing_id, "
+    "project, vintage, tonnes, unit_price, total_minor, currency, retire, state, placed_at, "
+    "updated_at, serials) VALUES (:id, :order_id, :org, :account, :listing, :project, "
+    ":vintage, :tonnes, :unit_price, :total, :currency, :retire, 'draft', :at, :at, '[]')"
+)
 
 _STATE_OF = {
     Order.Reserved: "reserved", Order.Paid: "paid", Order.Fulfilled: "fulfilled",
     Order.Expired: "expired", Order.Cancelled: "cancelled", Order.Refunded: "refunded",
 }
-UPDATE = ("UPDATE kapok_orders SET state = :state, updated_at = :at{extra} "
-          "WHERE aggregate_id = :id")
 
 
 class MarketView(ProceedsView):
@@ -34,30 +42,21 @@ class MarketView(ProceedsView):
 
     def _translate(self, event, position: int, deltas: dict, accounts: dict):
         if isinstance(event, Order.Placed):
-            return [(
-                "INSERT INTO kapok_orders VALUES (:id, :order_id, :org, :account, :listing, "
-                ":project, :vintage, :tonnes, :total, :currency, :retire, 'draft', :at, :at, "
-                "NULL, NULL, NULL)",
-                {"id": str(event.originator_id), "order_id": event.order_id,
-                 "org": event.buyer_org, "account": event.buyer_account,
-                 "listing": event.listing_id, "project": event.project,
-                 "vintage": event.vintage, "tonnes": event.tonnes, "total": event.total_minor,
-                 "currency": event.currency, "retire": int(event.retirement is not None),
-                 "at": event.timestamp.isoformat()},
-            )]
-        params = {"id": str(event.originator_id), "at": event.timestamp.isoformat()}
-        if isinstance(event, Order.PaymentAttached):
-            return [("UPDATE kapok_orders SET payment_id = :payment, updated_at = :at "
-                     "WHERE aggregate_id = :id", {**params, "payment": event.payment_id})]
-        state = _STATE_OF.get(type(event))
-        if state is None:
+            return [(INSERT_ORDER, {
+                "id": str(event.originator_id), "order_id": event.order_id,
+                "org": event.buyer_org, "account": event.buyer_account,
+                "listing": event.listing_id, "project": event.project,
+                "vintage": event.vintage, "tonnes": event.tonnes,
+                "unit_price": str(event.unit_price), "total": event.total_minor,
+                "currency": event.currency, "retire": int(event.retirement is not None),
+                "at": event.timestamp.isoformat()})]
+        changes = _order_changes(event)
+        if changes is None:
             return super()._translate(event, position, deltas, accounts)
-        extra = ""
-        if isinstance(event, Order.Reserved):
-            extra, params["until"] = ", reserved_until = :until", event.until.isoformat()
-        elif isinstance(event, Order.Fulfilled):
-            extra, params["ref"] = ", delivery_reference = :ref", event.delivery_reference
-        return [(UPDATE.format(extra=extra), {**params, "state": state})]
+        changes["updated_at"] = event.timestamp.isoformat()
+        assignments = ", ".join(f"{column} = :{column}" for column in changes)
+        return [(f"UPDATE kapok_orders SET {assignments} WHERE aggregate_id = :id",
+                 {**changes, "id": str(event.originator_id)})]
 
     def orders(self, buyer_org: str | None = None, state: str | None = None,
                query: str | None = None, limit: int = 50, offset: int = 0
@@ -90,7 +89,28 @@ class MarketView(ProceedsView):
         return {row["state"]: row["n"] for row in rows}
 
 
+def _order_changes(event) -> dict | None:
+    """The columns an order's event sets, as the order's own methods set its attributes;
+    None for an event that is not an order's."""
+    if isinstance(event, Order.PaymentAttached):
+        return {"payment_id": event.payment_id}
+    state = _STATE_OF.get(type(event))
+    if state is None:
+        return None
+    changes = {"state": state}
+    if isinstance(event, Order.Reserved):
+        changes.update(reserved_until=event.until.isoformat(), serials=json.dumps(event.serials))
+    elif isinstance(event, (Order.Expired, Order.Cancelled)):
+        changes["serials"] = "[]"  # released with the reservation
+    elif isinstance(event, Order.Fulfilled):
+        changes["delivery_reference"] = event.delivery_reference
+    return changes
+
+
 def _order_row(row: Any) -> dict:
+    """The row as ``Marketplace.order_summary`` shows the order, with the view's own columns
+    (placed_at, updated_at, listing_id, aggregate_id) besides."""
     data = dict(row)
     data["retire"] = bool(data["retire"])
+    data["serials"] = json.loads(data["serials"])
     return data

@@ -1,7 +1,8 @@
 """Rules of buying on the market, on SQLite and PostgreSQL: reservations in escrow, payment
 and delivery, the proceeds split, duplicate and unknown payment events, expiry, late
 payments, cancellation, refusals, payouts and benefit-rule versions. After every scenario the
-registry's own audit (``validate(replay(...))``) and the proceeds journal must still balance."""
+registry's own audit (``validate(replay(...))``) and the proceeds journal must still balance,
+and the order book must agree with every order."""
 
 from __future__ import annotations
 
@@ -111,13 +112,19 @@ def serial_numbers(blocks) -> set[int]:
 
 def assert_sound(app: Marketplace) -> None:
     """The audits a scenario must leave clean: the registry replayed from its events, the
-    proceeds journal, every listing's counters, and tonnes in escrow equal to those reserved."""
+    proceeds journal, every listing's counters, tonnes in escrow equal to those reserved, and
+    the order book showing each order as the order itself does."""
     state = replay(app)
     assert validate(state) == []
     assert proceeds_problems(app) == []
     listings = app.listings()
     assert [problem for listing in listings for problem in validate_listing(listing)] == []
     assert state.totals_by_status().get("reserved", 0) == sum(l.reserved for l in listings)
+    # Pages of orders are read from the order book alone, so it must carry every field.
+    rows, _ = app.caught_up_view().orders(limit=10**6)
+    for row in rows:
+        summary = app.order_summary(app.get_order(row["order_id"]))
+        assert {field: row[field] for field in summary} == summary
 
 
 @pytest.fixture
