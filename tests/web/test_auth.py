@@ -6,6 +6,14 @@ import pytest
 
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from web import ConfigurationError, create_app
+from web.identity import (
+    ApiToken,
+    Identity,
+    UnknownTokenError,
+    User,
+    token_id,
+    token_index_id,
+)
 
 
 def test_a_company_signs_up_and_is_logged_in_as_its_first_buyer(anonymous, identity):
@@ -108,6 +116,99 @@ def test_api_tokens_identify_their_user_and_can_be_revoked(identity):
     identity.revoke_token(token)
     assert identity.person_for_token(token) is None
     assert identity.person_for_token("kapok_forged") is None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def identity_url(request):
+    """An empty database for an identity store of its own: SQLite, then PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def bare_identity(identity_url):
+    identity = Identity(identity_url)
+    yield identity
+    identity.close()
+
+
+def test_each_user_lists_their_own_tokens_newest_first_and_revokes_only_those(bare_identity):
+    identity = bare_identity
+    for email in ("rosa@andes.example", "jorge@lima.example"):
+        identity.add_user(email, email[:4], "operator", "a long passphrase")
+    identity.issue_token("Rosa@Andes.example", "erp")
+    identity.issue_token("jorge@lima.example", "theirs")
+    identity.issue_token("rosa@andes.example", "ci")
+    erp = identity.tokens_of("rosa@andes.example")[1]
+    with pytest.raises(UnknownTokenError):
+        identity.revoke_token_of("jorge@lima.example", erp.token_id)
+    identity.revoke_token_of("rosa@andes.example", erp.token_id)
+
+    listed = identity.tokens_of("ROSA@andes.example")
+    assert [(t.label, t.revoked) for t in listed] == [("ci", False), ("erp", True)]
+    assert listed[0].issued_at > listed[1].issued_at
+    assert [t.label for t in identity.tokens_of("jorge@lima.example")] == ["theirs"]
+
+
+def count_reads(identity, monkeypatch) -> tuple[list, list]:
+    """The aggregates ``identity`` loads and the notification pages it selects, from now."""
+    loaded, scanned = [], []
+    get, select = identity.repository.get, identity.recorder.select_notifications
+    monkeypatch.setattr(identity.repository, "get", lambda aggregate_id, *args, **kwargs:
+                        loaded.append(aggregate_id) or get(aggregate_id, *args, **kwargs))
+    monkeypatch.setattr(identity.recorder, "select_notifications", lambda *args, **kwargs:
+                        scanned.append(args) or select(*args, **kwargs))
+    return loaded, scanned
+
+
+def test_listing_a_users_tokens_reads_their_index_and_tokens_only(bare_identity, monkeypatch):
+    identity = bare_identity
+    for email in ("rosa@andes.example", "jorge@lima.example"):
+        identity.add_user(email, email[:4], "operator", "a long passphrase")
+    for n in range(3):
+        identity.issue_token("jorge@lima.example", f"theirs {n}")
+    own = [identity.issue_token("rosa@andes.example", label) for label in ("erp", "ci")]
+    loaded, scanned = count_reads(identity, monkeypatch)
+
+    assert [t.label for t in identity.tokens_of("rosa@andes.example")] == ["ci", "erp"]
+
+    assert scanned == []
+    assert loaded == [token_index_id("rosa@andes.example"), *map(token_id, reversed(own))]
+
+
+def test_a_user_registered_before_token_indexes_has_their_tokens_found_and_then_indexed(
+        bare_identity, monkeypatch):
+    identity = bare_identity
+    # As a store made before indexes were kept holds them: a user and a token, no index.
+    identity.save(User("old@andes.example", "Old", "operator", None, "no-password"))
+    identity.save(ApiToken(token_id("kapok_issued-long-ago"), "old@andes.example", "old"))
+    assert [t.label for t in identity.tokens_of("old@andes.example")] == ["old"]
+    # The next token opens the user's index with the earlier ones: no scan after that.
+    identity.issue_token("old@andes.example", "new")
+    _, scanned = count_reads(identity, monkeypatch)
+    assert [t.label for t in identity.tokens_of("old@andes.example")] == ["new", "old"]
+    assert scanned == []
+
+
+def test_tokens_issued_to_one_user_by_two_workers_at_once_are_both_listed(
+        bare_identity, identity_url, monkeypatch):
+    this_worker, other_worker = bare_identity, Identity(identity_url)
+    try:
+        this_worker.add_user("rosa@andes.example", "Rosa", "operator", "a long passphrase")
+        # The other worker issues one between this worker's read of the index and its save.
+        read_index = this_worker._token_index
+
+        def read_then_race(email):
+            index = read_index(email)
+            if not other_worker.tokens_of(email):
+                other_worker.issue_token(email, "other worker's")
+            return index
+
+        monkeypatch.setattr(this_worker, "_token_index", read_then_race)
+        this_worker.issue_token("rosa@andes.example", "this worker's")
+        assert [t.label for t in this_worker.tokens_of("rosa@andes.example")] == [
+            "this worker's", "other worker's"]
+    finally:
+        other_worker.close()
 
 
 def test_security_headers_on_every_page(anonymous):
