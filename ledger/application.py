@@ -17,7 +17,7 @@ from copy import deepcopy
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -75,6 +75,12 @@ MAX_ATTEMPTS = 30
 
 class StaleReadError(Exception):
     """Aggregates of one command were loaded at different moments of a concurrent change."""
+
+
+def _lock_key(aggregate_id: UUID) -> int:
+    """An aggregate's advisory lock key: PostgreSQL's keys are signed 64-bit integers."""
+    key = aggregate_id.int >> 64
+    return key - ((key >= 2**63) << 64)
 
 
 def check_quantity(quantity: Any) -> int:
@@ -332,11 +338,11 @@ class Ledger(Application[UUID]):
 
     # --- plumbing ------------------------------------------------------------------------
     def _run(self, name: str, payload: dict, key: str | None, command: Callable,
-             hot: UUID | None = None) -> dict:
+             hot: Sequence[UUID] = ()) -> dict:
         """Runs ``command`` (returning changed aggregates and a result) and saves atomically,
         retrying on a concurrent write; under an idempotency key, a repeat returns the first
-        result and changes nothing. ``hot`` names an aggregate that most commands of this
-        kind change (a listing every sale touches): see ``_taking_turns``."""
+        result and changes nothing. ``hot`` names aggregates that most commands of this kind
+        change (a listing every sale touches): see ``_taking_turns``."""
         if key is not None:
             check_key(key)
         digest = fingerprint(name, payload)
@@ -366,25 +372,28 @@ class Ledger(Application[UUID]):
         raise ConcurrencyError(f"{name}: too many concurrent changes, nothing was applied; retry")
 
     @contextlib.contextmanager
-    def _taking_turns(self, hot: UUID | None):
-        """Commands on one hot aggregate take turns across processes (a PostgreSQL advisory
-        lock from before the reads until after the save). Optimistic concurrency alone lets
-        two web workers read the same listing, and one of them then throws its work away,
-        backs off and starts again: under load that was most of the time an order took.
-        Correctness never rests on the lock: a save of stale aggregates still fails."""
-        if hot is None or not self._batch_reads:
+    def _taking_turns(self, hot: Sequence[UUID]):
+        """Commands on the same hot aggregates take turns across processes (PostgreSQL
+        advisory locks from before the reads until after the save). Optimistic concurrency
+        alone lets two web workers read the same listing, and one of them then throws its
+        work away, backs off and starts again: under load that was most of the time an order
+        took. Locks are always taken in the order of their keys, so two commands never wait
+        for each other. Correctness never rests on them: a save of stale aggregates still
+        fails and is retried."""
+        if not hot or not self._batch_reads:
             yield
             return
-        key = hot.int >> 64
-        key -= (key >= 2**63) << 64  # PostgreSQL's advisory lock keys are signed 64-bit
+        keys = sorted({_lock_key(aggregate_id) for aggregate_id in hot})
         with self.recorder.datastore.get_connection() as connection:
             # Taken by the command's first batch read, in the same round trip (_prefetch).
-            self._unit.turn = (connection, "SELECT pg_advisory_lock(%s)", [key])
+            self._unit.turn = (connection, [("SELECT pg_advisory_lock(%s)", [key])
+                                            for key in keys])
             try:
                 yield
             finally:
                 if self._unit.turn is None:  # taken
-                    connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+                    connection.execute("SELECT " + ", ".join(
+                        ["pg_advisory_unlock(%s)"] * len(keys)), keys)
                 self._unit.turn = None
 
     def _load(self, aggregate_id: UUID):

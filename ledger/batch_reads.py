@@ -33,12 +33,13 @@ def supports_batch_reads(recorder) -> bool:
 
 
 def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
-                 first: tuple[Any, str, list] | None = None) -> dict[UUID, list[StoredEvent]]:
+                 first: tuple[Any, list[tuple[str, list]]] | None = None
+                 ) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each aggregate in ``after`` with a version above the one given,
     and at most the first event of each aggregate in ``probe``, in one query (PostgreSQL).
-    Aggregates without such events have an empty list. ``first``: a connection and a
-    statement to run on it just before, in the same round trip (the query's snapshot is
-    taken after that statement has returned, e.g. after a lock is granted)."""
+    Aggregates without such events have an empty list. ``first``: a connection and
+    statements to run on it just before, one after the other, in the same round trip (the
+    query's snapshot is taken after they have returned, e.g. after locks are granted)."""
     from psycopg.sql import SQL, Identifier
 
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
@@ -46,7 +47,10 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
     if not ids:
         if first is not None:
-            first[0].execute(first[1], first[2])
+            connection, statements = first
+            with connection.pipeline():
+                for sql, first_params in statements:
+                    connection.execute(sql, first_params)
         return found
     versions = [*after.values(), *(0 for _ in probe)]
     # NULL is no limit: every newer event of a loaded aggregate, one event of a probed one.
@@ -59,10 +63,11 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
             cursor.execute(statement, params, prepare=True)
             rows = cursor.fetchall()
     else:
-        connection, sql, first_params = first
+        connection, statements = first
         with connection.cursor() as cursor:
-            with connection.pipeline():  # both statements, one round trip
-                connection.execute(sql, first_params)
+            with connection.pipeline():  # every statement, one round trip
+                for sql, first_params in statements:
+                    connection.execute(sql, first_params)
                 cursor.execute(statement, params, prepare=True)
             rows = cursor.fetchall()
     for row in rows:

@@ -215,7 +215,7 @@ class Marketplace(Ledger):
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
                    "r": repr(retirement)}
         return self._run("place_order", payload, idempotency_key, command,
-                         hot=_uuid_or_none(listing_id))
+                         hot=self._reservation_turns(listing_id))
 
     def _prefetch_reservation(self, listing_id: str, order_id: str, buyer_account: str) -> None:
         """What placing an order reads, in one round trip: the listing, its inventory, the
@@ -228,6 +228,26 @@ class Marketplace(Ledger):
         inventory = [account_id(known.inventory_account)] if isinstance(known, Listing) else []
         self._prefetch(listing_uuid, *inventory, account_id(buyer_account),
                        account_id(Order.escrow_name_of(order_id)))
+
+    def _reservation_turns(self, listing_id: str) -> list[UUID]:
+        """Placing an order changes its listing and the listing's inventory account (other
+        listings may sell from it too), as this process last saw the listing."""
+        ids = _ids(listing_id)
+        if not ids:
+            return ids
+        known = self._cached(ids[0])
+        if known is None:
+            try:
+                known = self.repository.get(ids[0])  # once per process: then it is cached
+            except AggregateNotFoundError:
+                return ids
+        return [*ids, account_id(known.inventory_account)] if isinstance(known, Listing) else ids
+
+    @staticmethod
+    def _sale_turns(order: Order) -> list[UUID]:
+        """Settling a sale changes its listing (placing orders from it does too) and its
+        currency's proceeds journal (settling any listing's sales does too)."""
+        return [*_ids(order.listing_id), proceeds_ledger_id(order.currency)]
 
     def _sale_ids(self, order: Order | None) -> list[UUID]:
         """What settling a paid order reads: escrow, listing, buyer's account, the project's
@@ -323,20 +343,21 @@ class Marketplace(Ledger):
         return self.handle_payment_event(PaymentEvent(
             f"offline_evt_{payment.payment_id}", SUCCEEDED, payment.payment_id,
             order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True,
-            hot=_uuid_or_none(order.listing_id))
+            hot=self._sale_turns(order))
 
     def handle_payment_event(self, event: PaymentEvent, attach: bool = False,
-                             hot: UUID | None = None) -> str:
+                             hot: Sequence[UUID] = ()) -> str:
         """Acts once on a verified provider event; a repeat returns 'duplicate'.
 
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
         behalf) with its proceeds allocated, in one save; a late payment after expiry is
         fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome.
-        ``hot``: the order's listing, when the caller knows it (see ``Ledger._run``)."""
+        ``hot``: the order's listing and journal, when the caller knows them (see
+        ``Ledger._run``)."""
         # The order as this process last saw it says what the settling will read.
         seen = self._cached(order_aggregate_id(event.order_id)) if event.order_id else None
-        if hot is None and isinstance(seen, Order):
-            hot = _uuid_or_none(seen.listing_id)
+        if not hot and isinstance(seen, Order):
+            hot = self._sale_turns(seen)
 
         def command():
             processed = ProcessedPaymentEvent.create_id(event.event_id)
@@ -691,11 +712,15 @@ class Marketplace(Ledger):
 
 
 
-def _uuid_or_none(text: str) -> UUID | None:
-    try:
-        return UUID(str(text))
-    except ValueError:
-        return None
+def _ids(*texts: str) -> list[UUID]:
+    """The UUIDs among ``texts`` (a malformed id is refused later, by the command)."""
+    ids = []
+    for text in texts:
+        try:
+            ids.append(UUID(str(text)))
+        except ValueError:
+            pass
+    return ids
 
 
 def _move(blocks: list[SerialBlock], source: Account, target: Account) -> str:
