@@ -19,3 +19,16 @@ def test_the_ledger_write_benchmark_runs_and_reports_its_ratios(tmp_path):
     assert writes["transfer_ratio_to_raw"] > 0 and writes["retirement_ratio_to_raw"] > 0
     assert summary["block_size"]["ratio"] > 0 and summary["history"]["past_sales"] == 300
     assert "ratio" in done.stdout
+
+
+def test_the_market_sales_benchmark_runs_and_reports_its_ratios(tmp_path):
+    out = tmp_path / "sales.json"
+    done = subprocess.run([sys.executable, "-m", "bench.market_sales", "--history", "20",
+                           "--repeats", "5", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out.read_text())
+    assert summary["past_sales"] == 20 and summary["events_in_old_store"] > 20
+    assert summary["warm_ratio"] > 0 and summary["cold_ratio"] > 0
+    assert all(summary[f"{age}_{kind}_ms"] > 0 for age in ("old", "new") for kind in ("warm", "cold"))
+    assert "ratio" in done.stdout

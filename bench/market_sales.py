@@ -1,0 +1,129 @@
+"""The cost of one market sale against the number of sales made before, in one run.
+
+    python -m bench.market_sales [--store sqlite|postgres] [--history 5000] [--repeats 51]
+
+A sale is the whole order flow of the service layer: place an order of 1 t on the demo's
+VCS-1067 2021 listing and pay it with the offline provider (reserve, settle, deliver, book the
+proceeds). Measured on a store that already made ``--history`` such sales and on a fresh one
+(the demo alone), each by the median of ``--repeats`` sales: warm (the process has served
+sales already) and cold (the first sale of a new process, which reads the listing, the
+inventory and the proceeds journal from the store). Goal: the old store within 2x of the fresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+from rich.progress import Progress
+
+from bench.common import drop_store, new_store, run_facts, write_json
+
+LISTING_KEY = "demo:listing:VCS-1067:2021"
+BUYER = "bench-buyer"
+
+
+def demo_market(url: str):
+    from ledger.demo import demo_steps
+    from market.application import Marketplace
+    from market.demo import market_demo_steps
+
+    market = Marketplace(database=url)
+    for _label, step in demo_steps(market) + market_demo_steps(market):
+        step()
+    market.open_account(f"org-{BUYER}", owner=BUYER)
+    return market
+
+
+def listing_of(market) -> str:
+    from market.listings import listing_id_for
+
+    return str(listing_id_for(LISTING_KEY))
+
+
+def sell(market, listing: str) -> None:
+    order = market.place_order(listing, 1, BUYER, f"org-{BUYER}")
+    market.pay_offline(order["order_id"])
+
+
+def make_history(market, sales: int) -> None:
+    listing = listing_of(market)
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"{sales:,} past sales", total=sales)
+        for _ in range(sales):
+            sell(market, listing)
+            progress.advance(task)
+
+
+def warm_ms(market, repeats: int) -> float:
+    listing = listing_of(market)
+    sell(market, listing)  # this process has read everything once
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sell(market, listing)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def cold_ms(url: str, repeats: int) -> float:
+    """The first sale of a new Marketplace (a new web worker), ``repeats`` times."""
+    from market.application import Marketplace
+
+    times = []
+    for _ in range(repeats):
+        market = Marketplace(database=url)
+        try:
+            started = time.perf_counter()
+            sell(market, listing_of(market))
+            times.append(time.perf_counter() - started)
+        finally:
+            market.close()
+    return statistics.median(times) * 1000
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--history", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=51)
+    parser.add_argument("--json", dest="json_path")
+    args = parser.parse_args(argv)
+
+    workdir = tempfile.mkdtemp(prefix="kapok-bench-")
+    old_url, new_url = new_store(args.store, workdir), new_store(args.store, workdir)
+    try:
+        old, new = demo_market(old_url), demo_market(new_url)
+        make_history(old, args.history)
+        result = {"old_warm_ms": warm_ms(old, args.repeats),
+                  "new_warm_ms": warm_ms(new, args.repeats)}
+        events = old.recorder.max_notification_id()
+        old.close()
+        new.close()
+        result["old_cold_ms"] = cold_ms(old_url, max(5, args.repeats // 5))
+        result["new_cold_ms"] = cold_ms(new_url, max(5, args.repeats // 5))
+    finally:
+        drop_store(old_url)
+        drop_store(new_url)
+    summary = {
+        "benchmark": "market_sales", "store": args.store, "past_sales": args.history,
+        "events_in_old_store": events, "repeats": args.repeats, **run_facts(),
+        **{name: round(value, 3) for name, value in result.items()},
+        "warm_ratio": round(result["old_warm_ms"] / result["new_warm_ms"], 3),
+        "cold_ratio": round(result["old_cold_ms"] / result["new_cold_ms"], 3),
+        "goal": "<= 2",
+    }
+    print(f"store: {args.store}; a sale (place + pay, 1 t) after {args.history:,} sales vs on "
+          f"a fresh store, median")
+    for kind in ("warm", "cold"):
+        print(f"  {kind}: {summary[f'old_{kind}_ms']:.2f} ms vs {summary[f'new_{kind}_ms']:.2f} ms,"
+              f" ratio {summary[f'{kind}_ratio']:.2f} (goal <= 2)")
+    write_json(args.json_path, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
