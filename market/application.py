@@ -253,8 +253,8 @@ class Marketplace(Ledger):
         """What settling a paid order reads: escrow, listing, buyer's account, the project's
         benefit-sharing rule, the farm roster and its farms (as last seen: a farm added since
         is loaded on its own), the proceeds journal and the sale's proceeds record (absent
-        until booked). Any version of the order will do:
-        these are facts of the order that never change."""
+        until booked). Any version of the order will do: these facts of an order never
+        change."""
         if not isinstance(order, Order):
             return []
         roster = self._cached(FarmRoster.create_id())
