@@ -3,12 +3,19 @@
 Each is a subclass of eventsourcing's tracking recorder for its database, so that a page of
 rows and the position it brings the tables to commit in one transaction. SQL is written once
 with ``:name`` placeholders and ``{blob}`` for binary columns, and adapted per dialect.
+
+Tables that are a projection of the event log (the read model) are rebuilt rather than
+migrated: a fingerprint of their definitions is kept beside them, and when the code's differs
+the tables are dropped, recreated empty and their tracked position reset, so the next catch-up
+replays the log from the first event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import logging
 import re
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -17,29 +24,106 @@ from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
 
 Statement = tuple[str, dict[str, Any]]
 
+logger = logging.getLogger(__name__)
+
+PROJECTION_SCHEMAS = """CREATE TABLE IF NOT EXISTS kapok_view_schema (
+    tracking_name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)"""
+_CREATED_NAME = re.compile(
+    r"CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
 
 def to_pyformat(sql: str) -> str:
     """``:name`` placeholders (SQLite) as ``%(name)s`` (psycopg)."""
     return re.sub(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)", r"%(\1)s", sql)
 
 
-class SQLiteTablesRecorder(SQLiteTrackingRecorder):
-    tables: Sequence[str] = ()
+def tables_fingerprint(tables: Sequence[str]) -> str:
+    """SHA-256 of the table definitions, blind to layout (re-wrapping a line rebuilds nothing)."""
+    return hashlib.sha256("\n".join(" ".join(sql.split()) for sql in tables).encode()).hexdigest()
 
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(),
-                *(table.format(blob="BLOB") for table in self.tables)]
+
+def drop_statements(tables: Sequence[str]) -> list[str]:
+    """DROP statements for every table and index the CREATE statements ``tables`` name."""
+    created = [match.groups() for sql in tables if (match := _CREATED_NAME.search(sql))]
+    return ([f"DROP INDEX IF EXISTS {name}" for kind, name in created if kind.upper() == "INDEX"]
+            + [f"DROP TABLE IF EXISTS {name}" for kind, name in created if kind.upper() == "TABLE"])
+
+
+class _TablesRecorder:
+    """What both dialects' recorders add to eventsourcing's tracking recorder."""
+
+    tables: Sequence[str] = ()
+    projection: str | None = None  # the tracking name of a projection, rebuilt on change
+    blob_type = "BLOB"
+    tracking_table = "tracking"
+
+    def adapt(self, sql: str) -> str:
+        return sql
+
+    def create_statements(self) -> list[str]:
+        """Ours, beside the tracking table: a projection's own are made by ``_rebuild``."""
+        if self.projection is not None:
+            return [PROJECTION_SCHEMAS]
+        return [table.format(blob=self.blob_type) for table in self.tables]
+
+    def create_table(self) -> None:
+        super().create_table()
+        if self.projection is not None:
+            self._rebuild_if_changed()
 
     def write(self, statements: Iterable[Statement], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for sql, params in statements:
-                cursor.execute(sql, params)
+                cursor.execute(self.adapt(sql), params)
             self._insert_tracking(cursor, tracking)
 
     def query(self, sql: str, params: dict[str, Any]) -> list:
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(self.adapt(sql), params)
             return cursor.fetchall()
+
+    def _stored_fingerprint(self, cursor) -> str | None:
+        cursor.execute(self.adapt(
+            "SELECT fingerprint FROM kapok_view_schema WHERE tracking_name = :name"),
+            {"name": self.projection})
+        row = cursor.fetchone()
+        return row["fingerprint"] if row else None
+
+    def _rebuild_if_changed(self) -> None:
+        fingerprint = tables_fingerprint(self.tables)
+        with self.datastore.transaction(commit=False) as cursor:
+            if self._stored_fingerprint(cursor) == fingerprint:
+                return
+        with self.datastore.transaction(commit=True) as cursor:
+            # Write first, so this takes SQLite's write lock before reading: a second process
+            # waits here, then finds the first one's fingerprint and rebuilds nothing.
+            # (PostgreSQL's are serialised by ``schema_lock``.)
+            cursor.execute(self.adapt(
+                "INSERT INTO kapok_view_schema VALUES (:name, '') "
+                "ON CONFLICT (tracking_name) DO NOTHING"), {"name": self.projection})
+            stored = self._stored_fingerprint(cursor)
+            if stored == fingerprint:
+                return
+            position = self._max_tracking_id(self.projection, cursor)
+            for sql in drop_statements(self.tables):
+                cursor.execute(sql)
+            cursor.execute(self.adapt(f"DELETE FROM {self.tracking_table} "
+                                      "WHERE application_name = :name"),
+                           {"name": self.projection})
+            for table in self.tables:
+                cursor.execute(table.format(blob=self.blob_type))
+            cursor.execute(self.adapt(
+                "UPDATE kapok_view_schema SET fingerprint = :fingerprint "
+                "WHERE tracking_name = :name"),
+                {"name": self.projection, "fingerprint": fingerprint})
+        if position:
+            logger.info("%s: table definitions changed; rebuilding from the event log "
+                        "(was at position %d)", self.projection, position)
+
+
+class SQLiteTablesRecorder(_TablesRecorder, SQLiteTrackingRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.create_statements()]
 
 
 @functools.cache
@@ -48,38 +132,36 @@ def _postgres_base():
 
     from eventsourcing.postgres import PostgresTrackingRecorder
 
-    class PostgresTablesRecorder(PostgresTrackingRecorder):
-        tables: Sequence[str] = ()
+    class PostgresTablesRecorder(_TablesRecorder, PostgresTrackingRecorder):
+        blob_type = "BYTEA"
 
         def __init__(self, datastore, **kwargs):
             super().__init__(datastore, **kwargs)
-            self.sql_create_statements.extend(
-                SQL(table.format(blob="BYTEA")) for table in self.tables
-            )
+            self.sql_create_statements.extend(SQL(sql) for sql in self.create_statements())
 
-        def write(self, statements: Iterable[Statement], tracking: Tracking) -> None:
-            with self.datastore.transaction(commit=True) as cursor:
-                for sql, params in statements:
-                    cursor.execute(to_pyformat(sql), params)
-                self._insert_tracking(cursor, tracking)
+        @property
+        def tracking_table(self) -> str:
+            return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
 
-        def query(self, sql: str, params: dict[str, Any]) -> list:
-            with self.datastore.transaction(commit=False) as cursor:
-                cursor.execute(to_pyformat(sql), params)
-                return cursor.fetchall()
+        def adapt(self, sql: str) -> str:
+            return to_pyformat(sql)
 
     return PostgresTablesRecorder
 
 
 @functools.cache
-def _recorder_class(sqlite: bool, name: str, tables: tuple[str, ...]):
+def _recorder_class(sqlite: bool, name: str, tables: tuple[str, ...], projection: str | None):
     base = SQLiteTablesRecorder if sqlite else _postgres_base()
-    return type(name, (base,), {"tables": tables})
+    return type(name, (base,), {"tables": tables, "projection": projection})
 
 
-def tables_recorder(app, name: str, tables: Sequence[str]):
-    """A recorder for ``tables`` on the application's own database and connection pool."""
-    cls = _recorder_class(isinstance(app.factory, SQLiteFactory), name, tuple(tables))
+def tables_recorder(app, name: str, tables: Sequence[str], projection: str | None = None):
+    """A recorder for ``tables`` on the application's own database and connection pool.
+
+    ``projection``, the tracking name of tables that are a projection of the event log: they
+    are dropped, recreated and their position reset when their definitions change."""
+    cls = _recorder_class(isinstance(app.factory, SQLiteFactory), name, tuple(tables),
+                          projection)
     with schema_lock(app.env):
         return app.factory.tracking_recorder(cls)
 

@@ -5,6 +5,9 @@ order. Each page of events is applied in one transaction together with the track
 so the view is never ahead of, or behind, what it says it has processed; a crash or a
 concurrent catch-up simply redoes the page. SQLite has no subscriptions, so callers catch the
 view up before reads that must see the latest writes (``Ledger.caught_up_view()``).
+
+The tables are never migrated: when a version of Kapok changes their definitions (``tables``
+of the concrete view class), they are dropped and the view replays the log from the start.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class LedgerView:
 
     def __init__(self, app):
         self.app = app  # the view shares the application's connection pool
-        self.recorder = tables_recorder(app, f"{type(self).__name__}Recorder", self.tables)
+        self.recorder = tables_recorder(app, f"{type(self).__name__}Recorder", self.tables,
+                                        projection=TRACKING_NAME)
         self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
 
     # --- updating ------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from market.orders import Order
 from market.proceeds_view import ProceedsView
 
 # One row per order, holding everything ``Marketplace.order_summary`` shows (serials as a JSON
-# list), so pages of orders need no aggregate. A store made before a column was added is
-# recreated, not migrated.
+# list), so pages of orders need no aggregate. A store made before a column was added has its
+# view rebuilt from the event log, not migrated (``ledger.sql_recorders``).
 ORDER_TABLES = [
     """CREATE TABLE IF NOT EXISTS kapok_orders (
         aggregate_id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, buyer_org TEXT NOT NULL,
