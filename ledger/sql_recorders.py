@@ -26,7 +26,7 @@ Statement = tuple[str, dict[str, Any]]
 
 logger = logging.getLogger(__name__)
 
-PROJECTION_SCHEMAS = """CREATE TABLE IF NOT EXISTS kapok_view_schema (
+VIEW_SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS kapok_view_schema (
     tracking_name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)"""
 _CREATED_NAME = re.compile(
     r"CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
@@ -61,9 +61,9 @@ class _TablesRecorder:
         return sql
 
     def create_statements(self) -> list[str]:
-        """Ours, beside the tracking table: a projection's own are made by ``_rebuild``."""
+        """Ours, beside the tracking table (a projection's own are made by its rebuild)."""
         if self.projection is not None:
-            return [PROJECTION_SCHEMAS]
+            return [VIEW_SCHEMA_TABLE]
         return [table.format(blob=self.blob_type) for table in self.tables]
 
     def create_table(self) -> None:
@@ -90,6 +90,7 @@ class _TablesRecorder:
         return row["fingerprint"] if row else None
 
     def _rebuild_if_changed(self) -> None:
+        """Drops, recreates and resets the projection if its stored fingerprint is not ours."""
         fingerprint = tables_fingerprint(self.tables)
         with self.datastore.transaction(commit=False) as cursor:
             if self._stored_fingerprint(cursor) == fingerprint:
@@ -101,8 +102,7 @@ class _TablesRecorder:
             cursor.execute(self.adapt(
                 "INSERT INTO kapok_view_schema VALUES (:name, '') "
                 "ON CONFLICT (tracking_name) DO NOTHING"), {"name": self.projection})
-            stored = self._stored_fingerprint(cursor)
-            if stored == fingerprint:
+            if self._stored_fingerprint(cursor) == fingerprint:
                 return
             position = self._max_tracking_id(self.projection, cursor)
             for sql in drop_statements(self.tables):
@@ -159,7 +159,8 @@ def tables_recorder(app, name: str, tables: Sequence[str], projection: str | Non
     """A recorder for ``tables`` on the application's own database and connection pool.
 
     ``projection``, the tracking name of tables that are a projection of the event log: they
-    are dropped, recreated and their position reset when their definitions change."""
+    are dropped, recreated and their position reset when their definitions change. (The audit
+    log gives none: its signed tree heads could not be made again.)"""
     cls = _recorder_class(isinstance(app.factory, SQLiteFactory), name, tuple(tables),
                           projection)
     with schema_lock(app.env):
