@@ -418,21 +418,42 @@ class Ledger(Application[UUID]):
             return
         wanted = [i for i in dict.fromkeys(aggregate_ids)
                   if i not in loaded and i not in self._unit.absent]
+        turn, self._unit.turn = getattr(self._unit, "turn", None), None
+        fresh, absent = self._batch(wanted, turn)
+        loaded.update(fresh)
+        self._unit.absent |= absent
+
+    def _read_many(self, aggregate_ids: Sequence[UUID]) -> list:
+        """Aggregates for reading, in order: on PostgreSQL those in the cache are brought up
+        to date in one round trip, the others read one by one (as everywhere on SQLite).
+        Raises AggregateNotFoundError."""
+        if not self._batch_reads:
+            return [self.repository.get(aggregate_id) for aggregate_id in aggregate_ids]
+        fresh, absent = self._batch(list(dict.fromkeys(aggregate_ids)))
+        if absent:
+            raise AggregateNotFoundError(next(iter(absent)))
+        return [fresh[aggregate_id] if aggregate_id in fresh
+                else self.repository.get(aggregate_id) for aggregate_id in aggregate_ids]
+
+    def _batch(self, aggregate_ids: list[UUID], turn=None) -> tuple[dict, set]:
+        """One round trip: the cached aggregates among ``aggregate_ids`` brought up to date
+        (copies, as the repository hands out), and which of the others do not exist."""
         cached = {}
-        for aggregate_id in wanted:
+        for aggregate_id in aggregate_ids:
             try:
                 cached[aggregate_id] = self.repository.cache.get(aggregate_id)
             except (KeyError, AttributeError):
                 pass
-        turn, self._unit.turn = getattr(self._unit, "turn", None), None
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
-                             [i for i in wanted if i not in cached], first=turn)
-        for aggregate_id in wanted:
+                             [i for i in aggregate_ids if i not in cached], first=turn)
+        fresh, absent = {}, set()
+        for aggregate_id in aggregate_ids:
             if aggregate_id in cached:
-                aggregate = self._fast_forward(cached[aggregate_id], found[aggregate_id])
-                loaded[aggregate_id] = deepcopy(aggregate)  # as the repository hands out
+                fresh[aggregate_id] = deepcopy(
+                    self._fast_forward(cached[aggregate_id], found[aggregate_id]))
             elif not found[aggregate_id]:
-                self._unit.absent.add(aggregate_id)
+                absent.add(aggregate_id)
+        return fresh, absent
 
     def _cached(self, aggregate_id: UUID):
         """The aggregate as this process last saw it, or None, without asking the store: only

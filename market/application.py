@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
 from ledger.application import Ledger, public_id
 from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
+from ledger.projects import Project, project_id
 from ledger.retirements import Retirement, RetirementClaim
 from ledger.serials import SerialBlock
 from ledger.text import check_printable
@@ -92,7 +93,7 @@ class Marketplace(Ledger):
                  clock: Callable[[], datetime] | None = None):
         super().__init__(env=env, database=database)
         self.payments = payments or OfflinePaymentProvider()
-        self._listings_seen: tuple[int, list[Listing]] | None = None
+        self._listings_seen: tuple[int, list[Listing], dict[str, Project]] | None = None
         self.reservation = timedelta(minutes=reservation_minutes)
         self.now = clock or (lambda: datetime.now(timezone.utc))
 
@@ -170,13 +171,22 @@ class Marketplace(Ledger):
     def listings(self) -> list[Listing]:
         """Every listing, for reading (the catalogue, the API). While the store has not moved
         on, the same copies are returned again: one query instead of one per listing."""
+        return list(self._listed()[0])
+
+    def listed_projects(self) -> dict[str, Project]:
+        """The projects of every listing by registry id, for reading, kept as ``listings``."""
+        return dict(self._listed()[1])
+
+    def _listed(self) -> tuple[list[Listing], dict[str, Project]]:
         position = self.recorder.max_notification_id() or 0
         cached = self._listings_seen
         if cached is None or cached[0] != position:
-            fresh = [self.get_listing(listing_id)
-                     for listing_id in self._catalogue().listing_ids]
-            cached = self._listings_seen = (position, fresh)
-        return list(cached[1])
+            fresh = self._read_many([UUID(str(listing_id))
+                                     for listing_id in self._catalogue().listing_ids])
+            registry_ids = sorted({listing.project_registry_id for listing in fresh})
+            projects = self._read_many([project_id(registry_id) for registry_id in registry_ids])
+            cached = self._listings_seen = (position, fresh, dict(zip(registry_ids, projects)))
+        return cached[1], cached[2]
 
     def quote(self, listing_id: str, *, tonnes: int | None = None, amount=None,
               estimate=None) -> Quote:

@@ -124,7 +124,7 @@ def catalogue(market, project: str | None = None, vintage: int | None = None,
     """Summaries of the active listings (``listing_summary``), by project then vintage,
     narrowed to a project, a vintage and a highest base price per tonne. ``listings``: the
     market's listings if already loaded for this request (each load is a database read)."""
-    projects: dict[str, object] = {}
+    projects: dict[str, object] = market.listed_projects()
     rows = []
     for listing in market.listings() if listings is None else listings:
         if listing.status != ACTIVE:

@@ -13,6 +13,7 @@ import pytest
 
 from ledger.accounts import account_id
 from ledger.batch_reads import events_after
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger.demo import INVENTORY
@@ -158,3 +159,19 @@ def test_listings_sharing_an_inventory_and_a_currency_take_turns_too(workers):
     assert [workers[1].get_listing(listing).sold for listing in (first, second)] == [50, 50]
     assert conflicts == []
     assert_sound(workers[1])
+
+
+def test_listings_read_in_one_batch_are_up_to_date_with_their_projects(workers):
+    this, other = workers
+    listing = seed_market(other)
+    other.open_account("org-acme", owner=BUYER)
+    assert [str(item.id) for item in this.listings()] == [listing]  # now in this one's cache
+    other.place_order(listing, 4, BUYER, "org-acme")
+    with counted_queries() as reading:
+        (fresh,) = this.listings()
+    assert fresh.reserved == 4
+    assert this.listed_projects()[PROJECT].details.registry_id == PROJECT
+    # The store's position, the catalogue, then the listing and the project in one batch each.
+    assert reading["queries"] <= 4, reading
+    with pytest.raises(AggregateNotFoundError):
+        this._read_many([account_id("nobody")])

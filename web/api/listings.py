@@ -35,7 +35,7 @@ class Listings(MethodView):
                     if (project is None or listing.project_registry_id == project.upper())
                     and (vintage is None or listing.vintage_year == vintage)]
         page = take_page(listings, pagination_parameters)
-        projects: dict = {}
+        projects = market().listed_projects()
         return [listing_resource(listing, projects) for listing in page]
 
 
