@@ -210,9 +210,14 @@ class Marketplace(Ledger):
         if retirement is not None:
             retirement.check()
 
+        changes = self._reservation_changes(listing_id)
+
         def command():
             order_id = public_id("KAP-ORD")
-            self._prefetch_reservation(listing_id, order_id, buyer_account)
+            # What placing reads, in one round trip: the aggregates it changes, the buyer's
+            # account and the order's escrow (new, so only probed).
+            self._prefetch(*changes, account_id(buyer_account),
+                           account_id(Order.escrow_name_of(order_id)))
             listing = self.get_listing(listing_id)
             quote = quote_tonnes(listing, tonnes, self.now())
             buyer = self._holding(buyer_account, buyer_org)
@@ -224,24 +229,12 @@ class Marketplace(Ledger):
 
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
                    "r": repr(retirement)}
-        return self._run("place_order", payload, idempotency_key, command,
-                         hot=self._reservation_turns(listing_id))
+        return self._run("place_order", payload, idempotency_key, command, hot=changes)
 
-    def _prefetch_reservation(self, listing_id: str, order_id: str, buyer_account: str) -> None:
-        """What placing an order reads, in one round trip: the listing, its inventory, the
-        buyer's account and the order's escrow (new, so only probed)."""
-        try:
-            listing_uuid = UUID(str(listing_id))
-        except ValueError:
-            return  # get_listing says so
-        known = self._cached(listing_uuid)
-        inventory = [account_id(known.inventory_account)] if isinstance(known, Listing) else []
-        self._prefetch(listing_uuid, *inventory, account_id(buyer_account),
-                       account_id(Order.escrow_name_of(order_id)))
-
-    def _reservation_turns(self, listing_id: str) -> list[UUID]:
+    def _reservation_changes(self, listing_id: str) -> list[UUID]:
         """Placing an order changes its listing and the listing's inventory account (other
-        listings may sell from it too), as this process last saw the listing."""
+        listings may sell from it too), as this process last saw the listing: the turns it
+        takes, and the first of what it reads."""
         ids = _ids(listing_id)
         if not ids:
             return ids
