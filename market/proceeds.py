@@ -436,6 +436,12 @@ class ProceedsLedger(Aggregate):
         account = payable_account(recipient, farm_code)
         return self.credits.get(account, 0) - self.debits.get(account, 0)
 
+    def payees(self) -> list[tuple[str, str | None]]:
+        """Every (recipient, farm code) ever allocated anything, by recipient then farm (a
+        payout needs an allocation first, so no payee is only in the debits)."""
+        found = {payee for account in self.credits if (payee := payee_of(account))}
+        return sorted(found, key=lambda payee: (payee[0], payee[1] or ""))
+
     def totals_by_project(self) -> dict[str, int]:
         """Net proceeds allocated per project (sales less refunds), in minor units. A sale
         booked without a project counts in none."""

@@ -12,7 +12,7 @@ from ledger.accounts import INVENTORY
 from ledger.audit.export import neutralise
 from ledger.serials import SerialBlock
 from market import money
-from market.proceeds import FARMERS, ProceedsLedger, StatementRow, payee_of
+from market.proceeds import FARMERS, ProceedsLedger, StatementRow
 
 PAGE_SIZE = 50
 
@@ -76,10 +76,9 @@ class Payee:
 def payees(journal: ProceedsLedger) -> list[Payee]:
     """Every payee of one currency's proceeds journal, farmers' farms with the rest, from
     its running totals (a refund lowers what was allocated, not what was paid out)."""
-    found = {payee for account in journal.credits if (payee := payee_of(account))}
     return [Payee(recipient, farm_code, journal.allocated(recipient, farm_code),
                   journal.paid_out(recipient, farm_code), journal.owed(recipient, farm_code))
-            for recipient, farm_code in sorted(found, key=lambda p: (p[0], p[1] or ""))]
+            for recipient, farm_code in journal.payees()]
 
 
 def owed_to_farms(journal: ProceedsLedger) -> int:

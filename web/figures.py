@@ -14,7 +14,7 @@ from ledger.public_registry import tonnes_by_month
 from market.errors import NoRuleInForceError
 from market.listings import ACTIVE, listing_summary
 from market.money import CURRENCIES, Money
-from market.proceeds import FARMERS, payee_of, split_proceeds
+from market.proceeds import FARMERS, split_proceeds
 
 PER_PAGE = 20
 EXAMPLE_SALE = Decimal(100)  # the benefit-sharing example: what each party gets of 100
@@ -180,9 +180,7 @@ def proceeds_journals(market) -> list:
 
 def payee_totals(journal) -> list[PayeeTotal]:
     """Every payee of a journal, farms last, with allocated, paid out and owed."""
-    payees = sorted({payee for account in (*journal.credits, *journal.debits)
-                     if (payee := payee_of(account)) is not None},
-                    key=lambda payee: (payee[0] == FARMERS, payee[0], payee[1] or ""))
+    payees = sorted(journal.payees(), key=lambda payee: payee[0] == FARMERS)  # stable
 
     def money(minor: int) -> Money:
         return Money.from_minor(minor, journal.currency)

@@ -886,3 +886,11 @@ def test_a_payout_reference_cannot_be_used_twice_for_a_payee():
     with pytest.raises(IntegrityError):
         store.save(racing, pay(racing, FARMERS, "F-1", 100, reference="BCP-9"))
     assert store.repository.get(journal.id).paid_out(FARMERS, "F-1") == 100
+
+
+def test_the_payees_are_everyone_a_sale_allocated_to_by_recipient_then_farm():
+    journal = journal_with_sale()
+    pay(journal, AIDER, None, 100)
+    assert journal.payees() == [(AIDER, None), (FEE, None), (FARMERS, "F-1"),
+                                (FARMERS, "F-2"), (FARMERS, "F-3")]
+    assert ProceedsLedger.open("USD").payees() == []
