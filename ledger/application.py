@@ -429,15 +429,15 @@ class Ledger(Application[UUID]):
         Raises AggregateNotFoundError."""
         if not self._batch_reads:
             return [self.repository.get(aggregate_id) for aggregate_id in aggregate_ids]
-        fresh, absent = self._batch(list(dict.fromkeys(aggregate_ids)))
-        if absent:
-            raise AggregateNotFoundError(next(iter(absent)))
+        fresh, _ = self._batch(list(dict.fromkeys(aggregate_ids)), probe=False)
         return [fresh[aggregate_id] if aggregate_id in fresh
                 else self.repository.get(aggregate_id) for aggregate_id in aggregate_ids]
 
-    def _batch(self, aggregate_ids: list[UUID], turn=None) -> tuple[dict, set]:
+    def _batch(self, aggregate_ids: list[UUID], turn=None, probe: bool = True
+               ) -> tuple[dict, set]:
         """One round trip: the cached aggregates among ``aggregate_ids`` brought up to date
-        (copies, as the repository hands out), and which of the others do not exist."""
+        (copies, as the repository hands out), and (``probe``) which of the others do not
+        exist."""
         cached = {}
         for aggregate_id in aggregate_ids:
             try:
@@ -445,13 +445,14 @@ class Ledger(Application[UUID]):
             except (KeyError, AttributeError):
                 pass
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
-                             [i for i in aggregate_ids if i not in cached], first=turn)
+                             [i for i in aggregate_ids if i not in cached and probe],
+                             first=turn)
         fresh, absent = {}, set()
         for aggregate_id in aggregate_ids:
             if aggregate_id in cached:
                 fresh[aggregate_id] = deepcopy(
                     self._fast_forward(cached[aggregate_id], found[aggregate_id]))
-            elif not found[aggregate_id]:
+            elif probe and not found[aggregate_id]:
                 absent.add(aggregate_id)
         return fresh, absent
 
