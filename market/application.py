@@ -332,8 +332,22 @@ class Marketplace(Ledger):
 
     def pay_offline(self, order_id: str, order: Order | None = None) -> str:
         """The demo's test payment: confirms with the offline provider and settles at once.
-        ``order``, if the caller has just loaded it, saves reading it again (the settling
-        itself reads it afresh)."""
+        ``order``, if the caller has it (even as last seen: see ``peek_order``), saves
+        reading it again; the settling itself reads it afresh. Returns the outcome."""
+        return self._pay_offline(order_id, order)["outcome"]
+
+    def pay_offline_summary(self, order_id: str, order: Order | None = None) -> dict:
+        """As ``pay_offline``, returning the order as the payment left it (``order_summary``),
+        without reading it once more."""
+        return self._pay_offline(order_id, order)["order"]
+
+    def peek_order(self, order_id: str) -> Order:
+        """The order as this process last saw or wrote it, else read: for the facts of an
+        order that never change (its buyer, listing, amount). Do not mutate it."""
+        seen = self._cached(order_aggregate_id(order_id))
+        return seen if isinstance(seen, Order) else self.get_order(order_id)
+
+    def _pay_offline(self, order_id: str, order: Order | None) -> dict:
         if not isinstance(self.payments, OfflinePaymentProvider):
             raise MarketError("offline test payments are only for the demo's offline provider")
         if order is None or order.order_id != order_id:
@@ -343,13 +357,12 @@ class Marketplace(Ledger):
                                                order.currency, "Kapok demo test payment")
         self.payments.confirm_payment(payment.payment_id, OfflinePaymentProvider.TEST_METHOD)
         # The payment is attached in the same save that settles the order: one save, not two.
-        return self.handle_payment_event(PaymentEvent(
+        return self._payment_event(PaymentEvent(
             f"offline_evt_{payment.payment_id}", SUCCEEDED, payment.payment_id,
             order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True,
             hot=self._sale_turns(order))
 
-    def handle_payment_event(self, event: PaymentEvent, attach: bool = False,
-                             hot: Sequence[UUID] = ()) -> str:
+    def handle_payment_event(self, event: PaymentEvent, hot: Sequence[UUID] = ()) -> str:
         """Acts once on a verified provider event; a repeat returns 'duplicate'.
 
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
@@ -357,6 +370,12 @@ class Marketplace(Ledger):
         fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome.
         ``hot``: the order's listing and journal, when the caller knows them (see
         ``Ledger._run``)."""
+        return self._payment_event(event, hot=hot)["outcome"]
+
+    def _payment_event(self, event: PaymentEvent, attach: bool = False,
+                       hot: Sequence[UUID] = ()) -> dict:
+        """``handle_payment_event``'s work; ``attach``: the offline payment, attached in the
+        settling save. The result's "order" is the order as the event left it (a summary)."""
         # The order as this process last saw it says what the settling will read.
         seen = self._cached(order_aggregate_id(event.order_id)) if event.order_id else None
         if not hot and isinstance(seen, Order):
@@ -367,9 +386,13 @@ class Marketplace(Ledger):
             self._prefetch(processed, payment_index_id(event.payment_id), *(
                 [order_aggregate_id(event.order_id)] if event.order_id else []),
                 *self._sale_ids(seen))
-            if self._exists(processed):
-                return [], {"outcome": "duplicate"}
             order = self._order_for(event)
+            if attach and order is not None:
+                # Checked again on the order as it is now (the caller's may be as last seen):
+                # an offline payment of a paid order is refused, not reported a duplicate.
+                order._check("attach_payment")
+            if self._exists(processed):
+                return [], {"outcome": "duplicate", "order": self._summary_of(order)}
             self._prefetch(*self._sale_ids(order))  # nothing left to read, if seen
             if order is None:
                 outcome, changed = "unknown order", []
@@ -387,12 +410,17 @@ class Marketplace(Ledger):
                 outcome, changed = f"payment failed for {order.state} order", []
             record = ProcessedPaymentEvent(event.event_id, event.kind,
                                            order.order_id if order else event.order_id, outcome)
-            return [*changed, record], {"outcome": outcome}
+            return [*changed, record], {"outcome": outcome, "order": self._summary_of(order)}
 
         result = self._run("payment_event", {}, None, command, hot=hot)
         if result["outcome"] == REFUND_DUE:
-            return self._refund_late_payment(result["order"], event)
-        return result["outcome"]
+            outcome = self._refund_late_payment(result["order"], event)
+            return {"outcome": outcome, "order": self.order_summary(self.get_order(
+                result["order"].order_id))}
+        return result
+
+    def _summary_of(self, order: Order | None) -> dict | None:
+        return self.order_summary(order) if order is not None else None
 
     def _refund_late_payment(self, order: Order, event: PaymentEvent) -> str:
         """Refunds a payment whose tonnes are gone (idempotent at the provider by order id),

@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.demo import INVENTORY
 from market.application import Marketplace
+from market.orders import IllegalTransitionError
 from tests.integration.test_market_orders import (
     BUYER,
     PROJECT,
@@ -82,6 +83,21 @@ def test_a_command_sees_what_another_worker_saved_since_it_cached_the_aggregates
         assert worker.get_account(INVENTORY).balance == held - 10
         assert worker.get_account("org-acme").balance == 3
     assert_sound(other)
+
+
+def test_an_order_paid_by_another_worker_is_refused_even_if_this_one_saw_it_unpaid(workers):
+    this, other = workers
+    listing = seed_market(this)
+    this.open_account("org-acme", owner=BUYER)
+    order_id = this.place_order(listing, 2, BUYER, "org-acme")["order_id"]
+    assert other.pay_offline_summary(order_id)["state"] == "fulfilled"
+    # This worker last saw the order reserved; the payment reads it as it is now.
+    seen = this.peek_order(order_id)
+    assert seen.state == "reserved"
+    with pytest.raises(IllegalTransitionError, match="is fulfilled"):
+        this.pay_offline_summary(order_id, seen)
+    assert this.get_account("org-acme").balance == 2  # paid once, delivered once
+    assert_sound(this)
 
 
 def test_placing_and_paying_an_order_reads_in_a_few_round_trips(workers):

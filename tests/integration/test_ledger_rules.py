@@ -686,6 +686,8 @@ def test_an_account_restored_from_a_snapshot_equals_the_account_replayed_from_it
         from_snapshot = fresh.get_account(INVENTORY)
         assert from_snapshot.version == 100
         assert from_snapshot.blocks == from_events.blocks
+        # The snapshot was taken from the account in hand at its save: nothing else differs.
+        assert vars(from_snapshot) == vars(from_events)
     finally:
         fresh.close()
 

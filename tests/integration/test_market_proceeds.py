@@ -217,3 +217,11 @@ def test_the_journal_is_snapshotted_and_its_snapshots_do_not_grow_with_sales(app
     assert [snapshot.originator_version for snapshot in snapshots] == [100, 200]
     assert len(snapshots[1].state) <= len(snapshots[0].state) + 32  # larger totals only
     assert app.view.validate_balanced(app.proceeds("USD")) == []
+    # Taken from the journal in hand at its save, the snapshot holds what a replay of every
+    # event up to it holds.
+    replayed = None
+    for event in app.events.get(proceeds_ledger_id("USD"), lte=200):
+        replayed = event.mutate(replayed)
+    restored = app.mapper.to_domain_event(snapshots[1]).mutate(None)
+    assert restored.version == replayed.version == 200
+    assert vars(restored) == vars(replayed)

@@ -15,10 +15,11 @@ bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
                   description="Buying credits: reserve, pay, receive (or retire at once).")
 
 
-def visible_order(order_id: str):
+def visible_order(order_id: str, as_last_seen: bool = False):
     """The order if the caller may see it; another organisation's is as unknown as a
-    missing one (404), so ids cannot be probed."""
-    order = market().get_order(order_id)
+    missing one (404), so ids cannot be probed. ``as_last_seen``: as this process last saw
+    it, for a caller that only needs what never changes (its buyer) and reads it afresh."""
+    order = (market().peek_order if as_last_seen else market().get_order)(order_id)
     if not is_operator() and order.buyer_org != own_organisation():
         raise UnknownOrderError(f"unknown order {order_id}")
     return order
@@ -74,6 +75,5 @@ class OrderPayment(MethodView):
     def post(self, order_id: str):
         """Pays a reserved order with the demo's offline test provider (no real money):
         the order is fulfilled at once. With a real provider, pay through the site."""
-        order = visible_order(order_id)
-        market().pay_offline(order.order_id, order)
-        return market().order_summary(market().get_order(order.order_id))
+        order = visible_order(order_id, as_last_seen=True)  # the payment reads it afresh
+        return market().pay_offline_summary(order.order_id, order)
