@@ -15,7 +15,7 @@ import secrets
 import time
 from copy import deepcopy
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
@@ -81,6 +81,20 @@ def _lock_key(aggregate_id: UUID) -> int:
     """An aggregate's advisory lock key: PostgreSQL's keys are signed 64-bit integers."""
     key = aggregate_id.int >> 64
     return key - ((key >= 2**63) << 64)
+
+
+# Values an aggregate's state is mostly made of, which never change once made: a copy of the
+# aggregate can share them (deepcopy rebuilds each UUID and datetime through __reduce_ex__).
+_IMMUTABLE = frozenset({str, int, bool, float, type(None), Decimal, UUID, datetime, date})
+
+
+def copy_aggregate(aggregate):
+    """A deep copy of ``aggregate``, sharing only its immutable values."""
+    clone = object.__new__(type(aggregate))
+    memo: dict = {}
+    vars(clone).update({name: value if type(value) in _IMMUTABLE else deepcopy(value, memo)
+                        for name, value in vars(aggregate).items()})
+    return clone
 
 
 def check_quantity(quantity: Any) -> int:
@@ -373,27 +387,28 @@ class Ledger(Application[UUID]):
 
     @contextlib.contextmanager
     def _taking_turns(self, hot: Sequence[UUID]):
-        """Commands on the same hot aggregates take turns across processes (PostgreSQL
-        advisory locks from before the reads until after the save). Optimistic concurrency
-        alone lets two web workers read the same listing, and one of them then throws its
-        work away, backs off and starts again: under load that was most of the time an order
-        took. Locks are always taken in the order of their keys, so two commands never wait
-        for each other. Correctness never rests on them: a save of stale aggregates still
-        fails and is retried."""
-        if not hot or not self._batch_reads:
+        """Commands on the same hot aggregates take turns across processes. Optimistic
+        concurrency alone lets two web workers read the same listing, and one of them then
+        throws its work away, backs off and starts again: under load that was most of the
+        time an order took. On PostgreSQL a command on hot aggregates runs in a transaction
+        that first takes their transaction-scoped advisory locks (in the order of their keys,
+        so two commands never wait for each other), in the same round trip as its first
+        batch read (``_prefetch``); its save commits that transaction (see
+        ``ledger/pg_recorder.py``), which ends the turns just as the events become visible.
+        Correctness never rests on the locks: a save of stale aggregates still fails and is
+        retried."""
+        holding = getattr(self.recorder, "holding", None)
+        if not hot or not self._batch_reads or holding is None:
             yield
             return
         keys = sorted({_lock_key(aggregate_id) for aggregate_id in hot})
-        with self.recorder.datastore.get_connection() as connection:
+        with self.recorder.datastore.get_connection() as connection, holding(connection):
             # Taken by the command's first batch read, in the same round trip (_prefetch).
-            self._unit.turn = (connection, [("SELECT pg_advisory_lock(%s)", [key])
-                                            for key in keys])
+            self._unit.turn = (connection, [("BEGIN", []), (
+                "SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * len(keys)), keys)])
             try:
                 yield
             finally:
-                if self._unit.turn is None:  # taken
-                    connection.execute("SELECT " + ", ".join(
-                        ["pg_advisory_unlock(%s)"] * len(keys)), keys)
                 self._unit.turn = None
 
     def _load(self, aggregate_id: UUID):
@@ -450,7 +465,7 @@ class Ledger(Application[UUID]):
         fresh, absent = {}, set()
         for aggregate_id in aggregate_ids:
             if aggregate_id in cached:
-                fresh[aggregate_id] = deepcopy(
+                fresh[aggregate_id] = copy_aggregate(
                     self._fast_forward(cached[aggregate_id], found[aggregate_id]))
             elif probe and not found[aggregate_id]:
                 absent.add(aggregate_id)

@@ -29,7 +29,7 @@ CROSS JOIN LATERAL (
 
 
 def supports_batch_reads(recorder) -> bool:
-    return type(recorder).__module__ == "eventsourcing.postgres"
+    return any(cls.__module__ == "eventsourcing.postgres" for cls in type(recorder).__mro__)
 
 
 def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],

@@ -41,6 +41,8 @@ def persistence_env(url: str) -> dict[str, str]:
             )
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # eventsourcing's recorder, saving in one statement (see ledger/pg_recorder.py).
+            "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:KapokPostgresRecorder",
             "POSTGRES_DBNAME": unquote(dbname),
             "POSTGRES_HOST": parts.hostname,
             "POSTGRES_PORT": str(parts.port or 5432),

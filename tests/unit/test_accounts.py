@@ -463,3 +463,18 @@ def test_an_idempotency_key_has_1_to_200_characters(key):
 
     with pytest.raises(InvalidCommandError):
         check_key(key)
+
+
+# --- copies handed to commands ----------------------------------------------------------
+def test_a_copy_of_an_aggregate_has_its_state_and_changes_apart_from_it():
+    from ledger.application import copy_aggregate
+
+    original = account(INVENTORY, block(1, 100), name="inventory")
+    original.collect_events()  # as saved
+    copied = copy_aggregate(original)
+    assert type(copied) is Account and vars(copied) == vars(original)
+
+    copied.send(copied.pick(10, None), "acme", "T-1")
+    assert copied.balance == 90 and copied.version == 3
+    assert original.balance == 100 and original.version == 2  # nothing shared changed
+    assert original.blocks == [block(1, 100)] and original.collect_events() == []

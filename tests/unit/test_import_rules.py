@@ -11,11 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LEDGER_ALLOWED = {"eventsourcing", "ledger"}
 # PostgreSQL support is optional: only the modules that write its SQL (our table recorders,
-# and reading many aggregates in one round trip) import it.
+# our event recorder, and reading many aggregates in one round trip) import it.
 # Ed25519 signing comes from `cryptography`, confined to the audit's key and verifier modules.
 LEDGER_ALLOWED_IN = {
     "ledger/sql_recorders.py": {"psycopg"},
     "ledger/batch_reads.py": {"psycopg"},
+    "ledger/pg_recorder.py": {"psycopg"},
     "ledger/audit/keys.py": {"cryptography"},
     "ledger/audit/verifier.py": {"cryptography"},
 }
