@@ -45,10 +45,13 @@ class RawApp(Application):
 
 
 def raw_pairs_per_second(url: str, operations: int) -> float:
-    """eventsourcing alone: load two aggregates, one event each, one atomic save."""
+    """eventsourcing alone, as it ships (its own recorder, not Kapok's one-statement save):
+    load two aggregates, one event each, one atomic save."""
     from ledger.settings import persistence_env
 
-    app = RawApp(env=persistence_env(url))
+    env = persistence_env(url)
+    env.pop("APPLICATION_RECORDER_TOPIC", None)
+    app = RawApp(env=env)
     pairs = [(Counter(), Counter()) for _ in range(50)]
     app.save(*[a for pair in pairs for a in pair])
     ids = [(a.id, b.id) for a, b in pairs]

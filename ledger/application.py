@@ -71,6 +71,9 @@ from ledger.transcodings import LEDGER_TRANSCODINGS
 # overflow attacks out of the serial counter.
 MAX_QUANTITY = 10_000_000_000
 MAX_ATTEMPTS = 30
+# An aggregate not in memory with fewer events than this comes whole with a command's batch
+# read; a longer one is loaded on its own, from its latest snapshot.
+WHOLE_BELOW = 16
 
 
 class StaleReadError(Exception):
@@ -420,14 +423,24 @@ class Ledger(Application[UUID]):
                 return loaded[aggregate_id]
             if aggregate_id in self._unit.absent:
                 raise AggregateNotFoundError(aggregate_id)
+        if self._batch_reads:  # one query, also for a short aggregate not in memory
+            turn = getattr(self._unit, "turn", None)  # a command's first read takes its turns
+            self._unit.turn = None
+            fresh, absent = self._batch([aggregate_id], turn)
+            if aggregate_id in absent:
+                raise AggregateNotFoundError(aggregate_id)
+            if aggregate_id in fresh:
+                return self._remember(fresh[aggregate_id])
         aggregate = self.repository.get(aggregate_id)
         return self._remember(aggregate)
 
     def _prefetch(self, *aggregate_ids: UUID) -> None:
         """Loads what the running command is about to use in one round trip (PostgreSQL;
-        elsewhere a no-op): aggregates in the cache are brought up to date and handed to the
-        command, the others are probed, so that loading or asking about an absent one costs
-        nothing. An aggregate that exists but is not cached is loaded later as usual."""
+        elsewhere a no-op): aggregates in the cache are brought up to date, short ones that
+        are not (an order or escrow another worker created) come whole, and are handed to the
+        command; the others are probed, so that loading or asking about an absent one costs
+        nothing. A long aggregate that is not cached is loaded later as usual (from its
+        snapshot)."""
         loaded = getattr(self._unit, "aggregates", None)
         if loaded is None or not self._batch_reads:
             return
@@ -450,25 +463,35 @@ class Ledger(Application[UUID]):
 
     def _batch(self, aggregate_ids: list[UUID], turn=None, probe: bool = True
                ) -> tuple[dict, set]:
-        """One round trip: the cached aggregates among ``aggregate_ids`` brought up to date
-        (copies, as the repository hands out), and (``probe``) which of the others do not
-        exist."""
+        """One round trip: the cached aggregates among ``aggregate_ids`` brought up to date,
+        the uncached ones with fewer than ``WHOLE_BELOW`` events built from them (copies, as
+        the repository hands out), and (``probe``) which of the others do not exist."""
+        cache = self.repository.cache
         cached = {}
         for aggregate_id in aggregate_ids:
             try:
-                cached[aggregate_id] = self.repository.cache.get(aggregate_id)
+                cached[aggregate_id] = cache.get(aggregate_id)
             except (KeyError, AttributeError):
                 pass
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
-                             [i for i in aggregate_ids if i not in cached and probe],
-                             first=turn)
+                             [i for i in aggregate_ids if i not in cached],
+                             first=turn, probe_limit=WHOLE_BELOW)
         fresh, absent = {}, set()
         for aggregate_id in aggregate_ids:
+            events = found[aggregate_id]
             if aggregate_id in cached:
                 fresh[aggregate_id] = copy_aggregate(
-                    self._fast_forward(cached[aggregate_id], found[aggregate_id]))
-            elif probe and not found[aggregate_id]:
-                absent.add(aggregate_id)
+                    self._fast_forward(cached[aggregate_id], events))
+            elif not events:
+                if probe:
+                    absent.add(aggregate_id)
+            elif len(events) < WHOLE_BELOW and events[0].originator_version == 1:
+                aggregate = None
+                for event in map(self.mapper.to_domain_event, events):
+                    aggregate = event.mutate(aggregate)
+                if cache is not None:
+                    cache.put(aggregate_id, aggregate)
+                fresh[aggregate_id] = copy_aggregate(aggregate)
         return fresh, absent
 
     def _cached(self, aggregate_id: UUID):

@@ -33,10 +33,11 @@ def supports_batch_reads(recorder) -> bool:
 
 
 def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
-                 first: tuple[Any, list[tuple[str, list]]] | None = None
-                 ) -> dict[UUID, list[StoredEvent]]:
+                 first: tuple[Any, list[tuple[str, list]]] | None = None,
+                 probe_limit: int = 1) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each aggregate in ``after`` with a version above the one given,
-    and at most the first event of each aggregate in ``probe``, in one query (PostgreSQL).
+    and at most the first ``probe_limit`` events of each aggregate in ``probe``, in one query
+    (PostgreSQL).
     Aggregates without such events have an empty list. ``first``: a connection and
     statements to run on it just before, one after the other, in the same round trip (the
     query's snapshot is taken after they have returned, e.g. after locks are granted)."""
@@ -53,8 +54,8 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
                     connection.execute(sql, first_params)
         return found
     versions = [*after.values(), *(0 for _ in probe)]
-    # NULL is no limit: every newer event of a loaded aggregate, one event of a probed one.
-    limits = [*(None for _ in after), *(1 for _ in probe)]
+    # NULL is no limit: every newer event of a loaded aggregate, the first few of a probed one.
+    limits = [*(None for _ in after), *(probe_limit for _ in probe)]
     statement = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
         Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)))
     params = [ids, versions, limits]

@@ -120,6 +120,22 @@ def test_placing_and_paying_an_order_reads_in_a_few_round_trips(workers):
     assert paying["queries"] <= 6, paying
 
 
+def test_an_order_placed_by_another_worker_is_paid_in_as_few_round_trips(workers):
+    this, other = workers
+    listing = seed_market(this)
+    this.open_account("org-acme", owner=BUYER)
+    for worker in (this, other):  # each has the listing, accounts and journal in memory
+        worker.pay_offline(worker.place_order(listing, 2, BUYER, "org-acme")["order_id"])
+    order = other.place_order(listing, 2, BUYER, "org-acme")
+    with counted_queries() as paying:
+        this.pay_offline(order["order_id"])
+    # The order (who may pay), then the batch read, which brings the order's escrow whole
+    # although this worker has never seen it, and the save.
+    assert paying["queries"] <= 6, paying
+    assert this.get_account("org-acme").balance == 6
+    assert_sound(this)
+
+
 def counting_conflicts(workers) -> list:
     """Each save the store refuses as stale (Ledger._run would back off and run it again)."""
     conflicts = []

@@ -38,8 +38,10 @@ KILLED = -signal.SIGKILL
 # The worker: its own Marketplace, one line per event it has acted on. Told to, it stops inside
 # the save of one event and says so, so that the test can kill it at that very point:
 # "before-commit" once the save's rows are written but not committed, "after-commit" once they
-# are committed but before the outcome is reported. (The hooks name eventsourcing's recorder
-# internals: the commit happens between the inner write and the return of insert_events.)
+# are committed but before the outcome is reported. (The hooks name the recorders' internals.
+# On SQLite, eventsourcing's commits between its inner write and the return of insert_events;
+# on PostgreSQL, Kapok's sends the insert and its commit together, so the hook writes the rows
+# in a transaction of its own and pauses before committing it.)
 WORKER = r"""
 import json, sys, time
 from market.application import Marketplace
@@ -65,9 +67,28 @@ def pause_in_save(name):
         return result
     setattr(app.recorder, name, write_then_pause)
 
+def pause_before_commit_on_postgres():
+    recorder = app.recorder
+    def write_then_pause(connection, events):
+        if marked != pause_event:
+            return commit_in_turn(connection, events)
+        connection.execute(recorder._insert_call, (events,))  # in the command's transaction
+        report("paused", pause_where, pause_event)
+        time.sleep(60)
+    def write_alone_then_pause(events):
+        if marked != pause_event:
+            return insert_alone(events)
+        with recorder.datastore.get_connection() as connection:
+            connection.execute("BEGIN")
+            write_then_pause(connection, events)
+    commit_in_turn, insert_alone = recorder._insert_and_commit, recorder._insert
+    recorder._insert_and_commit, recorder._insert = write_then_pause, write_alone_then_pause
+
 if pause_where == "before-commit":
-    sqlite = url.startswith("sqlite")
-    pause_in_save("_insert_events" if sqlite else "_fetch_ids_after_insert_events")
+    if url.startswith("sqlite"):
+        pause_in_save("_insert_events")
+    else:
+        pause_before_commit_on_postgres()
 elif pause_where == "after-commit":
     pause_in_save("insert_events")
 with open(events_file) as file:
