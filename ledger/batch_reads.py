@@ -28,6 +28,20 @@ CROSS JOIN LATERAL (
 """
 
 
+def _statement(recorder) -> str:
+    """The query for ``recorder``'s table, composed once: psycopg renders a composed query
+    again on every execution, and caches the conversion of a plain string."""
+    try:
+        return recorder._kapok_events_after
+    except AttributeError:
+        from psycopg.sql import SQL, Identifier
+
+        recorder._kapok_events_after = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
+            Identifier(recorder.datastore.schema),
+            Identifier(recorder.events_table_name))).as_string(None)
+        return recorder._kapok_events_after
+
+
 def supports_batch_reads(recorder) -> bool:
     return any(cls.__module__ == "eventsourcing.postgres" for cls in type(recorder).__mro__)
 
@@ -41,8 +55,6 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     Aggregates without such events have an empty list. ``first``: a connection and
     statements to run on it just before, one after the other, in the same round trip (the
     query's snapshot is taken after they have returned, e.g. after locks are granted)."""
-    from psycopg.sql import SQL, Identifier
-
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
     ids = [*after, *probe]
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
@@ -56,8 +68,7 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     versions = [*after.values(), *(0 for _ in probe)]
     # NULL is no limit: every newer event of a loaded aggregate, the first few of a probed one.
     limits = [*(None for _ in after), *(probe_limit for _ in probe)]
-    statement = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
-        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)))
+    statement = _statement(recorder)
     params = [ids, versions, limits]
     if first is None:
         with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:

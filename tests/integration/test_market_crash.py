@@ -72,7 +72,7 @@ def pause_before_commit_on_postgres():
     def write_then_pause(connection, events):
         if marked != pause_event:
             return commit_in_turn(connection, events)
-        connection.execute(recorder._insert_call, (events,))  # in the command's transaction
+        connection.execute(recorder._insert_call, events)  # in the command's transaction
         report("paused", pause_where, pause_event)
         time.sleep(60)
     def write_alone_then_pause(events):
