@@ -50,6 +50,9 @@ def check_account_name(name: str) -> None:
 
 class Account(Aggregate):
     """A registry account and the serial blocks it holds."""
+    # Containers of immutable values only: a copy for a command copies them shallowly
+    # (ledger.application.copy_aggregate).
+    flat_containers = frozenset({"blocks"})
 
     @staticmethod
     def create_id(name: str, kind: str, owner: str) -> UUID:

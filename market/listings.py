@@ -126,6 +126,9 @@ def check_terms(price_per_tonne: Decimal, currency: str, minimum_quantity: int,
 
 class Listing(Aggregate):
     """Tonnes of one project vintage for sale from an inventory account."""
+    # Containers of immutable values only: a copy for a command copies them shallowly
+    # (ledger.application.copy_aggregate).
+    flat_containers = frozenset({"tiers"})
 
     @classmethod
     def create(cls, *, project_registry_id: str, vintage_year: int, inventory_account: str,

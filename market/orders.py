@@ -54,6 +54,10 @@ def payment_index_id(payment_id: str) -> UUID:
 
 
 class Order(Aggregate):
+    # Containers of immutable values only: a copy for a command copies them shallowly
+    # (ledger.application.copy_aggregate).
+    flat_containers = frozenset({"serials"})
+
     @staticmethod
     def create_id(order_id: str, **_: object) -> UUID:
         return order_aggregate_id(order_id)

@@ -396,6 +396,9 @@ class ProceedsLedger(Aggregate):
     what they record and saved with the journal, so the store refuses to book an order, or a
     payout reference for a payee, twice. The journal asks the store first (``exists``), so a
     retry is refused by name: a caller retrying can treat it as done, one with a bug hears."""
+    # Containers of immutable values only: a copy for a command copies them shallowly
+    # (ledger.application.copy_aggregate).
+    flat_containers = frozenset({"debits", "credits", "withdrawn", "by_project"})
 
     @staticmethod
     def create_id(currency: str, **_: object) -> UUID:

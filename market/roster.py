@@ -33,6 +33,9 @@ class Catalogue(Aggregate):
 class FarmRoster(Aggregate):
     """The farms of every project. Farm codes are unique across projects, because the
     proceeds journal keeps one payable account per farm code."""
+    # Containers of immutable values only: a copy for a command copies them shallowly
+    # (ledger.application.copy_aggregate).
+    flat_containers = frozenset({"farms"})
 
     @staticmethod
     def create_id() -> UUID:

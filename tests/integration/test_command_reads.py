@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.demo import INVENTORY
 from market.application import Marketplace
-from market.listings import NotEnoughAvailableError
+from market.listings import NotEnoughAvailableError, PriceTier
 from market.orders import IllegalTransitionError
 from tests.integration.test_market_orders import (
     BUYER,
@@ -134,6 +134,29 @@ def test_an_order_placed_by_another_worker_is_paid_in_as_few_round_trips(workers
     assert paying["queries"] <= 6, paying
     assert this.get_account("org-acme").balance == 6
     assert_sound(this)
+
+
+def test_the_containers_copied_shallowly_hold_only_values_that_never_change(workers):
+    # copy_aggregate copies an aggregate's flat_containers shallowly: sound only while every
+    # item in them is immutable (hashable, for the values these aggregates hold).
+    this, _ = workers
+    listing = seed_market(this)
+    this.change_listing(listing, price_per_tonne=Decimal("25"),
+                        tiers=[PriceTier(100, Decimal("20"))])
+    this.open_account("org-acme", owner=BUYER)
+    order = this.place_order(listing, 2, BUYER, "org-acme")
+    this.pay_offline(this.place_order(listing, 3, BUYER, "org-acme")["order_id"])
+    aggregates = [this.get_listing(listing), this.get_account(INVENTORY),
+                  this.get_account("org-acme"), this.get_order(order["order_id"]),
+                  this.proceeds("USD"), this._roster()]
+    for aggregate in aggregates:
+        items = []
+        for name in type(aggregate).flat_containers:
+            container = getattr(aggregate, name)
+            items += list(container.values()) if isinstance(container, dict) else list(container)
+        assert items, f"{type(aggregate).__name__}: nothing to check"
+        for item in items:
+            hash(item)  # raises for a list, a dict or a dataclass that is not frozen
 
 
 def counting_conflicts(workers) -> list:
