@@ -13,6 +13,8 @@ from other processes on 127.0.0.1:
 5. Orders: each client places an order of 1 t (POST /api/v1/orders) and pays it with the
    offline provider (POST /api/v1/orders/<id>/pay), with 1, 4 and 16 concurrent clients
    (``bench.order_load``, a separate process), beside the same two POSTs to the bare app.
+   Each order phase also reports where the CPU went: milliseconds of CPU per order in the
+   Kapok workers and in PostgreSQL's processes, and how busy the whole machine was.
 
 Goals (issue "Performance"): catalogue >= 500 req/s, orders >= 200/s, p99 < 100 ms. Every
 server and the database are removed at the end, also on failure. ``--profile DIR`` records
@@ -195,6 +197,58 @@ def event_ids(url: str, table: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; 0 for one gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends do the queries)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle + iowait) CPU ticks of the machine so far (Linux /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+class CpuUse:
+    """Where the CPU went during a phase: the Kapok workers, PostgreSQL, the whole machine."""
+
+    def __init__(self, workers: list[int]):
+        self.workers, self.postgres = workers, postgres_pids()
+        self.start = (cpu_seconds(self.workers), cpu_seconds(self.postgres), machine_ticks())
+
+    def per(self, count: int) -> dict:
+        workers, postgres, (all_ticks, idle_ticks) = (
+            cpu_seconds(self.workers), cpu_seconds(self.postgres), machine_ticks())
+        spent = all_ticks - self.start[2][0]
+        return {
+            "worker_cpu_ms_per_order": round(1000 * (workers - self.start[0]) / count, 2)
+            if count else None,
+            "postgres_cpu_ms_per_order": round(1000 * (postgres - self.start[1]) / count, 2)
+            if count else None,
+            "machine_busy_percent": round(
+                100 * (1 - (idle_ticks - self.start[2][1]) / spent), 1) if spent else None,
+        }
+
+
 def order_load(base: str, listing: str, tokens_file: str, clients: int, seconds: float) -> dict:
     """The order flow from its own process (``bench.order_load``)."""
     done = subprocess.run(
@@ -297,7 +351,9 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
             bare_flow = order_load(bare.base, listing, str(tokens_file), count, order_seconds)
             profiler.start(f"orders-{count}", kapok, order_seconds)
             ids_before, stored_before = event_ids(url, table)
+            cpu = CpuUse(kapok.workers())
             kapok_flow = order_load(kapok.base, listing, str(tokens_file), count, order_seconds)
+            kapok_flow.update(cpu.per(kapok_flow["orders"]))
             ids_after, stored_after = event_ids(url, table)
             profiler.finish()
             kapok_flow["events_saved"] = stored_after - stored_before
@@ -345,13 +401,15 @@ def print_table(summary: dict) -> None:
         print(f"{label:<34} {row['requests_per_second']:>8,.0f} {ratio:>7.3f} "
               f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['non_2xx']:>8}")
     print(f"{'orders (create + pay)':<24} {'orders/s':>9} {'x bare flow':>11} {'x bare GET':>10} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'409s':>5} {'retries':>7} {'5xx':>4} {'rolled back ids':>15}")
+          f"{'p50 ms':>7} {'p99 ms':>7} {'409s':>5} {'retries':>7} {'5xx':>4} {'rolled back ids':>15}"
+          f" {'CPU ms/order: workers':>21} {'postgres':>8} {'busy %':>6}")
     for count, row in orders.items():
         print(f"{count + ' client(s)':<24} {row['orders_per_second']:>9,.1f} "
               f"{row['ratio_to_bare_flow']:>11.3f} {row['ratio_to_bare_get']:>10.4f} "
               f"{row['p50_ms']!s:>7} {row['p99_ms']!s:>7} {row['conflicts_409']:>5} "
               f"{row['retries']:>7} {row['server_errors_5xx']:>4} "
-              f"{row['ids_of_rolled_back_saves']:>15}")
+              f"{row['ids_of_rolled_back_saves']:>15} {row['worker_cpu_ms_per_order']!s:>21} "
+              f"{row['postgres_cpu_ms_per_order']!s:>8} {row['machine_busy_percent']!s:>6}")
     goals = summary["goals_met"]
     print("goals: " + ", ".join(f"{name} {'MET' if met else 'NOT met'}" for name, met in goals.items()))
 
