@@ -131,6 +131,8 @@ class Ledger(Application[UUID]):
     # Accounts are touched by every sale: load them from a recent snapshot.
     snapshotting_intervals = {Account: 100, SerialCounter: 100}
 
+    TURN_TIMEOUT = "10s"  # see _taking_turns
+
     def __init__(self, env: dict | None = None, database: str | None = None):
         settings = persistence_env(database or database_url())
         # Keep recently used aggregates in memory; each get() still fast-forwards from the
@@ -414,8 +416,12 @@ class Ledger(Application[UUID]):
         keys = sorted({_lock_key(aggregate_id) for aggregate_id in hot})
         with self.recorder.datastore.get_connection() as connection, holding(connection):
             # Taken by the command's first batch read, in the same round trip (_prefetch).
+            # A turn not granted within TURN_TIMEOUT (something holds it far longer than a
+            # command takes) fails the command, rather than leave it waiting for ever: the
+            # caller hears the database is busy (a 503 on the web) and nothing is written.
             self._unit.turn = (connection, [("BEGIN", []), (
-                "SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * len(keys)), keys)])
+                "SELECT set_config('lock_timeout', %s, true), " + ", ".join(
+                    ["pg_advisory_xact_lock(%s)"] * len(keys)), [self.TURN_TIMEOUT, *keys])])
             try:
                 yield
             finally:

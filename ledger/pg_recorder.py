@@ -81,8 +81,10 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
                     connection.execute("ROLLBACK")
 
     def insert_events(self, stored_events: Sequence, **kwargs: Any) -> Sequence[int] | None:
-        if not stored_events or kwargs.get("tracking") is not None:
+        if kwargs.get("tracking") is not None:
             return super().insert_events(stored_events, **kwargs)
+        if not stored_events:  # nothing to save (eventsourcing would still open a transaction)
+            return []
         events = ([e.originator_id for e in stored_events],
                   [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events])

@@ -7,14 +7,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from decimal import Decimal
+from uuid import UUID
 
 import psycopg
 import pytest
 
 from ledger.accounts import account_id
+from ledger.application import _lock_key
 from ledger.batch_reads import events_after
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 
 from ledger.demo import INVENTORY
 from market.application import Marketplace
@@ -241,6 +244,26 @@ def test_a_refused_command_ends_its_turns_with_it(workers, postgres_url):
     assert open_turns(postgres_url) == (0, 0)
     other.place_order(listing, 6, BUYER, "org-acme")  # would wait for ever on a held turn
     assert other.get_listing(listing).reserved == 10
+
+
+def test_a_turn_held_far_too_long_fails_the_waiting_command_instead_of_hanging_it(
+        workers, postgres_url):
+    this, other = workers
+    listing = seed_market(this)
+    this.open_account("org-acme", owner=BUYER)
+    this.place_order(listing, 2, BUYER, "org-acme")
+    other.TURN_TIMEOUT = "200ms"
+    # Something (a stuck process) holds the listing's turn and never lets go.
+    with psycopg.connect(postgres_url, autocommit=True) as stuck:
+        stuck.execute("BEGIN")
+        stuck.execute("SELECT pg_advisory_xact_lock(%s)",
+                      [_lock_key(UUID(listing))])
+        with pytest.raises(StoreOperationalError, match="lock timeout"):
+            other.place_order(listing, 3, BUYER, "org-acme")
+        stuck.execute("ROLLBACK")
+    assert open_turns(postgres_url) == (0, 0)  # the failed command left nothing open
+    other.place_order(listing, 3, BUYER, "org-acme")  # and the next one goes through
+    assert this.get_listing(listing).reserved == 5
 
 
 def test_a_stale_save_in_a_turn_is_rolled_back_and_run_again(workers, postgres_url):
