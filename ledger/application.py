@@ -437,9 +437,7 @@ class Ledger(Application[UUID]):
             if aggregate_id in self._unit.absent:
                 raise AggregateNotFoundError(aggregate_id)
         if self._batch_reads:  # one query, also for a short aggregate not in memory
-            turn = getattr(self._unit, "turn", None)  # a command's first read takes its turns
-            self._unit.turn = None
-            fresh, absent = self._batch([aggregate_id], turn)
+            fresh, absent = self._batch([aggregate_id], self._turn_to_take())
             if aggregate_id in absent:
                 raise AggregateNotFoundError(aggregate_id)
             if aggregate_id in fresh:
@@ -464,10 +462,15 @@ class Ledger(Application[UUID]):
             return
         wanted = [i for i in dict.fromkeys(aggregate_ids)
                   if i not in loaded and i not in self._unit.absent]
-        turn, self._unit.turn = getattr(self._unit, "turn", None), None
-        fresh, absent = self._batch(wanted, turn)
+        fresh, absent = self._batch(wanted, self._turn_to_take())
         loaded.update(fresh)
         self._unit.absent |= absent
+
+    def _turn_to_take(self):
+        """The running command's turns, if not taken yet: its first read takes them (see
+        ``_taking_turns``), and no later read does."""
+        turn, self._unit.turn = getattr(self._unit, "turn", None), None
+        return turn
 
     def _read_many(self, aggregate_ids: Sequence[UUID]) -> list:
         """Aggregates for reading, in order: on PostgreSQL those in the cache are brought up
@@ -485,12 +488,8 @@ class Ledger(Application[UUID]):
         the uncached ones with fewer than ``WHOLE_BELOW`` events built from them (copies, as
         the repository hands out), and (``probe``) which of the others do not exist."""
         cache = self.repository.cache
-        cached = {}
-        for aggregate_id in aggregate_ids:
-            try:
-                cached[aggregate_id] = cache.get(aggregate_id)
-            except (KeyError, AttributeError):
-                pass
+        cached = {aggregate_id: aggregate for aggregate_id in aggregate_ids
+                  if (aggregate := self._cached(aggregate_id)) is not None}
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
                              [i for i in aggregate_ids if i not in cached],
                              first=turn, probe_limit=WHOLE_BELOW)
@@ -513,8 +512,9 @@ class Ledger(Application[UUID]):
         return fresh, absent
 
     def _cached(self, aggregate_id: UUID):
-        """The aggregate as this process last saw it, or None, without asking the store: only
-        for facts that never change once recorded (such as a listing's inventory account)."""
+        """The aggregate as this process last saw it, or None, without asking the store: to
+        read only facts that never change once recorded (such as a listing's inventory
+        account), or to bring up to date (``_batch``). Do not mutate it."""
         try:
             return self.repository.cache.get(aggregate_id)
         except (KeyError, AttributeError):

@@ -5,7 +5,7 @@ journal, ...). Through eventsourcing's repository each one is a query of its own
 it is in the aggregate cache (the cache is fast-forwarded from the store on every get). On
 PostgreSQL a round trip costs more than decoding the events it brings, so the commands that
 run on every sale read all they need in one statement. SQLite is in-process: its queries are
-cheap, and it goes through the repository as before.
+cheap, and it reads one aggregate at a time (``Ledger._load``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 # One lateral select per aggregate: the events after the version already in memory, or (for an
-# aggregate not in memory) at most one event, which says whether it exists.
+# aggregate not in memory) its first few events, which say whether it exists (and, for a short
+# one, are all of it).
 _AFTER = """
 SELECT k.id AS originator_id, e.originator_version, e.topic, e.state
 FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS k(id, after, most)
@@ -60,10 +61,8 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
     if not ids:
         if first is not None:
-            connection, statements = first
-            with connection.pipeline():
-                for sql, first_params in statements:
-                    connection.execute(sql, first_params)
+            with first[0].pipeline():
+                _run_first(first)
         return found
     versions = [*after.values(), *(0 for _ in probe)]
     # NULL is no limit: every newer event of a loaded aggregate, the first few of a probed one.
@@ -75,11 +74,10 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
             cursor.execute(statement, params, prepare=True)
             rows = cursor.fetchall()
     else:
-        connection, statements = first
+        connection = first[0]
         with connection.cursor() as cursor:
             with connection.pipeline():  # every statement, one round trip
-                for sql, first_params in statements:
-                    connection.execute(sql, first_params)
+                _run_first(first)
                 cursor.execute(statement, params, prepare=True)
             rows = cursor.fetchall()
     for row in rows:
@@ -89,3 +87,9 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     for events in found.values():
         events.sort(key=lambda event: event.originator_version)
     return found
+
+
+def _run_first(first: tuple[Any, list[tuple[str, list]]]) -> None:
+    connection, statements = first
+    for sql, params in statements:
+        connection.execute(sql, params)

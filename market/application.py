@@ -241,7 +241,7 @@ class Marketplace(Ledger):
         known = self._cached(ids[0])
         if known is None:
             try:
-                known = self.repository.get(ids[0])  # once per process: then it is cached
+                known = self._load(ids[0])  # once per process: then it is cached
             except AggregateNotFoundError:
                 return ids
         return [*ids, account_id(known.inventory_account)] if isinstance(known, Listing) else ids
@@ -338,8 +338,9 @@ class Marketplace(Ledger):
 
     def pay_offline_summary(self, order_id: str, order: Order | None = None) -> dict:
         """As ``pay_offline``, returning the order as the payment left it (``order_summary``),
-        without reading it once more."""
-        return self._pay_offline(order_id, order)["order"]
+        without reading it once more (but after a late payment's refund, which is rare)."""
+        return (self._pay_offline(order_id, order)["order"]
+                or self.order_summary(self.get_order(order_id)))
 
     def peek_order(self, order_id: str) -> Order:
         """The order as this process last saw or wrote it, else read: for the facts of an
@@ -375,7 +376,8 @@ class Marketplace(Ledger):
     def _payment_event(self, event: PaymentEvent, attach: bool = False,
                        hot: Sequence[UUID] = ()) -> dict:
         """``handle_payment_event``'s work; ``attach``: the offline payment, attached in the
-        settling save. The result's "order" is the order as the event left it (a summary)."""
+        settling save. The result's "order" is the order as the event left it (a summary),
+        or None if there is none or a refund changed it since."""
         # The order as this process last saw it says what the settling will read.
         seen = self._cached(order_aggregate_id(event.order_id)) if event.order_id else None
         if not hot and isinstance(seen, Order):
@@ -393,7 +395,8 @@ class Marketplace(Ledger):
                 order._check("attach_payment")
             if self._exists(processed):
                 return [], {"outcome": "duplicate", "order": self._summary_of(order)}
-            self._prefetch(*self._sale_ids(order))  # nothing left to read, if seen
+            if not isinstance(seen, Order):  # else read above: its facts are the same
+                self._prefetch(*self._sale_ids(order))
             if order is None:
                 outcome, changed = "unknown order", []
             elif event.kind == SUCCEEDED:
@@ -413,10 +416,8 @@ class Marketplace(Ledger):
             return [*changed, record], {"outcome": outcome, "order": self._summary_of(order)}
 
         result = self._run("payment_event", {}, None, command, hot=hot)
-        if result["outcome"] == REFUND_DUE:
-            outcome = self._refund_late_payment(result["order"], event)
-            return {"outcome": outcome, "order": self.order_summary(self.get_order(
-                result["order"].order_id))}
+        if result["outcome"] == REFUND_DUE:  # the order changed again: no summary of it here
+            return {"outcome": self._refund_late_payment(result["order"], event), "order": None}
         return result
 
     def _summary_of(self, order: Order | None) -> dict | None:
