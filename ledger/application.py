@@ -415,13 +415,11 @@ class Ledger(Application[UUID]):
             return
         keys = sorted({_lock_key(aggregate_id) for aggregate_id in hot})
         with self.recorder.datastore.get_connection() as connection, holding(connection):
-            # Taken by the command's first batch read, in the same round trip (_prefetch).
+            # Taken by the command's first batch read, in the same statement (_prefetch).
             # A turn not granted within TURN_TIMEOUT (something holds it far longer than a
             # command takes) fails the command, rather than leave it waiting for ever: the
             # caller hears the database is busy (a 503 on the web) and nothing is written.
-            self._unit.turn = (connection, [("BEGIN", []), (
-                "SELECT set_config('lock_timeout', %s, true), " + ", ".join(
-                    ["pg_advisory_xact_lock(%s)"] * len(keys)), [self.TURN_TIMEOUT, *keys])])
+            self._unit.turn = (connection, self.TURN_TIMEOUT, keys)
             try:
                 yield
             finally:
@@ -492,7 +490,7 @@ class Ledger(Application[UUID]):
                   if (aggregate := self._cached(aggregate_id)) is not None}
         found = events_after(self.recorder, {i: a.version for i, a in cached.items()},
                              [i for i in aggregate_ids if i not in cached],
-                             first=turn, probe_limit=WHOLE_BELOW)
+                             turns=turn, probe_limit=WHOLE_BELOW)
         fresh, absent = {}, set()
         for aggregate_id in aggregate_ids:
             events = found[aggregate_id]

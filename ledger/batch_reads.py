@@ -48,37 +48,35 @@ def supports_batch_reads(recorder) -> bool:
 
 
 def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
-                 first: tuple[Any, list[tuple[str, list]]] | None = None,
+                 turns: tuple[Any, str, list[int]] | None = None,
                  probe_limit: int = 1) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each aggregate in ``after`` with a version above the one given,
     and at most the first ``probe_limit`` events of each aggregate in ``probe``, in one query
     (PostgreSQL).
-    Aggregates without such events have an empty list. ``first``: a connection and
-    statements to run on it just before, one after the other, in the same round trip (the
-    query's snapshot is taken after they have returned, e.g. after locks are granted)."""
+    Aggregates without such events have an empty list. ``turns``: a connection, a lock
+    timeout and the advisory lock keys of a command's turns: a transaction is begun on that
+    connection and the turns taken before the read, in the same round trip and statement
+    (Kapok's recorder's ``<table>_after_turns``), so the read sees what the previous holder
+    of the turns saved."""
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
     ids = [*after, *probe]
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
-    if not ids:
-        if first is not None:
-            with first[0].pipeline():
-                _run_first(first)
-        return found
     versions = [*after.values(), *(0 for _ in probe)]
     # NULL is no limit: every newer event of a loaded aggregate, the first few of a probed one.
     limits = [*(None for _ in after), *(probe_limit for _ in probe)]
-    statement = _statement(recorder)
-    params = [ids, versions, limits]
-    if first is None:
-        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, params, prepare=True)
-            rows = cursor.fetchall()
-    else:
-        connection = first[0]
+    if turns is not None:
+        connection, timeout, keys = turns
         with connection.cursor() as cursor:
-            with connection.pipeline():  # every statement, one round trip
-                _run_first(first)
-                cursor.execute(statement, params, prepare=True)
+            with connection.pipeline():  # both statements, one round trip
+                connection.execute("BEGIN")
+                cursor.execute(recorder.after_turns_call, [timeout, keys, ids, versions, limits],
+                               prepare=True)
+            rows = cursor.fetchall()
+    elif not ids:
+        return found
+    else:
+        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(_statement(recorder), [ids, versions, limits], prepare=True)
             rows = cursor.fetchall()
     for row in rows:
         found[row["originator_id"]].append(StoredEvent(
@@ -87,9 +85,3 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     for events in found.values():
         events.sort(key=lambda event: event.originator_version)
     return found
-
-
-def _run_first(first: tuple[Any, list[tuple[str, list]]]) -> None:
-    connection, statements = first
-    for sql, params in statements:
-        connection.execute(sql, params)

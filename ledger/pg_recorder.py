@@ -10,7 +10,10 @@ function leaves out the table lock, and with it the ordering guarantee our proje
 the audit log rely on.)
 
 A command on hot aggregates (``Ledger._taking_turns``) runs in a transaction that holds its
-turns as transaction-scoped advisory locks. Its save is the end of that transaction: the
+turns as transaction-scoped advisory locks, taken by a second function, ``<table>_after_turns``,
+which then reads what the command reads (``ledger/batch_reads.py``): one statement, where the
+locks and the read were two (a PL/pgSQL function's queries each see what committed before
+they started, so the read sees every save that ended the turns it waited for). Its save is the end of that transaction: the
 insert and the ``COMMIT`` go together, and the turns end exactly when the events are
 visible, so the next command in line reads them, with no round trip of its own to give the
 turns back.
@@ -44,17 +47,46 @@ END;
 $BODY$
 """
 
+# Takes the turns (in the order given: sorted by the caller, so two commands never wait for
+# each other) with a lock timeout for this transaction, then reads as ``batch_reads._AFTER``.
+_AFTER_TURNS_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.{function}(
+    timeout text, turns bigint[], ids {id_type}[], after bigint[], most bigint[])
+RETURNS TABLE (originator_id {id_type}, originator_version bigint, topic text, state bytea)
+LANGUAGE plpgsql VOLATILE AS $BODY$
+DECLARE
+    turn bigint;
+BEGIN
+    PERFORM set_config('lock_timeout', timeout, true);
+    FOREACH turn IN ARRAY turns LOOP
+        PERFORM pg_advisory_xact_lock(turn);
+    END LOOP;
+    RETURN QUERY
+    SELECT k.id, e.originator_version, e.topic, e.state
+    FROM unnest(ids, after, most) AS k(id, after, most)
+    CROSS JOIN LATERAL (
+        SELECT s.originator_version, s.topic, s.state FROM {schema}.{table} AS s
+        WHERE s.originator_id = k.id AND s.originator_version > k.after
+        ORDER BY s.originator_version LIMIT k.most
+    ) AS e;
+END;
+$BODY$
+"""
+
 
 class KapokPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        function = f"{events_table_name}_insert"
-        if len(function) > 63:  # PostgreSQL would cut the name, and two tables could share it
-            raise ValueError(f"events table name too long for its insert function: {function}")
+        function, reader = f"{events_table_name}_insert", f"{events_table_name}_after_turns"
+        if len(reader) > 63:  # PostgreSQL would cut the name, and two tables could share it
+            raise ValueError(f"events table name too long for its functions: {reader}")
+        names = dict(schema=Identifier(datastore.schema),
+                     id_type=SQL(datastore.originator_id_type),  # uuid or text, as eventsourcing's
+                     table=Identifier(events_table_name))
         self.sql_create_statements.append(SQL(_INSERT_FUNCTION).format(
-            schema=Identifier(datastore.schema), function=Identifier(function),
-            id_type=SQL(datastore.originator_id_type),  # uuid or text, as eventsourcing's
-            table=Identifier(events_table_name), channel=Identifier(self.channel_name)))
+            function=Identifier(function), channel=Identifier(self.channel_name), **names))
+        self.sql_create_statements.append(SQL(_AFTER_TURNS_FUNCTION).format(
+            function=Identifier(reader), **names))
         # Four arrays in binary, not eventsourcing's array of a composite type, which psycopg
         # renders as quoted and escaped text (three times the work on every save). Plain
         # strings: psycopg caches their conversion, and renders a composed query every time.
@@ -62,6 +94,11 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
             "SELECT id FROM {schema}.{function}"
             "(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) AS id"
         ).format(schema=Identifier(datastore.schema), function=Identifier(function),
+                 id_type=SQL(datastore.originator_id_type)).as_string(None)
+        self.after_turns_call = SQL(
+            "SELECT * FROM {schema}.{function}(%s, %s::bigint[], %s::{id_type}[], "
+            "%s::bigint[], %s::bigint[])"
+        ).format(schema=Identifier(datastore.schema), function=Identifier(reader),
                  id_type=SQL(datastore.originator_id_type)).as_string(None)
         self.max_notification_id_statement = self.max_notification_id_statement.as_string(None)
         self._held = threading.local()
