@@ -13,10 +13,10 @@ A command on hot aggregates (``Ledger._taking_turns``) runs in a transaction tha
 turns as transaction-scoped advisory locks, taken by a second function, ``<table>_after_turns``,
 which then reads what the command reads (``ledger/batch_reads.py``): one statement, where the
 locks and the read were two (a PL/pgSQL function's queries each see what committed before
-they started, so the read sees every save that ended the turns it waited for). Its save is the end of that transaction: the
-insert and the ``COMMIT`` go together, and the turns end exactly when the events are
-visible, so the next command in line reads them, with no round trip of its own to give the
-turns back.
+they started, so the read sees every save that ended the turns it waited for). Its save is
+the end of that transaction: the insert and the ``COMMIT`` go together, and the turns end
+exactly when the events are visible, so the next command in line reads them, with no round
+trip of its own to give the turns back.
 """
 
 from __future__ import annotations
