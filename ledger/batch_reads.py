@@ -67,10 +67,10 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     if turns is not None:
         connection, timeout, keys = turns
         with connection.cursor() as cursor:
-            with connection.pipeline():  # both statements, one round trip
-                connection.execute("BEGIN")
-                cursor.execute(recorder.after_turns_call, [timeout, keys, ids, versions, limits],
-                               prepare=True)
+            # BEGIN and the call in one message of the simple query protocol: one round trip
+            # at about half the client's CPU of psycopg's pipeline of the two.
+            cursor.execute(recorder.begin_after_turns(timeout, keys, ids, versions, limits))
+            cursor.nextset()
             rows = cursor.fetchall()
     elif not ids:
         return found
@@ -85,3 +85,4 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     for events in found.values():
         events.sort(key=lambda event: event.originator_version)
     return found
+
