@@ -371,7 +371,7 @@ class Ledger(Application[UUID]):
         change (a listing every sale touches): see ``_taking_turns``."""
         if key is not None:
             check_key(key)
-        digest = fingerprint(name, payload)
+        digest = fingerprint(name, payload) if key is not None else None
         if getattr(self._unit, "aggregates", None) is not None:
             raise RuntimeError(f"{name}: commands do not nest; load and save in one command")
         for attempt in range(MAX_ATTEMPTS):
