@@ -16,7 +16,9 @@ locks and the read were two (a PL/pgSQL function's queries each see what committ
 they started, so the read sees every save that ended the turns it waited for). Its save is
 the end of that transaction: the insert and the ``COMMIT`` go together, and the turns end
 exactly when the events are visible, so the next command in line reads them, with no round
-trip of its own to give the turns back.
+trip of its own to give the turns back. Both queries of that transaction go in PostgreSQL's
+simple protocol, with their values written in (``begin_after_turns``): half the client's CPU
+of psycopg's pipeline.
 """
 
 from __future__ import annotations
