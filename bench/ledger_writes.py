@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -180,6 +181,7 @@ def main(argv=None) -> int:
     finally:
         for url in urls:
             drop_store(url)
+        shutil.rmtree(workdir, ignore_errors=True)  # SQLite's files
     summary = {
         "benchmark": "ledger_writes", "store": args.store, "operations": args.operations,
         **run_facts(),

@@ -13,6 +13,7 @@ inventory and the proceeds journal from the store). Goal: the old store within 2
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -108,6 +109,7 @@ def main(argv=None) -> int:
     finally:
         drop_store(old_url)
         drop_store(new_url)
+        shutil.rmtree(workdir, ignore_errors=True)  # SQLite's files
     summary = {
         "benchmark": "market_sales", "store": args.store, "past_sales": args.history,
         "events_in_old_store": events, "repeats": args.repeats, **run_facts(),

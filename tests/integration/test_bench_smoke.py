@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 
+def run_bench(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Runs a benchmark with its temporary files in a folder of the test's own, and checks
+    that it removed them all."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TMPDIR": str(scratch)})
+    assert list(scratch.iterdir()) == [], "the benchmark left temporary files behind"
+    return done
+
+
 def test_the_ledger_write_benchmark_runs_and_reports_its_ratios(tmp_path):
     out = tmp_path / "writes.json"
-    done = subprocess.run([sys.executable, "-m", "bench.ledger_writes", "--operations", "40",
-                           "--history", "300", "--repeats", "5", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = run_bench(tmp_path, "bench.ledger_writes", "--operations", "40", "--history", "300",
+                     "--repeats", "5", "--json", str(out))
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text())
     writes = summary["writes"]
@@ -23,9 +34,8 @@ def test_the_ledger_write_benchmark_runs_and_reports_its_ratios(tmp_path):
 
 def test_the_market_sales_benchmark_runs_and_reports_its_ratios(tmp_path):
     out = tmp_path / "sales.json"
-    done = subprocess.run([sys.executable, "-m", "bench.market_sales", "--history", "20",
-                           "--repeats", "5", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = run_bench(tmp_path, "bench.market_sales", "--history", "20", "--repeats", "5",
+                     "--json", str(out))
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text())
     assert summary["past_sales"] == 20 and summary["events_in_old_store"] > 20
