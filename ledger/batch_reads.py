@@ -17,14 +17,16 @@ from eventsourcing.persistence import StoredEvent
 
 # One lateral select per aggregate: the events after the version already in memory, or (for an
 # aggregate not in memory) its first few events, which say whether it exists (and, for a short
-# one, are all of it).
-_AFTER = """
+# one, are all of it). {ids}, {after} and {most} are the three arrays, {table} the events
+# table: the same query runs here and in Kapok's recorder's ``<table>_after_turns`` function,
+# whose result columns are named as the table's (hence the alias ``s``).
+EVENTS_AFTER = """
 SELECT k.id AS originator_id, e.originator_version, e.topic, e.state
-FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS k(id, after, most)
+FROM unnest({ids}, {after}, {most}) AS k(id, after, most)
 CROSS JOIN LATERAL (
-    SELECT originator_version, topic, state FROM {table}
-    WHERE originator_id = k.id AND originator_version > k.after
-    ORDER BY originator_version LIMIT k.most
+    SELECT s.originator_version, s.topic, s.state FROM {table} AS s
+    WHERE s.originator_id = k.id AND s.originator_version > k.after
+    ORDER BY s.originator_version LIMIT k.most
 ) AS e
 """
 
@@ -37,9 +39,11 @@ def _statement(recorder) -> str:
     except AttributeError:
         from psycopg.sql import SQL, Identifier
 
-        recorder._kapok_events_after = SQL(_AFTER).format(table=SQL("{0}.{1}").format(
-            Identifier(recorder.datastore.schema),
-            Identifier(recorder.events_table_name))).as_string(None)
+        recorder._kapok_events_after = SQL(EVENTS_AFTER).format(
+            ids=SQL("%s::uuid[]"), after=SQL("%s::bigint[]"), most=SQL("%s::bigint[]"),
+            table=SQL("{0}.{1}").format(Identifier(recorder.datastore.schema),
+                                        Identifier(recorder.events_table_name))
+        ).as_string(None)
         return recorder._kapok_events_after
 
 

@@ -36,6 +36,8 @@ from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
+from ledger.batch_reads import EVENTS_AFTER
+
 _INSERT_FUNCTION = """
 CREATE OR REPLACE FUNCTION {schema}.{function}(
     ids {id_type}[], versions bigint[], topics text[], states bytea[])
@@ -52,7 +54,7 @@ $BODY$
 """
 
 # Takes the turns (in the order given: sorted by the caller, so two commands never wait for
-# each other) with a lock timeout for this transaction, then reads as ``batch_reads._AFTER``.
+# each other) with a lock timeout for this transaction, then reads as a batch read does.
 _AFTER_TURNS_FUNCTION = """
 CREATE OR REPLACE FUNCTION {schema}.{function}(
     timeout text, turns bigint[], ids {id_type}[], after bigint[], most bigint[])
@@ -65,14 +67,7 @@ BEGIN
     FOREACH turn IN ARRAY turns LOOP
         PERFORM pg_advisory_xact_lock(turn);
     END LOOP;
-    RETURN QUERY
-    SELECT k.id, e.originator_version, e.topic, e.state
-    FROM unnest(ids, after, most) AS k(id, after, most)
-    CROSS JOIN LATERAL (
-        SELECT s.originator_version, s.topic, s.state FROM {schema}.{table} AS s
-        WHERE s.originator_id = k.id AND s.originator_version > k.after
-        ORDER BY s.originator_version LIMIT k.most
-    ) AS e;
+    RETURN QUERY {events_after};
 END;
 $BODY$
 """
@@ -95,32 +90,30 @@ def _array(values: Sequence) -> str:
 class KapokPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        function, reader = f"{events_table_name}_insert", f"{events_table_name}_after_turns"
-        if len(reader) > 63:  # PostgreSQL would cut the name, and two tables could share it
-            raise ValueError(f"events table name too long for its functions: {reader}")
-        names = dict(schema=Identifier(datastore.schema),
-                     id_type=SQL(datastore.originator_id_type),  # uuid or text, as eventsourcing's
-                     table=Identifier(events_table_name))
-        self.sql_create_statements.append(SQL(_INSERT_FUNCTION).format(
-            function=Identifier(function), channel=Identifier(self.channel_name), **names))
-        self.sql_create_statements.append(SQL(_AFTER_TURNS_FUNCTION).format(
-            function=Identifier(reader), **names))
-        # Four arrays in binary, not eventsourcing's array of a composite type, which psycopg
-        # renders as quoted and escaped text (three times the work on every save). Plain
-        # strings: psycopg caches their conversion, and renders a composed query every time.
-        self._insert_call = SQL(
-            "SELECT id FROM {schema}.{function}"
-            "(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) AS id"
-        ).format(schema=Identifier(datastore.schema), function=Identifier(function),
-                 id_type=SQL(datastore.originator_id_type)).as_string(None)
-        # The held transaction's two statements are written with their values in (see
+        # The held transaction's two queries are written with their values in (see
         # begin_after_turns), for uuid ids.
         if datastore.originator_id_type != "uuid":
             raise ValueError("Kapok's recorder needs uuid originator ids")
-        self._after_turns_function, self._insert_function = (
-            SQL("{schema}.{function}").format(schema=Identifier(datastore.schema),
-                                              function=Identifier(name)).as_string(None)
-            for name in (reader, function))
+        function, reader = f"{events_table_name}_insert", f"{events_table_name}_after_turns"
+        if len(reader) > 63:  # PostgreSQL would cut the name, and two tables could share it
+            raise ValueError(f"events table name too long for its functions: {reader}")
+        schema, table = Identifier(datastore.schema), Identifier(events_table_name)
+        self.sql_create_statements.append(SQL(_INSERT_FUNCTION).format(
+            schema=schema, function=Identifier(function), id_type=SQL("uuid"), table=table,
+            channel=Identifier(self.channel_name)))
+        self.sql_create_statements.append(SQL(_AFTER_TURNS_FUNCTION).format(
+            schema=schema, function=Identifier(reader), id_type=SQL("uuid"),
+            events_after=SQL(EVENTS_AFTER).format(
+                ids=SQL("ids"), after=SQL("after"), most=SQL("most"),
+                table=SQL("{0}.{1}").format(schema, table))))
+        self._insert_function, self._after_turns_function = (
+            SQL("{0}.{1}").format(schema, Identifier(name)).as_string(None)
+            for name in (function, reader))
+        # Four arrays in binary, not eventsourcing's array of a composite type, which psycopg
+        # renders as quoted and escaped text (three times the work on every save). A plain
+        # string: psycopg caches its conversion, and renders a composed query every time.
+        self._insert_call = (f"SELECT id FROM {self._insert_function}"
+                             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id")
         self.max_notification_id_statement = self.max_notification_id_statement.as_string(None)
         self._held = threading.local()
 
