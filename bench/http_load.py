@@ -131,16 +131,8 @@ class Server:
 
     def workers(self) -> list[int]:
         """The worker processes' ids (children of the gunicorn master)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.process.pid:
-                    pids.append(int(entry.name))
-        return sorted(pids)
+        return sorted(pid for pid in _pids()
+                      if (fields := _proc_stat(pid)) and int(fields[1]) == self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -199,29 +191,35 @@ def event_ids(url: str, table: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _pids() -> list[int]:
+    """Every process on this machine (Linux /proc)."""
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _proc_file(pid: int, name: str) -> str | None:
+    """/proc/<pid>/<name>, or None for a process gone meanwhile."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...), or None."""
+    text = _proc_file(pid, "stat")
+    return text.rsplit(")", 1)[1].split() if text else None
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc; 0 for one gone)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of these processes so far (0 for one gone)."""
+    fields = [stat for pid in pids if (stat := _proc_stat(pid))]
+    return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def postgres_pids() -> list[int]:
     """The PostgreSQL server's processes on this machine (its backends do the queries)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid in _pids()
+            if (_proc_file(pid, "comm") or "").strip() in ("postgres", "postmaster")]
 
 
 def machine_ticks() -> tuple[int, int]:
