@@ -4,9 +4,10 @@
                               [--connections 8] [--json FILE] [--quick] [--profile DIR]
 
 A fresh PostgreSQL database is seeded with the demo (ledger, market, logins) and one buyer
-organisation per order client; ``gunicorn -w 2`` serves Kapok (``web:create_app()``) and, with
-the same settings, the baseline ``bench.bare_app`` (a constant small page). The load comes
-from other processes on 127.0.0.1:
+organisation per order client; ``gunicorn -c python:web.serving -w 2`` (Kapok's settings, as
+in the Procfile) serves Kapok (``web:create_app()``) and, with the same settings, the
+baseline ``bench.bare_app`` (a constant small page). The load comes from other processes on
+127.0.0.1:
 
 4. GET /catalogue and GET /api/v1/listings with ``wrk`` (Debian package ``wrk``), beside the
    bare page measured before and after them (their mean is the baseline).
@@ -99,14 +100,16 @@ def _die_with_parent() -> None:
 
 
 class Server:
-    """``gunicorn -w 2`` on a free loopback port, in a process group of its own."""
+    """``gunicorn -w 2`` with Kapok's settings (``web.serving``) on a free loopback port, in a
+    process group of its own."""
 
     def __init__(self, app: str, env: dict, workdir: str, name: str, ready_path: str):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(workdir) / f"{name}.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.port}", app],
+            [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "-w", "2", "-b",
+             f"127.0.0.1:{self.port}", app],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         try:
@@ -494,7 +497,8 @@ def main(argv=None) -> int:
     summary = {"benchmark": "http_load", "store": "postgres", "quick": args.quick, **facts,
                "database": url.rsplit("/", 1)[1],  # created for this run, dropped already
                "load_average_at_end": os.getloadavg()[0],
-               "servers": "gunicorn -w 2 (sync workers), Kapok and bench.bare_app",
+               "servers": "gunicorn -c python:web.serving -w 2 (sync workers), Kapok and "
+                          "bench.bare_app",
                "seconds_per_get_run": seconds, "seconds_per_order_run": order_seconds,
                "order_rounds": rounds,
                **results}

@@ -67,7 +67,8 @@ def server(postgres_url, tmp_path):
            "KAPOK_ENV": "development", "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "key.pem")}
     log = open(tmp_path / "gunicorn.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "--workers", "2",
+         "--bind", f"127.0.0.1:{port}",
          "--timeout", "60", "web:create_app()"], env=env, stdout=subprocess.DEVNULL,
         stderr=log)
     base = f"http://127.0.0.1:{port}"

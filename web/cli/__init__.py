@@ -96,8 +96,8 @@ def serve(host, port, workers, no_worker):
 
     Identity(database_url())
     click.echo(f"Kapok is running at http://{host}:{port}/  (store: {database_url()})")
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-                "--bind", f"{host}:{port}", "web:create_app()"]
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:web.serving",
+                "--workers", str(workers), "--bind", f"{host}:{port}", "web:create_app()"]
     if no_worker:
         os.execvp(sys.executable, gunicorn)
     _run_with_worker(gunicorn)

@@ -1,0 +1,135 @@
+"""gunicorn with Kapok's settings (web.serving): a client slow to close its connection does not
+hold a worker, and a response to a request whose body was left unread still arrives whole."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_LINGER = 2.0  # seconds gunicorn's close_graceful waits for the client's FIN
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def one_worker(*settings: str):
+    """One sync worker serving the benchmark's bare app, so that a held worker shows."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *settings, "-w", "1", "-b", f"127.0.0.1:{port}",
+         "bench.bare_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, "gunicorn exited"
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        time.sleep(0.5)  # the worker (not only the master's socket) is up
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def request(port: int, raw: bytes) -> tuple[socket.socket, bytes]:
+    """Sends ``raw``; returns the open connection and the whole response (read to the
+    server's half-close)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        connection.sendall(raw)
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    except BaseException:
+        connection.close()
+        raise
+    return connection, response
+
+
+GET = b"GET / HTTP/1.1\r\nHost: kapok\r\n\r\n"
+
+
+def seconds_for_the_next_client_while_one_stays_open(port: int) -> float:
+    held, first = request(port, GET)
+    try:
+        assert first.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        other, second = request(port, GET)
+        other.close()
+        assert second.startswith(b"HTTP/1.1 200")
+        return time.monotonic() - started
+    finally:
+        held.close()
+
+
+def test_a_client_that_does_not_close_holds_gunicorns_own_sync_worker():
+    # The behaviour Kapok's worker changes, shown on gunicorn's own: the next client waits.
+    with one_worker() as port:
+        assert seconds_for_the_next_client_while_one_stays_open(port) >= GUNICORN_LINGER - 0.1
+
+
+def test_with_kapoks_settings_the_next_client_is_served_at_once():
+    with one_worker("-c", "python:web.serving") as port:
+        assert seconds_for_the_next_client_while_one_stays_open(port) < GUNICORN_LINGER / 2
+
+
+def test_a_response_to_a_request_whose_body_was_not_read_arrives_whole():
+    # The bare app answers an order without reading its body: the worker must still drain
+    # before closing, or the unread bytes would turn its close into a reset.
+    body = b"x" * 300_000
+    with one_worker("-c", "python:web.serving") as port:
+        connection, response = request(port, (
+            b"POST /api/v1/orders HTTP/1.1\r\nHost: kapok\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body)
+        connection.close()
+    assert response.startswith(b"HTTP/1.1 201")
+    assert response.endswith(b'"state":"reserved"}\n')
+
+
+def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
+    port = free_port()
+    env = {**os.environ, "KAPOK_DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
+           "KAPOK_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
+           "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "signing-key.pem")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--no-worker", "--workers", "1",
+         "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read()[-2000:]
+                assert time.monotonic() < deadline, "kapok serve did not answer"
+                time.sleep(0.3)
+        command = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"python:web.serving" in command  # the Procfile's settings, not gunicorn's
+    finally:
+        process.terminate()
+        process.wait(15)
+        process.stderr.close()
