@@ -8,11 +8,19 @@ proceeds). Measured on a store that already made ``--history`` such sales and on
 (the demo alone), each by the median of ``--repeats`` sales: warm (the process has served
 sales already) and cold (the first sale of a new process, which reads the listing, the
 inventory and the proceeds journal from the store). Goal: the old store within 2x of the fresh.
+
+On PostgreSQL it also times the turns: how long placing and paying each hold the turns of
+their hot aggregates (``Ledger._taking_turns``), from the query that takes them to the
+``COMMIT`` that ends them, on the fresh store. Every sale's two commands take the listing's
+turn, so commands on one listing run one after another, whatever the number of web workers:
+``1000 / (place + pay)`` is the most orders per second one listing can take on this machine
+when nothing else runs (a ceiling for the HTTP benchmark's order phases).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -70,6 +78,45 @@ def warm_ms(market, repeats: int) -> float:
     return statistics.median(times) * 1000
 
 
+@contextlib.contextmanager
+def turn_clock(market):
+    """Collects how long each command held its turns (ms), in the order of the commands.
+    Wraps the recorder's two calls of a held transaction: the one that builds the query
+    taking the turns (sent at once) and the insert that commits it."""
+    recorder, held, started = market.recorder, [], []
+    begin, commit = recorder.begin_after_turns, recorder._insert_and_commit
+
+    def timed_begin(*args, **kwargs):
+        started.append(time.perf_counter())
+        return begin(*args, **kwargs)
+
+    def timed_commit(*args, **kwargs):
+        try:
+            return commit(*args, **kwargs)
+        finally:
+            held.append((time.perf_counter() - started.pop()) * 1000)
+
+    recorder.begin_after_turns, recorder._insert_and_commit = timed_begin, timed_commit
+    try:
+        yield held
+    finally:
+        del recorder.begin_after_turns, recorder._insert_and_commit
+
+
+def turns_ms(market, repeats: int) -> dict:
+    """Median ms each of a sale's two commands holds its turns, and the ceiling they set."""
+    listing = listing_of(market)
+    sell(market, listing)
+    with turn_clock(market) as held:
+        for _ in range(repeats):
+            sell(market, listing)
+    if len(held) != 2 * repeats:  # one held transaction per command, or the clock is wrong
+        raise RuntimeError(f"expected {2 * repeats} held commands, timed {len(held)}")
+    place, pay = statistics.median(held[0::2]), statistics.median(held[1::2])
+    return {"place_turn_ms": place, "pay_turn_ms": pay,
+            "one_listing_ceiling_orders_per_second": 1000 / (place + pay)}
+
+
 def cold_ms(url: str, repeats: int) -> float:
     """The first sale of a new Marketplace (a new web worker), ``repeats`` times."""
     from market.application import Marketplace
@@ -101,6 +148,8 @@ def main(argv=None) -> int:
         make_history(old, args.history)
         result = {"old_warm_ms": warm_ms(old, args.repeats),
                   "new_warm_ms": warm_ms(new, args.repeats)}
+        if args.store == "postgres":
+            result.update(turns_ms(new, args.repeats))
         events = old.recorder.max_notification_id()
         old.close()
         new.close()
@@ -123,6 +172,10 @@ def main(argv=None) -> int:
     for kind in ("warm", "cold"):
         print(f"  {kind}: {summary[f'old_{kind}_ms']:.2f} ms vs {summary[f'new_{kind}_ms']:.2f} ms,"
               f" ratio {summary[f'{kind}_ratio']:.2f} (goal <= 2)")
+    if "place_turn_ms" in summary:
+        print(f"  turns held: placing {summary['place_turn_ms']:.2f} ms, paying "
+              f"{summary['pay_turn_ms']:.2f} ms: at most "
+              f"{summary['one_listing_ceiling_orders_per_second']:.0f} orders/s on one listing")
     write_json(args.json_path, summary)
     return 0
 

@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from tests.conftest import require_postgres
+
 
 def run_bench(tmp_path, *args: str) -> subprocess.CompletedProcess:
     """Runs a benchmark with its temporary files in a folder of the test's own, and checks
@@ -30,6 +34,20 @@ def test_the_ledger_write_benchmark_runs_and_reports_its_ratios(tmp_path):
     assert writes["transfer_ratio_to_raw"] > 0 and writes["retirement_ratio_to_raw"] > 0
     assert summary["block_size"]["ratio"] > 0 and summary["history"]["past_sales"] == 300
     assert "ratio" in done.stdout
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_market_sales_benchmark_also_times_the_turns(tmp_path):
+    require_postgres()
+    out = tmp_path / "sales.json"
+    done = run_bench(tmp_path, "bench.market_sales", "--store", "postgres", "--history", "5",
+                     "--repeats", "5", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out.read_text())
+    assert summary["place_turn_ms"] > 0 and summary["pay_turn_ms"] > 0
+    assert summary["one_listing_ceiling_orders_per_second"] == pytest.approx(
+        1000 / (summary["place_turn_ms"] + summary["pay_turn_ms"]), rel=0.01)
+    assert "turns held" in done.stdout
 
 
 def test_the_market_sales_benchmark_runs_and_reports_its_ratios(tmp_path):
