@@ -495,8 +495,9 @@ class Ledger(Application[UUID]):
         for aggregate_id in aggregate_ids:
             events = found[aggregate_id]
             if aggregate_id in cached:
+                known = cached[aggregate_id]  # up to date already, most often: no lock to take
                 fresh[aggregate_id] = copy_aggregate(
-                    self._fast_forward(cached[aggregate_id], events))
+                    self._fast_forward(known, events) if events else known)
             elif not events:
                 if probe:
                     absent.add(aggregate_id)
