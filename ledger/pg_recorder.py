@@ -24,15 +24,16 @@ of psycopg's pipeline.
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import threading
+import time
 from typing import Any, Iterator, Sequence
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
@@ -73,6 +74,7 @@ $BODY$
 """
 
 
+_SAVE_ATTEMPTS, _SAVE_WAIT = 10, 0.2  # as eventsourcing's recorder: tries, seconds apart
 _TIMEOUT = re.compile(r"\d{1,9}(ms|s|min)?")
 _TOPIC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # no quote, comma, brace or space
 
@@ -114,6 +116,11 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
         # string: psycopg caches its conversion, and renders a composed query every time.
         self._insert_call = (f"SELECT id FROM {self._insert_function}"
                              "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id")
+        self._stored_call = SQL(
+            "SELECT e.notification_id, e.topic, e.state "
+            "FROM unnest(%b::uuid[], %b::bigint[]) WITH ORDINALITY AS k(id, version, n) "
+            "JOIN {0}.{1} AS e ON e.originator_id = k.id AND e.originator_version = k.version "
+            "ORDER BY k.n").format(schema, table).as_string(None)
         self.max_notification_id_statement = self.max_notification_id_statement.as_string(None)
         self._held = threading.local()
 
@@ -176,17 +183,47 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
             return self._insert_and_commit(held, events)
         return self._insert(events)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as eventsourcing's
     def _insert(self, events: tuple) -> list[int]:
+        """The save, tried again when the connection fails (as eventsourcing's recorder
+        does). A connection that failed after the insert was sent leaves it unknown whether
+        it committed: before inserting again, the events are looked for, and if they are
+        stored exactly as given, the save was made and its ids are returned. Else the insert
+        again would be refused as a conflict with the save itself, and ``Ledger._run`` would
+        run the command a second time on top of its own effect (a transfer made twice)."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                if attempt:
+                    ids = self._stored_already(events)
+                    if ids is not None:
+                        return ids
+                with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+                    cursor.execute(self._insert_call, events, prepare=True)
+                    return [row["id"] for row in cursor.fetchall()]
+            except (InterfaceError, OperationalError):
+                if attempt + 1 == _SAVE_ATTEMPTS:
+                    raise
+                time.sleep(_SAVE_WAIT * (1 + 0.1 * (random.random() - 0.5)))
+        raise AssertionError("unreachable")
+
+    def _stored_already(self, events: tuple) -> list[int] | None:
+        """The notification ids of ``events`` if every one of them is stored with the same
+        topic and state (a save whose answer was lost), else None."""
+        ids, versions, topics, states = events
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(self._insert_call, events, prepare=True)
-            return [row["id"] for row in cursor.fetchall()]
+            cursor.execute(self._stored_call, [ids, versions], prepare=True)
+            rows = cursor.fetchall()
+        if len(rows) != len(ids) or any(
+                row["topic"] != topic or bytes(row["state"]) != bytes(state)
+                for row, topic, state in zip(rows, topics, states)):
+            return None
+        return [row["notification_id"] for row in rows]
 
     def _insert_and_commit(self, connection: psycopg.Connection, events: tuple) -> list[int]:
         """The insert and the ``COMMIT`` of the held transaction, in one round trip. On any
         failure the transaction is rolled back (its turns end) and the error raised as
         eventsourcing's: a conflict is an ``IntegrityError``, as ``Ledger._run`` expects.
-        Never retried here: the transaction it belonged to is over."""
+        Never retried here: the transaction it belonged to is over. But a failed connection
+        whose save is found stored (the answer to its ``COMMIT`` was lost) is a save made."""
         try:
             with connection.cursor() as cursor:
                 cursor.execute(self._insert_and_commit_query(events))
@@ -198,8 +235,14 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
                     connection.execute("ROLLBACK")
             if isinstance(error, psycopg.IntegrityError):
                 raise IntegrityError(str(error)) from error
-            if isinstance(error, psycopg.OperationalError):
-                raise OperationalError(str(error)) from error
-            if isinstance(error, psycopg.InterfaceError):
-                raise InterfaceError(str(error)) from error
+            if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+                # The connection failed: the COMMIT may have been made, its answer lost. If
+                # the events are stored, the save was made (see ``_insert``).
+                with contextlib.suppress(InterfaceError, OperationalError):
+                    ids = self._stored_already(events)
+                    if ids is not None:
+                        return ids
+                kind = OperationalError if isinstance(error, psycopg.OperationalError) \
+                    else InterfaceError
+                raise kind(str(error)) from error
             raise
