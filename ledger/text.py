@@ -11,14 +11,15 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 _LINE_BREAKS = frozenset("\n\r\t")
 
 
-def check_printable(what: str, text: str, *, multiline: bool = False) -> None:
-    """Raises InvalidCommandError if ``text`` holds a control character (NUL among them: the
+def check_printable(what: str, text: str, *, multiline: bool = False,
+                    error: type[Exception] = InvalidCommandError) -> None:
+    """Raises ``error`` if ``text`` holds a control character (NUL among them: the
     PostgreSQL read model cannot store it), a lone surrogate or a bidi override. Line breaks
     and tabs are allowed only in ``multiline`` text."""
     for character in text:
         if multiline and character in _LINE_BREAKS:
             continue
         if character in _BIDI_CONTROLS or unicodedata.category(character) in ("Cc", "Cs"):
-            raise InvalidCommandError(
+            raise error(
                 f"{what} contains the control character U+{ord(character):04X}: "
                 "only printable text is accepted")

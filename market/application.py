@@ -566,6 +566,7 @@ class Marketplace(Ledger):
         must be recovered and the buyer no longer holds them all (nothing is refunded)."""
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
             raise MarketError("a refund needs a reason (1-500 characters)")
+        check_printable("the refund's reason", reason, multiline=True, error=MarketError)
         order = self.get_order(order_id)
         if order.state not in (PAID, FULFILLED):
             raise IllegalTransitionError(
@@ -608,6 +609,10 @@ class Marketplace(Ledger):
         return self._run("expire", {}, None, command)["expired"]
 
     def cancel_order(self, order_id: str, reason: str) -> dict:
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            raise MarketError("a cancellation needs a reason (1-500 characters)")
+        check_printable("the cancellation's reason", reason, multiline=True, error=MarketError)
+
         def command():
             order = self.get_order(order_id)
             released = self._release(order) if order.state == RESERVED else []

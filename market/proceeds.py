@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from ledger.ids import named_id
+from ledger.text import check_printable
 from market import money
 from market.allocation import allocate
 from market.errors import (
@@ -68,6 +69,7 @@ def _check_text(value: object, pattern: re.Pattern, what: str, error: type[Excep
 def _check_reference(value: object, what: str, error: type[Exception]) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
         raise error(f"invalid {what} {value!r}: 1-{MAX_TEXT} characters")
+    check_printable(what, value, error=error)
 
 
 def _check_moment(value: object, what: str) -> None:
@@ -187,6 +189,7 @@ class FarmDetails:
         name = self.farmer_name
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
             raise InvalidFarmError(f"farm {farm_code} needs a farmer or family name")
+        check_printable(f"farm {farm_code}'s farmer name", name, error=InvalidFarmError)
         for field in ("forest_ha", "agroforestry_ha", "weight"):
             value = getattr(self, field)
             if value is None and field == "weight":

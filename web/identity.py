@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger.ids import named_id
+from ledger.text import check_printable
 from ledger.settings import persistence_env
 from ledger.sql_recorders import schema_lock
 
@@ -225,6 +226,7 @@ def _check_text(value: str, what: str) -> str:
     value = (value or "").strip()
     if not value or len(value) > MAX_TEXT:
         raise IdentityError(f"{what} must be 1-{MAX_TEXT} characters")
+    check_printable(what, value, error=IdentityError)
     return value
 
 
