@@ -63,8 +63,12 @@ class PromptSyncWorker(SyncWorker):
 
 
 def _readable(sock) -> bool:
-    """Whether anything (data, or the client's own close) is waiting in the socket."""
+    """Whether anything (data, or the client's own close) is waiting in the socket; if that
+    cannot be asked, say so, and gunicorn's own close lingers. (poll, not select: select
+    refuses descriptors above 1023.)"""
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
-        return False
+        return True
