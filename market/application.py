@@ -564,9 +564,7 @@ class Marketplace(Ledger):
         the proceeds and (with ``recover_credits``) the credits are reversed in one save.
         Raises IllegalTransitionError when the order cannot be refunded, or when credits
         must be recovered and the buyer no longer holds them all (nothing is refunded)."""
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise MarketError("a refund needs a reason (1-500 characters)")
-        check_printable("the refund's reason", reason, multiline=True, error=MarketError)
+        _check_reason(reason, "refund")
         order = self.get_order(order_id)
         if order.state not in (PAID, FULFILLED):
             raise IllegalTransitionError(
@@ -609,9 +607,7 @@ class Marketplace(Ledger):
         return self._run("expire", {}, None, command)["expired"]
 
     def cancel_order(self, order_id: str, reason: str) -> dict:
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-            raise MarketError("a cancellation needs a reason (1-500 characters)")
-        check_printable("the cancellation's reason", reason, multiline=True, error=MarketError)
+        _check_reason(reason, "cancellation")
 
         def command():
             order = self.get_order(order_id)
@@ -747,6 +743,13 @@ class Marketplace(Ledger):
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
 
+
+
+def _check_reason(reason: object, what: str) -> None:
+    """A refund's or cancellation's reason: 1-500 printable characters, lines allowed."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise MarketError(f"a {what} needs a reason (1-500 characters)")
+    check_printable(f"the {what}'s reason", reason, multiline=True, error=MarketError)
 
 
 def _ids(*texts: str) -> list[UUID]:
