@@ -23,9 +23,9 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger.ids import named_id
-from ledger.text import check_printable
 from ledger.settings import persistence_env
 from ledger.sql_recorders import schema_lock
+from ledger.text import check_printable
 
 BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
 ROLES = (BUYER, OPERATOR, AUDITOR)

@@ -41,7 +41,6 @@ class PromptSyncWorker(SyncWorker):
         # The sync worker closes every connection through util.close_graceful; this process
         # is this worker's alone, so that is where its choice goes.
         util.close_graceful = self._close
-        self._read_whole = False
         super().init_process()
 
     def handle(self, listener, client, addr) -> None:
