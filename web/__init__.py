@@ -82,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                      transparency, webhooks)
 
     csrf.init_app(app)
+    app.session_interface = auth.CookieSessions()
     auth.login_manager.init_app(app)
     security.register(app)
     errors.register(app)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -20,7 +21,26 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 from web.identity import MIN_PASSWORD, IdentityError, Person
 
 bp = Blueprint("auth", __name__)
-login_manager = LoginManager()
+
+
+class KapokLoginManager(LoginManager):
+    def _session_protection_failed(self) -> bool:
+        # An empty session (every API call with a token) has nothing to protect, and
+        # Flask-Login would hash the caller's address and user agent before finding so.
+        return bool(session) and super()._session_protection_failed()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions. A request without the cookie (every API call with a
+    token) gets its new empty session without building the cookie's signer first."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+login_manager = KapokLoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.session_protection = "basic"

@@ -267,3 +267,19 @@ def test_a_revocation_or_deactivation_in_another_worker_is_seen_at_once(store, r
     finally:
         this_worker.close()
         other_worker.close()
+
+
+def test_an_api_call_with_a_token_sets_no_session_cookie(anonymous, api_token):
+    response = anonymous.get("/api/v1/orders",
+                             headers={"Authorization": f"Bearer {api_token('buyer')}"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_session_cookie_sent_from_another_browser_is_no_longer_fresh(buyer):
+    # Flask-Login's basic session protection still runs wherever there is a session.
+    with buyer.session_transaction() as session:
+        assert session["_fresh"] is True
+    assert buyer.get("/my/orders", headers={"User-Agent": "another browser"}).status_code == 200
+    with buyer.session_transaction() as session:
+        assert session["_fresh"] is False
