@@ -326,7 +326,8 @@ def median_round(runs: list[dict]) -> dict:
             "rounds_ratio_to_bare_flow": [run["ratio_to_bare_flow"] for run in runs],
             "rounds_p99_ms": [run["p99_ms"] for run in runs],
             "rounds_server_errors_5xx": sum(run["server_errors_5xx"] for run in runs),
-            "rounds_not_fulfilled": sum(run["not_fulfilled"] for run in runs)}
+            "rounds_not_fulfilled": sum(run["not_fulfilled"] for run in runs),
+            "rounds_warmup_failures": sum(run["warmup_failures"] for run in runs)}
 
 
 def measure(url: str, workdir: str, seconds: float, order_seconds: float, connections: int,

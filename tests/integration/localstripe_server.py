@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from bench.http_load import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STARTUP_SECONDS = 20
@@ -39,12 +40,6 @@ from localstripe import server
 
 aiohttp.web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _request(url: str, method: str = "GET", fields: list[tuple[str, str]] | None = None,
@@ -80,7 +75,7 @@ class LocalStripe:
 @pytest.fixture(scope="session")
 def localstripe_process(tmp_path_factory):
     """localstripe in its own process on 127.0.0.1 and a free port, for the whole session."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
     with open(log_path, "wb") as log:
         try:

@@ -49,6 +49,7 @@ def test_the_http_load_benchmark_runs_and_reports_well_formed_numbers(tmp_path):
         assert row["rounds"] == 2 == len(row["rounds_orders_per_second"])  # --quick: two
         assert row["orders_per_second"] == sorted(row["rounds_orders_per_second"])[0]  # median
         assert row["rounds_server_errors_5xx"] == 0 and row["rounds_not_fulfilled"] == 0
+        assert row["rounds_warmup_failures"] == 0
         if row["orders"]:  # where the CPU went, per order
             assert row["worker_cpu_ms_per_order"] > 0 and row["postgres_cpu_ms_per_order"] >= 0
     assert set(summary["goals_met"]) == {"catalogue_at_least_500_rps",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 
+from bench.http_load import free_port
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
@@ -29,12 +29,6 @@ from web.identity import Identity
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 BUYERS, ASK, ON_OFFER = 50, 5, 120  # 250 t asked for, 120 t on offer
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def call(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:

@@ -15,16 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.http_load import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_LINGER = 2.0  # seconds gunicorn's close_graceful waits for the client's FIN
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -133,3 +129,15 @@ def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
         process.terminate()
         process.wait(15)
         process.stderr.close()
+
+
+def test_a_worker_freezes_what_start_up_made_and_makes_full_collections_rarer():
+    probe = ("import gc, json; from web.serving import post_worker_init; "
+             "before = gc.get_threshold(); post_worker_init(None); "
+             "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    before, after, frozen = json.loads(done.stdout)
+    assert after[:2] == before[:2]  # the young generations as Python has them
+    assert after[2] == 100 > before[2]
+    assert frozen > 0
