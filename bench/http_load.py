@@ -43,6 +43,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import drop_store, new_store, run_facts, write_json
+from bench.order_load import STARTED
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"catalogue_rps": 500, "orders_per_second": 200, "p99_ms": 100}
@@ -252,13 +253,30 @@ class CpuUse:
         }
 
 
-def order_load(base: str, listing: str, tokens_file: str, clients: int, seconds: float) -> dict:
-    """The order flow from its own process (``bench.order_load``)."""
-    done = subprocess.run(
+def order_load(base: str, listing: str, tokens_file: str, clients: int, seconds: float,
+               on_start=lambda: None) -> dict:
+    """The order flow from its own process (``bench.order_load``). ``on_start`` is called
+    when its clients have made their warm-up orders and the measured run begins."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "bench.order_load", "--base", base, "--listing", listing,
          "--tokens-file", tokens_file, "--clients", str(clients), "--seconds", str(seconds)],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=seconds + 120)
-    return json.loads(done.stdout)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = []
+    try:
+        for line in process.stderr:  # the load generator says when it starts measuring
+            if line.strip() == STARTED:
+                on_start()
+                break
+            said.append(line)
+        stdout, stderr = process.communicate(timeout=seconds + 120)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    if process.returncode:
+        told = ("".join(said) + stderr)[-2000:]
+        raise RuntimeError(f"the load generator failed ({process.returncode}):\n{told}")
+    return json.loads(stdout)
 
 
 class Profiler:
@@ -369,15 +387,21 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
             for number in range(rounds):  # bare, Kapok, bare, Kapok, ...: the same weather
                 bare_flow = order_load(bare.base, listing, str(tokens_file), count,
                                        order_seconds)
-                if number == 0:
-                    profiler.start(f"orders-{count}", kapok, order_seconds)
-                ids_before, stored_before = event_ids(url, table)
-                cpu = CpuUse(kapok.workers())
+                measured: dict = {}
+
+                def start(number=number, count=count, measured=measured):
+                    # After the warm-up orders: what they cost is not counted.
+                    if number == 0:
+                        profiler.start(f"orders-{count}", kapok, order_seconds)
+                    measured["ids"] = event_ids(url, table)
+                    measured["cpu"] = CpuUse(kapok.workers())
+
                 kapok_flow = order_load(kapok.base, listing, str(tokens_file), count,
-                                        order_seconds)
-                kapok_flow.update(cpu.per(kapok_flow["orders"]))
+                                        order_seconds, on_start=start)
+                kapok_flow.update(measured["cpu"].per(kapok_flow["orders"]))
                 ids_after, stored_after = event_ids(url, table)
                 profiler.finish()
+                ids_before, stored_before = measured["ids"]
                 kapok_flow["events_saved"] = stored_after - stored_before
                 kapok_flow["ids_of_rolled_back_saves"] = (
                     ids_after - ids_before - (stored_after - stored_before))

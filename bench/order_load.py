@@ -25,6 +25,7 @@ import time
 from urllib.parse import urlsplit
 
 RETRIES = 5
+STARTED = "measuring"  # on stderr when the warm-up is over (see bench.http_load)
 WARMUP_TIMEOUT = 120  # seconds for every client's first order
 
 
@@ -165,6 +166,7 @@ def run_load(base: str, listing: str, tokens: list[str], clients: int, seconds: 
         thread.start()
     start_line.wait(timeout=WARMUP_TIMEOUT)  # every client's first order done
     started = time.perf_counter()
+    print(STARTED, file=sys.stderr, flush=True)
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
