@@ -35,12 +35,13 @@ def post_worker_init(worker) -> None:
     first contents) lives as long as the worker, so the garbage collector's full passes
     need not scan it again; each such pass held a worker for about 60 ms, 28 ms after.
 
-    Full passes are also made ten times rarer. Each still takes 15-60 ms (the aggregate
-    cache is most of what it scans), and under the order benchmark's load Python's default
-    ran one about every 12 s in each worker; a worker paused while holding a listing's turn
-    stalls the other as well, and every order in flight with it: that was the slowest
-    percent of orders. What only a full pass frees (reference cycles that lived through two
-    younger passes) was a few hundred objects each time, so waiting longer costs little."""
+    Full passes are also made ten times rarer. Under the order benchmark's load Python's
+    default ran one about every 12 s in each worker, taking 25-75 ms with 10,000 aggregates
+    cached and 10-17 ms with 2,000 (the cache is most of what a pass scans: see
+    ``Ledger.__init__``); a worker paused while holding a listing's turn stalls the other as
+    well, and every order in flight with it. What only a full pass frees (reference cycles
+    that lived through two younger passes) was a few hundred objects each time, so waiting
+    longer costs little."""
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
