@@ -74,7 +74,11 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
             chunks.append(rest[:size])
             rest = rest[size + 2:]
     if b"content-length" in headers:
-        length = int(headers[b"content-length"])
+        try:
+            length = int(headers[b"content-length"])
+        except ValueError:
+            raise OSError(f"a malformed Content-Length: {headers[b'content-length'][:20]!r}") \
+                from None
         if len(body) < length:
             raise OSError("the connection closed before the response's body ended")
         body = body[:length]
@@ -93,6 +97,7 @@ class Client(threading.Thread):
         self.counts = {"orders": 0, "conflicts_409": 0, "retries": 0, "server_errors_5xx": 0,
                        "other_4xx": 0, "socket_errors": 0, "not_fulfilled": 0}
         self.statuses: dict[str, int] = {}
+        self.warmup_failures = False
 
     def _post(self, path: str, body: str = "") -> tuple[int, bytes]:
         data = body.encode()

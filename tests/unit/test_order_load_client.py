@@ -25,6 +25,7 @@ def test_a_chunked_response_is_put_back_together():
     b"garbage\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 10",  # the headers never ended
     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # the body was cut short
+    b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n{}",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{}",
 ])
