@@ -87,9 +87,9 @@ def parse_response(raw: bytes) -> tuple[int, bytes]:
 
 class Client(threading.Thread):
     def __init__(self, host: str, port: int, token: str, listing: str,
-                 start_line: threading.Barrier, clock: dict):
+                 start_line: threading.Barrier, seconds: float):
         super().__init__(daemon=True)
-        self.host, self.port, self.start_line, self.clock = host, port, start_line, clock
+        self.host, self.port, self.start_line, self.seconds = host, port, start_line, seconds
         self.headers = (f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
                         "Content-Type: application/json\r\nConnection: close\r\n")
         self.body = json.dumps({"listing_id": listing, "tonnes": 1})
@@ -142,7 +142,8 @@ class Client(threading.Thread):
             self.start_line.wait()
         except threading.BrokenBarrierError:
             return
-        while time.perf_counter() < self.clock["deadline"]:
+        deadline = time.perf_counter() + self.seconds
+        while time.perf_counter() < deadline:
             self._order()
 
     def _order(self) -> None:
@@ -162,11 +163,9 @@ class Client(threading.Thread):
 
 def run_load(base: str, listing: str, tokens: list[str], clients: int, seconds: float) -> dict:
     address = urlsplit(base)
-    clock: dict = {}
-    start_line = threading.Barrier(
-        clients + 1, action=lambda: clock.update(deadline=time.perf_counter() + seconds))
+    start_line = threading.Barrier(clients + 1)
     threads = [Client(address.hostname, address.port, tokens[i % len(tokens)], listing,
-                      start_line, clock) for i in range(clients)]
+                      start_line, seconds) for i in range(clients)]
     for thread in threads:
         thread.start()
     start_line.wait(timeout=WARMUP_TIMEOUT)  # every client's first order done
