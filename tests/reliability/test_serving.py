@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.http_load import free_port
+from bench.order_load import read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_LINGER = 2.0  # seconds gunicorn's close_graceful waits for the client's FIN
@@ -54,9 +55,7 @@ def request(port: int, raw: bytes) -> tuple[socket.socket, bytes]:
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         connection.sendall(raw)
-        response = b""
-        while chunk := connection.recv(65536):
-            response += chunk
+        response = read_all(connection)
     except BaseException:
         connection.close()
         raise
