@@ -7,6 +7,7 @@ import os
 import platform
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 ADMIN_DSN = "host=127.0.0.1 user=postgres dbname=postgres"
 
@@ -31,10 +32,23 @@ def drop_store(url: str) -> None:
             connection.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+def cpu_model() -> str:
+    """The processor's name as Linux reports it (``/proc/cpuinfo``), or the platform's guess:
+    runs on these shared machines are compared across hosts, which differ."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def run_facts() -> dict:
     return {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}",
+        "cpu": cpu_model(),
         "load_average_at_start": os.getloadavg()[0],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -226,10 +226,11 @@ def postgres_pids() -> list[int]:
             if (_proc_file(pid, "comm") or "").strip() in ("postgres", "postmaster")]
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(all, idle + iowait) CPU ticks of the machine so far (Linux /proc/stat)."""
+def machine_ticks() -> tuple[int, int, int]:
+    """(all, idle + iowait, steal) CPU ticks of the machine so far (Linux /proc/stat). Steal
+    is time the hypervisor gave this virtual machine's cores to another guest."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return sum(values), values[3] + values[4]
+    return sum(values[:8]), values[3] + values[4], values[7]  # guest time is within user
 
 
 class CpuUse:
@@ -240,7 +241,7 @@ class CpuUse:
         self.start = (cpu_seconds(self.workers), cpu_seconds(self.postgres), machine_ticks())
 
     def per(self, count: int) -> dict:
-        workers, postgres, (all_ticks, idle_ticks) = (
+        workers, postgres, (all_ticks, idle_ticks, steal_ticks) = (
             cpu_seconds(self.workers), cpu_seconds(self.postgres), machine_ticks())
         spent = all_ticks - self.start[2][0]
         return {
@@ -250,6 +251,8 @@ class CpuUse:
             if count else None,
             "machine_busy_percent": round(
                 100 * (1 - (idle_ticks - self.start[2][1]) / spent), 1) if spent else None,
+            "machine_steal_percent": round(
+                100 * (steal_ticks - self.start[2][2]) / spent, 1) if spent else None,
         }
 
 
@@ -450,7 +453,7 @@ def print_table(summary: dict) -> None:
               f"{row['p50_ms']:>8} {row['p99_ms']:>8} {row['non_2xx']:>8}")
     print(f"{'orders (create + pay)':<24} {'orders/s':>9} {'x bare flow':>11} {'x bare GET':>10} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'409s':>5} {'retries':>7} {'5xx':>4} {'rolled back ids':>15}"
-          f" {'CPU ms/order: workers':>21} {'postgres':>8} {'busy %':>6}")
+          f" {'CPU ms/order: workers':>21} {'postgres':>8} {'busy %':>6} {'steal %':>7}")
     for count, row in orders.items():
         label = count + " client(s)" + (" *" if row["rounds"] > 1 else "")
         print(f"{label:<24} {row['orders_per_second']:>9,.1f} "
@@ -458,7 +461,8 @@ def print_table(summary: dict) -> None:
               f"{row['p50_ms']!s:>7} {row['p99_ms']!s:>7} {row['conflicts_409']:>5} "
               f"{row['retries']:>7} {row['server_errors_5xx']:>4} "
               f"{row['ids_of_rolled_back_saves']:>15} {row['worker_cpu_ms_per_order']!s:>21} "
-              f"{row['postgres_cpu_ms_per_order']!s:>8} {row['machine_busy_percent']!s:>6}")
+              f"{row['postgres_cpu_ms_per_order']!s:>8} {row['machine_busy_percent']!s:>6} "
+              f"{row['machine_steal_percent']!s:>7}")
     if any(row["rounds"] > 1 for row in orders.values()):
         print("* the median of alternating rounds (bare, Kapok, ...); every round's orders/s "
               "and x bare flow:")

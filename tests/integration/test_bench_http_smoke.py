@@ -33,6 +33,7 @@ def test_the_http_load_benchmark_runs_and_reports_well_formed_numbers(tmp_path):
     summary = json.loads(out.read_text())
 
     assert summary["quick"] is True and summary["bare_requests_per_second"] > 0
+    assert summary["cpu"].strip()  # runs on different hosts are compared by it
     for name in ("bare_before", "bare_after", "bare_json", "catalogue", "listings"):
         row = summary["gets"][name]
         assert row["requests"] > 0 and row["requests_per_second"] > 0, name
@@ -46,6 +47,7 @@ def test_the_http_load_benchmark_runs_and_reports_well_formed_numbers(tmp_path):
         assert row["orders"] >= 0 and row["bare_flow_per_second"] > 0
         assert row["orders_per_second"] >= 0 and row["ratio_to_bare_flow"] >= 0
         assert 0 <= row["machine_busy_percent"] <= 100
+        assert 0 <= row["machine_steal_percent"] <= row["machine_busy_percent"]
         assert row["rounds"] == 2 == len(row["rounds_orders_per_second"])  # --quick: two
         assert row["orders_per_second"] == sorted(row["rounds_orders_per_second"])[0]  # median
         assert row["rounds_server_errors_5xx"] == 0 and row["rounds_not_fulfilled"] == 0
