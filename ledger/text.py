@@ -23,3 +23,15 @@ def check_printable(what: str, text: str, *, multiline: bool = False,
             raise error(
                 f"{what} contains the control character U+{ord(character):04X}: "
                 "only printable text is accepted")
+
+
+def check_text(what: str, value: object, *, most: int, multiline: bool = False,
+               error: type[Exception] = InvalidCommandError) -> str:
+    """``value`` if it is text of 1 to ``most`` characters, not only blanks, and printable
+    (as ``check_printable``); else raises ``error`` saying what is wrong with ``what``."""
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} is needed (1-{most} characters)")
+    if len(value) > most:
+        raise error(f"{what} is too long: {len(value):,} characters, at most {most}")
+    check_printable(what, value, multiline=multiline, error=error)
+    return value

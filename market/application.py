@@ -21,7 +21,7 @@ from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountE
 from ledger.projects import Project, project_id
 from ledger.retirements import Retirement, RetirementClaim
 from ledger.serials import SerialBlock
-from ledger.text import check_printable
+from ledger.text import check_printable, check_text
 from market.errors import InvalidSaleError, MarketError, NoRuleInForceError
 from market.listings import (
     LISTING_TRANSCODINGS,
@@ -747,9 +747,7 @@ class Marketplace(Ledger):
 
 def _check_reason(reason: object, what: str) -> None:
     """A refund's or cancellation's reason: 1-500 printable characters, lines allowed."""
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise MarketError(f"a {what} needs a reason (1-500 characters)")
-    check_printable(f"the {what}'s reason", reason, multiline=True, error=MarketError)
+    check_text(f"the {what}'s reason", reason, most=500, multiline=True, error=MarketError)
 
 
 def _ids(*texts: str) -> list[UUID]:

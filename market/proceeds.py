@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from ledger.ids import named_id
-from ledger.text import check_printable
+from ledger.text import check_text
 from market import money
 from market.allocation import allocate
 from market.errors import (
@@ -64,12 +64,6 @@ def _is_whole(value: object) -> bool:
 def _check_text(value: object, pattern: re.Pattern, what: str, error: type[Exception]) -> None:
     if not isinstance(value, str) or len(value) > MAX_KEY or not pattern.fullmatch(value):
         raise error(f"invalid {what} {value!r}: 1-{MAX_KEY} ASCII letters, digits and '-'")
-
-
-def _check_reference(value: object, what: str, error: type[Exception]) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise error(f"invalid {what} {value!r}: 1-{MAX_TEXT} characters")
-    check_printable(what, value, error=error)
 
 
 def _check_moment(value: object, what: str) -> None:
@@ -187,9 +181,8 @@ class FarmDetails:
     def check(self, farm_code: str) -> None:
         """Raises InvalidFarmError naming the farm and the first field not acceptable."""
         name = self.farmer_name
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
-            raise InvalidFarmError(f"farm {farm_code} needs a farmer or family name")
-        check_printable(f"farm {farm_code}'s farmer name", name, error=InvalidFarmError)
+        check_text(f"farm {farm_code}'s farmer or family name", name, most=MAX_TEXT,
+                   error=InvalidFarmError)
         for field in ("forest_ha", "agroforestry_ha", "weight"):
             value = getattr(self, field)
             if value is None and field == "weight":
@@ -464,7 +457,7 @@ class ProceedsLedger(Aggregate):
 
         Raises SaleAlreadyRecordedError if the order is booked already, InvalidSaleError for
         a bad amount or fee or allocations that do not sum to the amount."""
-        _check_reference(order_id, "order id", InvalidSaleError)
+        check_text("the order id", order_id, most=MAX_TEXT, error=InvalidSaleError)
         if not _is_whole(amount_minor) or amount_minor <= 0:
             raise InvalidSaleError(f"order {order_id}: amount must be positive minor units")
         fee = 0 if stripe_fee_minor is None else stripe_fee_minor
@@ -537,7 +530,7 @@ class ProceedsLedger(Aggregate):
         OverpaidError for more than is owed, PayoutAlreadyRecordedError for a reference used
         for this payee before, and UnknownRecipientError or UnknownFarmError for a payee
         never allocated anything."""
-        _check_reference(reference, "payout reference", InvalidPayoutError)
+        check_text("the payout reference", reference, most=MAX_TEXT, error=InvalidPayoutError)
         if not _is_whole(amount_minor) or amount_minor <= 0:
             raise InvalidPayoutError(f"payout {reference}: amount must be positive minor units")
         _check_day(paid_on, "paid_on", InvalidPayoutError)

@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic
 from ledger.ids import named_id
 from ledger.settings import persistence_env
 from ledger.sql_recorders import schema_lock
-from ledger.text import check_printable
+from ledger.text import check_text
 
 BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
 ROLES = (BUYER, OPERATOR, AUDITOR)
@@ -222,12 +222,10 @@ def check_password(password: str) -> None:
         raise IdentityError("the password is too long (1024 characters at most)")
 
 
-def _check_text(value: str, what: str) -> str:
-    value = (value or "").strip()
-    if not value or len(value) > MAX_TEXT:
-        raise IdentityError(f"{what} must be 1-{MAX_TEXT} characters")
-    check_printable(what, value, error=IdentityError)
-    return value
+def _check_text(value: object, what: str) -> str:
+    """Names, e-mail addresses and labels are kept without surrounding blanks."""
+    value = value.strip() if isinstance(value, str) else value
+    return check_text(what, value, most=MAX_TEXT, error=IdentityError)
 
 
 class Identity(Application[UUID]):

@@ -130,7 +130,7 @@ def test_only_paid_or_fulfilled_orders_can_be_refunded(market, state_maker):
 
 def test_a_refund_needs_a_reason(market):
     order_id = paid_order(market, 2)
-    with pytest.raises(Exception, match="needs a reason"):
+    with pytest.raises(Exception, match="reason is needed"):
         market.app.refund_order(order_id, "   ")
 
 
