@@ -23,6 +23,10 @@ from gunicorn.http.body import LengthReader
 from gunicorn.workers.sync import SyncWorker
 
 worker_class = "web.serving.PromptSyncWorker"
+# gunicorn 27's control socket is on by default at one path per user ($HOME/.gunicorn): every
+# server started on a host (a second instance, the benchmark's two) unlinks the last one's,
+# and Kapok uses none of its commands.
+control_socket_disable = True
 
 
 # Full garbage collections at most once per this many collections of the middle

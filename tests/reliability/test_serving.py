@@ -104,7 +104,10 @@ def test_a_response_to_a_request_whose_body_was_not_read_arrives_whole():
 
 def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
     port = free_port()
-    env = {**os.environ, "KAPOK_DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**{name: value for name, value in os.environ.items() if name != "XDG_RUNTIME_DIR"},
+           "HOME": str(home), "KAPOK_DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
            "KAPOK_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
            "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "signing-key.pem")}
     process = subprocess.Popen(
@@ -124,6 +127,9 @@ def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
                 time.sleep(0.3)
         command = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         assert b"python:web.serving" in command  # the Procfile's settings, not gunicorn's
+        # No control socket: gunicorn's default puts one per user in the home directory,
+        # which every other server on the host would take over.
+        assert not (home / ".gunicorn").exists()
     finally:
         process.terminate()
         process.wait(15)
