@@ -695,6 +695,14 @@ class Marketplace(Ledger):
         """The currency's journal: running totals (its entries are in the view)."""
         return self._proceeds(currency)
 
+    def booked_sale(self, order: Order) -> SaleProceeds | None:
+        """The order's sale as the proceeds journal booked it (who its money went to), or
+        None for an order whose payment has not settled."""
+        try:
+            return self.sale_proceeds(order.currency, order.order_id)
+        except InvalidSaleError:
+            return None
+
     def sale_proceeds(self, currency: str, order_id: str) -> SaleProceeds:
         """An order's booked sale, with its entry. Raises InvalidSaleError if none."""
         try:

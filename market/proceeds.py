@@ -604,6 +604,12 @@ class SaleProceeds(Aggregate):
     def refunded(self) -> bool:
         return self.refunded_on is not None
 
+    def allocations(self) -> list[Allocation]:
+        """Who the sale's money went to, as booked: one allocation per payee (a farm's
+        share by its farm code), in the entry's order (by recipient, then farm)."""
+        return [Allocation(*payee, -posting.amount) for posting in self.entry.postings
+                if (payee := payee_of(posting.account)) is not None]
+
     @event("Refunded")
     def _refunded(self, refunded_on: date) -> None:
         self.refunded_on = refunded_on

@@ -21,7 +21,7 @@ from ledger.holder_queries import retirements_of
 from ledger.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
 from ledger.serials import SerialRange
 from market.money import Money
-from market.orders import RESERVED, TERMINAL
+from market.orders import FULFILLED, REFUNDED, RESERVED, TERMINAL
 from market.payments import OfflinePaymentProvider
 from web.auth import identity, require
 from web.downloads import certificate_response
@@ -146,9 +146,11 @@ def order(order_id: str):
 
 
 def _checkout(order, payment: dict | None = None):
+    sale = market().booked_sale(order) if order.state in (FULFILLED, REFUNDED) else None
     return render_template("buyer/order.html", order=order, payment=payment,
                            offline=isinstance(market().payments, OfflinePaymentProvider),
-                           reserved=order.state == RESERVED, terminal=order.state in TERMINAL)
+                           reserved=order.state == RESERVED, terminal=order.state in TERMINAL,
+                           sale=sale)
 
 
 @bp.get("/orders/<order_id>.json")

@@ -18,10 +18,9 @@ from reportlab.graphics.barcode.qr import QrCode
 
 from ledger.accounts import ESCROW
 from ledger.errors import UnknownAccountError
-from market.errors import InvalidSaleError, NoRuleInForceError
+from market.errors import NoRuleInForceError
 from market.money import Money
 from market.orders import UnknownOrderError
-from market.proceeds import payee_of
 
 GREEN = colors.HexColor("#2f6b3a")
 MUTED = colors.HexColor("#5b6b5d")
@@ -133,14 +132,9 @@ def _rule_for(market, project: str, moment: datetime):
 
 def _order_split(market, order) -> OrderSplit:
     payees: dict[str, int] = {}
-    try:
-        postings = market.sale_proceeds(order.currency, order.order_id).entry.postings
-    except InvalidSaleError:
-        postings = ()  # not paid yet: no money went anywhere
-    for posting in postings:
-        payee = payee_of(posting.account)
-        if payee is not None:
-            payees[payee[0]] = payees.get(payee[0], 0) - posting.amount
+    sale = market.booked_sale(order)  # None: not paid yet, no money went anywhere
+    for allocation in sale.allocations() if sale else ():
+        payees[allocation.recipient] = payees.get(allocation.recipient, 0) + allocation.minor
     return OrderSplit(
         order.order_id, order.state, str(Money.from_minor(order.total_minor, order.currency)),
         tuple((recipient, str(Money.from_minor(minor, order.currency)))

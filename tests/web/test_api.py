@@ -338,3 +338,32 @@ def test_an_auditor_proves_a_retirement_and_verifies_the_store(as_role, market, 
 
 def test_no_tree_head_before_the_follower_runs_is_a_404(as_role):
     assert_error(as_role("operator").get("/api/v1/audit/tree-head"), 404)
+
+
+def test_a_paid_order_says_where_its_money_went_farm_by_farm(anonymous, as_role):
+    buyer = as_role("buyer")
+    listing = first_listing(anonymous, "KAP-AF-01")
+    order = place_order(buyer, listing["listing_id"], 7).get_json()  # 7 t at USD 24.00
+    # Not paid yet: nothing is booked, and the API says why.
+    unpaid = assert_error(buyer.get(f"/api/v1/orders/{order['order_id']}/proceeds"), 404)
+    assert "booked when its payment settles" in unpaid["message"]
+    buyer.post(f"/api/v1/orders/{order['order_id']}/pay")
+
+    proceeds = buyer.get(f"/api/v1/orders/{order['order_id']}/proceeds").get_json()
+    assert (proceeds["total_minor"], proceeds["currency"], proceeds["refunded_on"]) == (
+        16800, "USD", None)
+    shares = {(row["recipient"], row["farm_code"]): (row["amount_minor"], row["amount"])
+              for row in proceeds["allocations"]}
+    # The demo's rule: 60% to the farmers, 25% to AIDER's field programme, 15% Ecosphere+'s
+    # fee; the farmers' USD 100.80 by agroforestry hectares (6, 4, 3, 8 and 5 of 26), the
+    # cents left over to the largest remainders.
+    assert shares == {
+        ("farmers", "COOP-001"): (2326, "23.26"), ("farmers", "COOP-002"): (1551, "15.51"),
+        ("farmers", "COOP-003"): (1163, "11.63"), ("farmers", "COOP-004"): (3102, "31.02"),
+        ("farmers", "COOP-005"): (1938, "19.38"),
+        ("aider-field-programme", None): (4200, "42.00"), ("ecosphere-fee", None): (2520, "25.20"),
+    }
+    # Another organisation cannot see it; an operator can.
+    assert_error(as_role("other_buyer").get(f"/api/v1/orders/{order['order_id']}/proceeds"), 404)
+    assert as_role("operator").get(
+        f"/api/v1/orders/{order['order_id']}/proceeds").get_json() == proceeds

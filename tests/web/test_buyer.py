@@ -71,6 +71,46 @@ def test_a_buyer_orders_pays_with_the_test_card_and_finds_the_tonnes_in_its_port
     assert "Paid and delivered" in buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
 
 
+def test_a_paid_order_page_shows_where_the_payment_went(buyer, market):
+    order_id = place(buyer, market, tonnes="7")  # 7 t of VCS-1067 2021 at USD 14.00
+    assert "Where your payment went" not in buyer.get(f"/my/orders/{order_id}").get_data(
+        as_text=True)  # reserved: no money has gone anywhere
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+
+    page = buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
+    section = page[page.index("Where your payment went"):]
+    rows = re.findall(r"<tr><td>([\w-]+)</td>\s*<td class=\"num\">([^<]+)</td>", section)
+    # The demo's rule: 60% farmers, 25% AIDER's field programme, 15% Ecosphere+'s fee. This
+    # project has no farms registered, so the farmers' share is owed to them as a whole.
+    assert rows == [("aider-field-programme", "USD 24.50"), ("ecosphere-fee", "USD 14.70"),
+                    ("farmers", "USD 58.80")]  # by recipient
+    assert "USD 98.00" in section and "/transparency" in section
+    assert "owed to the farmers as a whole" in section and "<th>Farm</th>" not in section
+
+    # A refund withdraws the shares, and the page says so.
+    market.refund_order(order_id, "ordered twice by mistake")
+    page = buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
+    assert "This sale was refunded on" in page and "USD 58.80" in page
+
+
+def test_a_paid_order_of_farm_credits_shows_each_farms_share(buyer, market):
+    listing = first_listing(market, "KAP-AF-01", 2023)
+    response = post_form(buyer, "/my/orders", {"listing_id": str(listing.id), "tonnes": "7",
+                                               "nonce": secrets.token_urlsafe(16)})
+    order_id = response.headers["Location"].rsplit("/", 1)[1]
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+
+    page = buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
+    section = page[page.index("Where your payment went"):]
+    farms = re.findall(r"<tr><td>farmers</td><td>(COOP-\d+)</td>\s*<td class=\"num\">([^<]+)</td>",
+                       section)
+    # 60% of USD 168.00 by agroforestry hectares (6, 4, 3, 8 and 5 of 26).
+    assert farms == [("COOP-001", "USD 23.26"), ("COOP-002", "USD 15.51"),
+                     ("COOP-003", "USD 11.63"), ("COOP-004", "USD 31.02"),
+                     ("COOP-005", "USD 19.38")]
+    assert "went to each farm by its hectares" in section
+
+
 def test_an_order_to_retire_at_once_is_retired_when_paid_with_a_certificate(buyer, market):
     order_id = place(buyer, market, tonnes="3", retire_now="y", beneficiary="Cafe Tambopata Ltd",
                      reason="Environmental Benefit", period_start="2026-01-01",

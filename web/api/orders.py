@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from market.money import Money
 from market.orders import UnknownOrderError
 from web.api.access import is_operator, own_organisation, token_required
 from web.api.pagination import ApiBlueprint, page_of
-from web.api.schemas import OrderCreateSchema, OrderFilterSchema, OrderSchema, claim_of
+from web.api.schemas import (OrderCreateSchema, OrderFilterSchema, OrderProceedsSchema,
+                              OrderSchema, claim_of)
 from web.api.services import market
 from web.identity import holding_account
 
@@ -77,3 +79,27 @@ class OrderPayment(MethodView):
         the order is fulfilled at once. With a real provider, pay through the site."""
         order = visible_order(order_id, as_last_seen=True)  # the payment reads it afresh
         return market().pay_offline_summary(order.order_id, order)
+
+
+@bp.route("/<order_id>/proceeds")
+class OrderProceeds(MethodView):
+    @token_required(bp, "buyer", "operator")
+    @bp.response(200, OrderProceedsSchema)
+    @bp.refuses(404)
+    def get(self, order_id: str):
+        """Where the order's money went: its share for each recipient of the project's
+        benefit-sharing rule, and for each farm, as booked when the payment settled."""
+        order = visible_order(order_id)
+        sale = market().booked_sale(order)
+        if sale is None:
+            raise UnknownOrderError(f"order {order.order_id} is {order.state}: its proceeds "
+                                    "are booked when its payment settles")
+        return {"order_id": order.order_id, "project": order.project,
+                "currency": order.currency, "total_minor": order.total_minor,
+                "booked_on": sale.entry.on.isoformat(),
+                "refunded_on": sale.refunded_on.isoformat() if sale.refunded_on else None,
+                "allocations": [
+                    {"recipient": allocation.recipient, "farm_code": allocation.farm_code,
+                     "amount_minor": allocation.minor,
+                     "amount": Money.from_minor(allocation.minor, order.currency).amount}
+                    for allocation in sale.allocations()]}

@@ -228,6 +228,27 @@ class OrderSchema(Schema):
     retire = fields.Boolean()
 
 
+class AllocationSchema(Schema):
+    recipient = Text(required=True, metadata={
+        "description": "A recipient of the project's benefit-sharing rule."})
+    farm_code = Text(allow_none=True, metadata={
+        "description": "The farm, for a share of the farmers' part; null otherwise."})
+    amount_minor = fields.Integer(metadata={"description": "The share in minor units (cents)."})
+    amount = _money(metadata={"description": "The share in the order's currency."})
+
+
+class OrderProceedsSchema(Schema):
+    order_id = Text(required=True)
+    project = Text()
+    currency = Text()
+    total_minor = fields.Integer()
+    booked_on = Text(metadata={"description": "The day the payment settled (ISO 8601)."})
+    refunded_on = Text(allow_none=True, metadata={
+        "description": "The day the sale was refunded and its shares withdrawn, or null."})
+    allocations = fields.List(fields.Nested(AllocationSchema), metadata={
+        "description": "Who the order's money went to; the shares sum to the total."})
+
+
 class OrderFilterSchema(Schema):
     state = Text(validate=validate.OneOf(
         ["draft", "reserved", "paid", "fulfilled", "expired", "cancelled", "refunded"]))
