@@ -57,6 +57,11 @@ class UnknownRetirementError(NotFoundError):
     pass
 
 
+class NotYetSignedError(NotFoundError):
+    """The event is recorded but no signed tree head covers it yet: the audit log's follower
+    (the background worker) signs the next head within minutes."""
+
+
 class SerialNotFoundError(NotFoundError):
     pass
 

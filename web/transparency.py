@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify
 
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NotYetSignedError
 
 bp = Blueprint("transparency", __name__, url_prefix="/audit")
 
@@ -43,6 +43,9 @@ def retirement_proof(retirement_id: str):
     market = current_app.extensions["kapok_market"]
     try:
         document = build(market, AuditLog(market), retirement_id, _public_key())
+    except NotYetSignedError as error:  # the worker signs the next head within minutes
+        return jsonify(code=404, status="Not Found", message=str(error)), 404, {
+            "Retry-After": "60"}
     except LedgerError as error:
         return jsonify(code=404, status="Not Found", message=str(error)), 404
     return jsonify(document)

@@ -6,14 +6,14 @@ import base64
 
 from ledger.audit.export import event_fields
 from ledger.audit.log import AuditLog, notification_leaf
-from ledger.errors import NotFoundError, UnknownRetirementError
+from ledger.errors import NotYetSignedError, UnknownRetirementError
 
 
 def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: bytes) -> dict:
     """The retirement's event, its inclusion proof and the latest signed head.
 
     The log must have been followed past the retirement. Raises UnknownRetirementError,
-    NotFoundError."""
+    NotYetSignedError."""
     position = ledger.caught_up_view().retirement_position(retirement_id)
     if position is None:
         raise UnknownRetirementError(f"unknown retirement {retirement_id}")
@@ -24,7 +24,10 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
     leaf_index = log.leaf_index(position)
     head = log.latest_head()
     if leaf_index is None or head is None or leaf_index >= head.tree_size:
-        raise NotFoundError(f"event {position} is not in a signed tree head yet: run the follower")
+        raise NotYetSignedError(
+            f"event {position} is recorded but not yet under a signed tree head; the proof is "
+            "ready once the audit log signs its next head (the background worker does so "
+            "within minutes; `kapok audit follow` does it at once)")
     notification = app.recorder.select_notifications(start=position, limit=1)[0]
     event = app.mapper.to_domain_event(notification)
     return {

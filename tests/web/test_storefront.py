@@ -503,10 +503,15 @@ def test_the_linked_proof_is_served_as_json_once_the_log_is_signed(anonymous, ma
     key_file = tmp_path / "proof-keys" / "tree.pem"
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(key_file))
     generate_key(key_file)
-    AuditLog(market).follow(SigningKey.load(key_file))
     retirement_id = demo_retirement_id(market)
     html = text(anonymous.get(f"/registry/{retirement_id}"))
     proof_url = re.search(r'href="(/audit/proofs/[^"]+\.json)"', html).group(1)
+    # Before the log is signed past the retirement: a 404 that says when to come back.
+    early = anonymous.get(proof_url)
+    assert early.status_code == 404 and early.headers["Retry-After"] == "60"
+    assert "not yet under a signed tree head" in early.json["message"]
+    assert "within minutes" in early.json["message"]
+    AuditLog(market).follow(SigningKey.load(key_file))
 
     proof = anonymous.get(proof_url)
 
