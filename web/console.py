@@ -18,6 +18,7 @@ from wtforms import SelectChoice
 from ledger.accounts import INVENTORY
 from ledger.errors import LedgerError
 from market.errors import MarketError, NoRuleInForceError
+from market.money import Money
 from web.auth import require
 from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingForm,
                                ListingStatusForm, OfferForm, OrderFilter, PayoutForm, PriceForm,
@@ -43,7 +44,9 @@ def identity():
 
 @bp.context_processor
 def console_helpers() -> dict:
-    return {"money": money_text}
+    return {"money": money_text,  # for people: "USD 1,234.50"
+            "money_amount": lambda minor, currency: str(Money.from_minor(minor, currency)
+                                                        .amount)}  # for a form: "1234.50"
 
 
 def submitted(form, command: Callable[[], Response], page: Callable[[], str]):
@@ -343,7 +346,11 @@ def rules():
 @bp.route("/payouts", methods=["GET", "POST"])
 @require(OPERATOR)
 def payouts():
-    form = PayoutForm(currency=request.args.get("currency", "USD"))
+    # A payee's "Pay" link fills in who and what is owed; the operator adds the date and the
+    # bank's reference (and may lower the amount for a part payment).
+    args = request.args
+    form = PayoutForm(currency=args.get("currency", "USD"), recipient=args.get("recipient"),
+                      farm_code=args.get("farm_code"), amount=args.get("amount"))
 
     def record():
         result = market().record_payout(form.currency.data, form.recipient.data,

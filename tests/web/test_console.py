@@ -3,6 +3,8 @@ use it at all."""
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 from decimal import Decimal
@@ -146,6 +148,26 @@ def test_a_payout_reduces_what_is_owed_to_the_farm(operator, market):
     assert market.proceeds("USD").owed("farmers", "COOP-001") == owed - 100
     page = operator.get("/console/payouts").get_data(as_text=True)
     assert "COOP-001" in page and "USD 1.00" in page
+
+
+def test_a_payees_pay_link_fills_in_the_payout_form_with_what_is_owed(operator, market):
+    paid_order(market)
+    owed = market.proceeds("USD").owed("farmers", "COOP-002")
+    page = operator.get("/console/payouts").get_data(as_text=True)
+    links = re.findall(r'href="(/console/payouts\?[^"]+)">Pay</a>', page)
+    link = next(href.replace("&amp;", "&") for href in links if "farm_code=COOP-002" in href)
+
+    form = operator.get(link).get_data(as_text=True)
+    for name, value in (("recipient", "farmers"), ("farm_code", "COOP-002"),
+                        ("amount", f"{owed // 100}.{owed % 100:02d}")):
+        assert re.search(rf'name="{name}"[^>]*value="{re.escape(value)}"', form), name
+    # Submitting it as filled in (with the bank's date and reference) pays the farm in full.
+    response = post_form(operator, "/console/payouts", {
+        "currency": "USD", "recipient": "farmers", "farm_code": "COOP-002",
+        "amount": f"{owed // 100}.{owed % 100:02d}", "paid_on": "2026-01-15",
+        "reference": "BCP-000124"})
+    assert response.status_code == 302
+    assert market.proceeds("USD").owed("farmers", "COOP-002") == 0
 
 
 def test_paying_out_more_than_is_owed_is_refused(operator, market):
