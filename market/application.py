@@ -49,6 +49,8 @@ from market.payments import (
     DISPUTED,
     SUCCEEDED,
     OfflinePaymentProvider,
+    Payment,
+    PaymentError,
     PaymentEvent,
     PaymentProvider,
 )
@@ -298,10 +300,45 @@ class Marketplace(Ledger):
             raise UnknownOrderError(f"unknown order {order_id}") from None
 
     def start_payment(self, order_id: str) -> dict:
-        """Creates the provider's payment for a reserved order (idempotent per order).
-        Raises IllegalTransitionError, before asking the provider, for any other state."""
+        """Creates the provider's payment for a reserved order; for an order that has one
+        already (a second click, a page opened again), that payment as it is now. Raises
+        IllegalTransitionError, before asking the provider, for any other state."""
+        order, payment = self._payment_of(order_id)
+        return self._payment_summary(order, payment)
+
+    def start_card_payment(self, order_id: str) -> dict:
+        """As ``start_payment``, with a client secret for the buyer's browser to give the
+        card to the provider (``setup_client_secret``); then ``confirm_card_payment``."""
+        self._check_takes_cards()
+        order, payment = self._payment_of(order_id)
+        return {**self._payment_summary(order, payment),
+                "setup_client_secret": self.payments.start_card_setup(order.order_id, payment)}
+
+    def confirm_card_payment(self, order_id: str, payment_method: str) -> dict:
+        """Pays a reserved order's payment with the card its buyer gave the provider. The
+        order is settled when the provider's webhook says the payment succeeded; "status"
+        ``requires_action`` asks the browser to authenticate the card (3-D Secure) with the
+        provider first. Raises IllegalTransitionError for an order not awaiting this payment,
+        PaymentError for a card the provider declines."""
+        self._check_takes_cards()
+        order = self.get_order(order_id)
+        order._check("pay")
+        if order.payment_id is None or order.provider != self.payments.name:
+            raise IllegalTransitionError(
+                f"order {order.order_id} has no {self.payments.name} payment to confirm")
+        payment = self.payments.confirm_payment(order.payment_id, payment_method)
+        return {"order_id": order.order_id, "payment_id": payment.payment_id,
+                "status": payment.status, "client_secret": payment.client_secret}
+
+    def _check_takes_cards(self) -> None:
+        if not self.payments.takes_card_details:
+            raise PaymentError(f"the {self.payments.name} provider takes no card details")
+
+    def _payment_of(self, order_id: str) -> tuple[Order, Payment]:
         order = self.get_order(order_id)
         order._check("attach_payment")
+        if order.payment_id is not None and order.provider == self.payments.name:
+            return order, self.payments.retrieve_payment(order.payment_id)
         payment = self.payments.create_payment(
             order.order_id, order.total_minor, order.currency,
             f"{order.tonnes} t {order.project} {order.vintage} (Kapok order {order.order_id})",
@@ -316,6 +353,9 @@ class Marketplace(Ledger):
             return changed, {"payment_id": payment.payment_id}
 
         self._run("attach_payment", {}, None, command)
+        return order, payment
+
+    def _payment_summary(self, order: Order, payment: Payment) -> dict:
         return {"order_id": order.order_id, "payment_id": payment.payment_id,
                 "client_secret": payment.client_secret, "provider": self.payments.name,
                 "test_mode": payment.test_mode, "amount_minor": order.total_minor,

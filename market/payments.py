@@ -40,6 +40,7 @@ class Payment:
     currency: str
     client_secret: str | None = None
     test_mode: bool = False
+    customer_id: str | None = None  # the provider's customer a card is saved to, if any
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class PaymentEvent:
 
 class PaymentProvider(ABC):
     name: str
+    takes_card_details = False  # whether start_card_setup gives the browser a card form
 
     @abstractmethod
     def create_payment(self, order_id: str, amount_minor: int, currency: str,
@@ -66,6 +68,15 @@ class PaymentProvider(ABC):
     @abstractmethod
     def confirm_payment(self, payment_id: str, payment_method: str) -> Payment:
         """Pays with a payment method (cards are collected by the provider's own page)."""
+
+    def retrieve_payment(self, payment_id: str) -> Payment:
+        """The payment as the provider holds it now."""
+        raise PaymentError(f"the {self.name} provider cannot look payments up")
+
+    def start_card_setup(self, order_id: str, payment: Payment) -> str:
+        """A client secret with which the buyer's browser gives the card to the provider
+        (never to Kapok), saved to the payment's customer for ``confirm_payment``."""
+        raise PaymentError(f"the {self.name} provider takes no card details")
 
     @abstractmethod
     def refund(self, payment_id: str, order_id: str, amount_minor: int | None = None) -> str:

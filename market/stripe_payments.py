@@ -24,6 +24,7 @@ from market.payments import (
 
 class StripePaymentProvider(PaymentProvider):
     name = "stripe"
+    takes_card_details = True
 
     def __init__(self, api_key: str, webhook_secret: str, api_base: str | None = None):
         options = {"base_addresses": {"api": api_base}} if api_base else {}
@@ -32,14 +33,37 @@ class StripePaymentProvider(PaymentProvider):
         self.test_mode = api_key.startswith("sk_test_")
 
     def create_payment(self, order_id, amount_minor, currency, description) -> Payment:
+        # A customer for the order: the card the buyer enters is saved to it (a SetupIntent,
+        # see start_card_setup), then pays this PaymentIntent; Stripe refuses a second use of
+        # a card that belongs to no customer.
+        customer = self._call(
+            self.client.v1.customers.create,
+            {"description": f"Kapok order {order_id}", "metadata": {"order_id": order_id}},
+            {"idempotency_key": f"order-{order_id}-customer"},
+        )
         intent = self._call(
             self.client.v1.payment_intents.create,
             # The description rides in metadata: localstripe refuses the top-level field.
-            {"amount": amount_minor, "currency": currency.lower(),
+            {"amount": amount_minor, "currency": currency.lower(), "customer": customer.id,
              "metadata": {"order_id": order_id, "description": description}},
             {"idempotency_key": f"order-{order_id}-payment"},
         )
         return self._payment(intent)
+
+    def retrieve_payment(self, payment_id) -> Payment:
+        return self._payment(self._call(self.client.v1.payment_intents.retrieve, payment_id))
+
+    def start_card_setup(self, order_id, payment) -> str:
+        if not payment.customer_id:
+            raise PaymentError(f"payment {payment.payment_id} has no customer to save a card to")
+        # A new one each time the card form is shown: one that took a card already (a card
+        # then declined when charged) cannot take another.
+        setup = self._call(
+            self.client.v1.setup_intents.create,
+            {"customer": payment.customer_id, "payment_method_types": ["card"],
+             "usage": "on_session", "metadata": {"order_id": order_id}},
+        )
+        return setup.client_secret
 
     def confirm_payment(self, payment_id, payment_method) -> Payment:
         # Attach, then confirm: the same on Stripe, and what localstripe supports.
@@ -88,8 +112,10 @@ class StripePaymentProvider(PaymentProvider):
             raise InvalidWebhookError(f"unexpected {event.type} payload: {error}") from None
 
     def _payment(self, intent) -> Payment:
+        customer = getattr(intent, "customer", None)
         return Payment(intent.id, intent.status, intent.amount, str(intent.currency).upper(),
-                       getattr(intent, "client_secret", None), test_mode=self.test_mode)
+                       getattr(intent, "client_secret", None), test_mode=self.test_mode,
+                       customer_id=getattr(customer, "id", customer))  # an id, or expanded
 
     @staticmethod
     def _call(method, *args):

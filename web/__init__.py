@@ -37,6 +37,9 @@ def _config_from_environment() -> dict:
         "KAPOK_ENV": "development" if development else "production",
         "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
         "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
+        # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
+        "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
+        "STRIPE_JS_URL": env.get("KAPOK_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
     }
 
 

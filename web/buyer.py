@@ -4,7 +4,9 @@ another organisation's order or retirement is a 404, as if it did not exist."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from http import HTTPStatus
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
@@ -21,10 +23,11 @@ from ledger.holder_queries import retirements_of
 from ledger.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
 from ledger.serials import SerialRange
 from market.money import Money
-from market.orders import FULFILLED, REFUNDED, RESERVED, TERMINAL
-from market.payments import OfflinePaymentProvider
+from market.orders import FULFILLED, REFUNDED, RESERVED, TERMINAL, IllegalTransitionError
+from market.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
 from web.downloads import certificate_response
+from web.security import card_page_policy
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
 ORDERS_PER_PAGE = 20
@@ -142,15 +145,34 @@ def _own_order(order_id: str):
 @bp.get("/orders/<order_id>")
 @require("buyer")
 def order(order_id: str):
-    return _checkout(_own_order(order_id))
+    order = _own_order(order_id)
+    if _card_form_for(order):
+        # The payment was started: the card form, with a fresh setup for the card.
+        return _checkout(order, card=market().start_card_payment(order.order_id))
+    return _checkout(order)
 
 
-def _checkout(order, payment: dict | None = None):
+def _card_form_for(order) -> bool:
+    """Whether the buyer enters a card on this page: a reserved order whose payment was
+    started with a provider that takes card details, and a publishable key to show the
+    provider's card form with."""
+    return (order.state == RESERVED and order.payment_id is not None
+            and market().payments.takes_card_details
+            and bool(current_app.config.get("STRIPE_PUBLISHABLE_KEY")))
+
+
+def _checkout(order, payment: dict | None = None, card: dict | None = None):
     sale = market().booked_sale(order) if order.state in (FULFILLED, REFUNDED) else None
-    return render_template("buyer/order.html", order=order, payment=payment,
-                           offline=isinstance(market().payments, OfflinePaymentProvider),
-                           reserved=order.state == RESERVED, terminal=order.state in TERMINAL,
-                           sale=sale)
+    page = render_template(
+        "buyer/order.html", order=order, payment=payment, card=card,
+        offline=isinstance(market().payments, OfflinePaymentProvider),
+        reserved=order.state == RESERVED, terminal=order.state in TERMINAL, sale=sale,
+        stripe_js_url=current_app.config.get("STRIPE_JS_URL"),
+        publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY"))
+    if card is None:
+        return page
+    # Only this page loads the provider's script, its card fields and their requests.
+    return page, {"Content-Security-Policy": card_page_policy(current_app.config["STRIPE_JS_URL"])}
 
 
 @bp.get("/orders/<order_id>.json")
@@ -173,10 +195,51 @@ def pay(order_id: str):
         flash(f"Order {order.order_id} is {order.state}: there is nothing to pay.", "warning")
         return redirect(url_for(".order", order_id=order.order_id))
     if not isinstance(market().payments, OfflinePaymentProvider):
-        return _checkout(order, payment=market().start_payment(order.order_id))
+        payment = market().start_payment(order.order_id)
+        if _card_form_for(market().get_order(order.order_id)):
+            return redirect(url_for(".order", order_id=order.order_id))  # the card form
+        return _checkout(order, payment=payment)
     outcome = market().pay_offline(order.order_id)
     flash(f"Test payment taken (no money moved): {outcome}.", "success")
     return redirect(url_for(".order", order_id=order.order_id))
+
+
+_PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+
+
+@bp.post("/orders/<order_id>/card")
+@require("buyer")
+def pay_by_card(order_id: str):
+    """The card the buyer gave the provider on the order page (the provider's id for it,
+    never a card number) pays the order's payment; JSON for the page's script. The order is
+    fulfilled when the provider confirms the payment (its webhook)."""
+    order = _own_order(order_id)
+    if not market().payments.takes_card_details:
+        return _card_error(409, f"payments here go through the {market().payments.name} "
+                                "provider, which takes no card details")
+    body = request.get_json(silent=True)
+    method = body.get("payment_method") if isinstance(body, dict) else None
+    if not isinstance(method, str) or not _PAYMENT_METHOD.fullmatch(method):
+        return _card_error(400, "payment_method must be the provider's id of the card (pm_...)")
+    try:
+        answer = market().confirm_card_payment(order.order_id, method)
+    except PaymentError as error:
+        # Declined: a new setup, so that the buyer can try another card on the same page.
+        try:
+            again = {"setup_client_secret": market().start_card_payment(
+                order.order_id)["setup_client_secret"]}
+        except (PaymentError, IllegalTransitionError):
+            again = {}  # the page, reloaded, says what to do
+        return _card_error(402, str(error), **again)
+    except IllegalTransitionError as error:
+        return _card_error(409, str(error))
+    return {"status": answer["status"], "client_secret": (
+        answer["client_secret"] if answer["status"] == "requires_action" else None)}
+
+
+def _card_error(status: int, message: str, **extra):
+    return {"code": status, "status": HTTPStatus(status).phrase, "message": message,
+            **extra}, status
 
 
 @bp.post("/orders/<order_id>/cancel")

@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import pytest
@@ -44,6 +46,7 @@ from tests.integration.test_market_orders import (
 )
 
 API_KEY = "sk_test_kapok_localstripe"
+PUBLISHABLE_KEY = "pk_test_kapok_localstripe"
 WEBHOOK_SECRET = "whsec_kapok_test_secret"
 EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 
@@ -127,16 +130,77 @@ def test_a_card_payment_confirmed_by_a_signed_webhook_fulfils_the_order(market):
     assert_sound(market.app)
 
 
-def test_a_second_payment_for_an_order_never_replaces_its_first(market):
+def test_starting_to_pay_again_returns_the_orders_first_payment(market):
     order_id = market.order(7)
-    first = market.app.start_payment(order_id)["payment_id"]
+    first = market.app.start_payment(order_id)
 
-    # localstripe ignores idempotency keys (Stripe would return the first intent again), so
-    # starting again creates a second intent there: the order must refuse it.
-    with pytest.raises(IllegalTransitionError, match=f"already has payment {first}"):
-        market.app.start_payment(order_id)
+    # A second click, or the page opened again: the same intent, looked up, not a new one
+    # (localstripe ignores idempotency keys, so a second create would make a second intent).
+    assert market.app.start_payment(order_id) == first
+    assert market.app.get_order(order_id).payment_id == first["payment_id"]
+    assert len(market.provider.client.v1.payment_intents.list().data) == 1
 
-    assert market.app.get_order(order_id).payment_id == first
+
+def give_card(stripe: LocalStripe, setup_client_secret: str, number: str) -> dict:
+    """What Stripe.js does in the buyer's browser with a card form: confirm the SetupIntent
+    with the card, using the client secret and the publishable key, never Kapok's secret key.
+    Returns the SetupIntent as the provider answers (or its error)."""
+    setup_id = setup_client_secret.split("_secret_")[0]
+    body = json.dumps({"key": PUBLISHABLE_KEY, "use_stripe_sdk": True,
+                       "client_secret": setup_client_secret,
+                       "payment_method_data": {"type": "card", "card": {
+                           "number": number, "exp_month": "12", "exp_year": "2034",
+                           "cvc": "123"}}}).encode()
+    request = urllib.request.Request(f"{stripe.url}/v1/setup_intents/{setup_id}/confirm",
+                                     data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+def test_a_card_given_to_stripe_in_the_browser_pays_the_order(market, localstripe):
+    order_id = market.order(7)
+    started = market.app.start_card_payment(order_id)
+    assert started["setup_client_secret"].startswith("seti_")
+
+    setup = give_card(localstripe, started["setup_client_secret"], "4242424242424242")
+    assert setup["status"] == "succeeded"
+    paid = market.app.confirm_card_payment(order_id, setup["payment_method"])
+    assert (paid["status"], paid["payment_id"]) == ("succeeded", started["payment_id"])
+
+    delivery = market.webhooks.wait_for("payment_intent.succeeded", started["payment_id"])
+    assert market.deliver(delivery) == "fulfilled"
+    assert market.app.get_order(order_id).state == FULFILLED
+    # Confirming again: the order is no longer awaiting a payment.
+    with pytest.raises(IllegalTransitionError, match="is fulfilled"):
+        market.app.confirm_card_payment(order_id, setup["payment_method"])
+
+
+def test_a_card_declined_when_charged_leaves_the_order_reserved(market, localstripe):
+    order_id = market.order(7)
+    started = market.app.start_card_payment(order_id)
+    setup = give_card(localstripe, started["setup_client_secret"], "4000000000000341")
+    assert setup["status"] == "succeeded"  # this test card is saved, then declined
+
+    with pytest.raises(PaymentError, match="declined"):
+        market.app.confirm_card_payment(order_id, setup["payment_method"])
+    assert market.app.get_order(order_id).state == RESERVED
+
+
+def test_the_offline_provider_takes_no_card_details(sqlite_url):
+    app = Marketplace(database=sqlite_url)
+    try:
+        listing_id = seed_market(app)
+        order_id = app.place_order(listing_id, 3, BUYER.title(), BUYER)["order_id"]
+        with pytest.raises(PaymentError, match="takes no card details"):
+            app.start_card_payment(order_id)
+        with pytest.raises(PaymentError, match="takes no card details"):
+            app.confirm_card_payment(order_id, "pm_card_visa")
+        assert app.get_order(order_id).payment_id is None  # nothing was started
+    finally:
+        app.close()
 
 
 def test_the_same_delivery_again_is_a_duplicate_and_changes_nothing(market):

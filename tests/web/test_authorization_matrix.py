@@ -96,6 +96,8 @@ OWN_ORGANISATION = [
     ("GET", "/my/orders/<order_id>.json", {"order_id": "order_b"}, ORG_B_SEES),
     ("POST", "/my/orders/<order_id>/pay", {"order_id": "order_a"}, ORG_A_ACTS),
     ("POST", "/my/orders/<order_id>/pay", {"order_id": "order_b"}, ORG_B_ACTS),
+    ("POST", "/my/orders/<order_id>/card", {"order_id": "order_a"}, ORG_A_ACTS),
+    ("POST", "/my/orders/<order_id>/card", {"order_id": "order_b"}, ORG_B_ACTS),
     ("POST", "/my/orders/<order_id>/cancel", {"order_id": "order_a"}, ORG_A_ACTS),
     ("POST", "/my/orders/<order_id>/cancel", {"order_id": "order_b"}, ORG_B_ACTS),
     ("GET", "/my/portfolio", {}, BUYERS),

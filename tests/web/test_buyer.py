@@ -11,7 +11,7 @@ import pytest
 from ledger.holder_queries import retirements_of
 from market.payments import OfflinePaymentProvider, Payment
 from tests.unit.test_certificates import page_text
-from tests.web.conftest import LOGINS, ORG_A, ORG_B, log_in, post_form
+from tests.web.conftest import LOGINS, ORG_A, ORG_B, csrf_token, log_in, post_form
 from web import create_app
 
 ACCOUNT_A = f"org-{ORG_A}"
@@ -445,3 +445,37 @@ def test_with_a_card_provider_the_card_step_happens_on_the_provider(store_url, t
     finally:
         app.extensions["kapok_market"].close()
         app.extensions["kapok_identity"].close()
+
+
+def test_a_card_is_refused_plainly_when_the_shop_takes_no_card_details(buyer, market):
+    # The demo's offline provider takes test payments only: no card form, no card endpoint.
+    order_id = place(buyer, market)
+    assert 'id="card-form"' not in buyer.get(f"/my/orders/{order_id}").get_data(as_text=True)
+    token = csrf_token(buyer, f"/my/orders/{order_id}")
+    response = buyer.post(f"/my/orders/{order_id}/card", json={"payment_method": "pm_x"},
+                          headers={"X-CSRFToken": token})
+    assert response.status_code == 409
+    assert "takes no card details" in response.get_json()["message"]
+    assert market.get_order(order_id).state == "reserved"
+
+
+def test_the_card_endpoint_needs_the_pages_csrf_token(buyer, market):
+    order_id = place(buyer, market)
+    response = buyer.post(f"/my/orders/{order_id}/card", json={"payment_method": "pm_x"})
+    assert response.status_code == 400
+    assert market.get_order(order_id).state == "reserved"
+
+
+def test_only_the_card_page_lets_the_provider_in_and_only_the_provider():
+    from web.security import CONTENT_SECURITY_POLICY, card_page_policy
+
+    stripe = card_page_policy("https://js.stripe.com/v3/")
+    assert "script-src 'self' https://js.stripe.com;" in stripe
+    assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in stripe
+    assert "connect-src 'self' https://api.stripe.com;" in stripe
+    fake = card_page_policy("http://127.0.0.1:8420/js.stripe.com/v3/")
+    assert "script-src 'self' http://127.0.0.1:8420;" in fake
+    assert "connect-src 'self' http://127.0.0.1:8420;" in fake
+    # Every other page: the site's own origin only.
+    assert "script-src 'self';" in CONTENT_SECURITY_POLICY
+    assert "stripe" not in CONTENT_SECURITY_POLICY
