@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.application import Ledger
+from market.application import Marketplace
 from market.demo import LISTINGS, SALES
 from web.cli import main
 
@@ -54,6 +55,25 @@ def test_demo_seeds_the_tambopata_projects_and_can_run_twice(kapok, sqlite_url):
 
     code, out, _ = kapok("ledger", "projects", "--json")
     assert {row["registry_id"] for row in json.loads(out)} == {"VCS-1067", "KAP-AF-01"}
+
+
+def test_demo_seeds_with_test_payments_on_a_site_configured_for_stripe(kapok, monkeypatch,
+                                                                       sqlite_url):
+    # The site takes real payments through Stripe; the demo's own sales stay test payments
+    # (no call reaches Stripe: its address here answers nothing).
+    monkeypatch.setenv("KAPOK_STRIPE_SECRET_KEY", "sk_test_not_used")
+    monkeypatch.setenv("KAPOK_STRIPE_WEBHOOK_SECRET", "whsec_not_used")
+    monkeypatch.setenv("KAPOK_STRIPE_API_BASE", "http://127.0.0.1:9")
+    code, out, err = kapok("demo")
+    assert code == 0, err
+    assert "2 projects, 9 issuances" in out
+    app = Marketplace(database=sqlite_url)
+    try:
+        rows, total = app.caught_up_view().orders()
+        assert total == len(SALES) and {row["state"] for row in rows} == {"fulfilled"}
+        assert {row["payment_id"][:11] for row in rows} == {"offline_pi_"}
+    finally:
+        app.close()
 
 
 def test_balances_json_is_one_object_per_row_with_account_and_quantity(seeded):

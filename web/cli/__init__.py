@@ -38,8 +38,10 @@ def demo():
     rules, COOPASER farms and listings (repeatable)."""
     from ledger.demo import demo_steps
     from market.demo import market_demo_steps
+    from market.payments import OfflinePaymentProvider
 
-    ledger = open_ledger()
+    # The demo's own sales are test payments, whichever provider the site takes real ones with.
+    ledger = open_ledger(payments=OfflinePaymentProvider())
     steps = demo_steps(ledger) + market_demo_steps(ledger)
     with progress_bar() as progress:
         task = progress.add_task("seeding", total=len(steps))

@@ -17,12 +17,13 @@ from ledger.settings import database_url
 console = Console()
 
 
-def open_ledger():
-    """Kapok's application (the ledger with the market) on the configured store."""
+def open_ledger(payments=None):
+    """Kapok's application (the ledger with the market) on the configured store, paying
+    through ``payments`` (default: the configured provider)."""
     from market.application import Marketplace
     from market.settings import payment_provider
 
-    return Marketplace(database=database_url(), payments=payment_provider())
+    return Marketplace(database=database_url(), payments=payments or payment_provider())
 
 
 def emit(rows, as_json: bool, columns: list[str], title: str | None = None) -> None:
