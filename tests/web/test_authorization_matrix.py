@@ -188,6 +188,8 @@ API_TOKEN_ONLY = [
      TOKEN_ORG_A_OR_OPERATOR),
     ("GET", "/api/v1/orders/<order_id>/proceeds", {"order_id": "order_b"},
      TOKEN_ORG_B_OR_OPERATOR),
+    ("POST", "/api/v1/orders/<order_id>/payment", {"order_id": "order_a"}, TOKEN_ORG_A_ACTS),
+    ("POST", "/api/v1/orders/<order_id>/payment", {"order_id": "order_b"}, TOKEN_ORG_B_ACTS),
     ("POST", "/api/v1/orders/<order_id>/pay", {"order_id": "order_a"}, TOKEN_ORG_A_ACTS),
     ("POST", "/api/v1/orders/<order_id>/pay", {"order_id": "order_b"}, TOKEN_ORG_B_ACTS),
     ("GET", "/api/v1/holdings", {}, TOKEN_BUYERS_OPERATORS),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 
 from market.money import Money
-from market.orders import UnknownOrderError
+from market.orders import IllegalTransitionError, UnknownOrderError
 from web.api.access import is_operator, own_organisation, token_required
 from web.api.pagination import ApiBlueprint, page_of
-from web.api.schemas import (OrderCreateSchema, OrderFilterSchema, OrderProceedsSchema,
-                              OrderSchema, claim_of)
+from web.api.schemas import (CardPaymentSchema, OrderCreateSchema, OrderFilterSchema,
+                              OrderProceedsSchema, OrderSchema, claim_of)
 from web.api.services import market
 from web.identity import holding_account
 
@@ -79,6 +80,27 @@ class OrderPayment(MethodView):
         the order is fulfilled at once. With a real provider, pay through the site."""
         order = visible_order(order_id, as_last_seen=True)  # the payment reads it afresh
         return market().pay_offline_summary(order.order_id, order)
+
+
+@bp.route("/<order_id>/payment")
+class OrderCardPayment(MethodView):
+    @token_required(bp, "buyer")
+    @bp.response(200, CardPaymentSchema)
+    @bp.refuses(404, 409)
+    def post(self, order_id: str):
+        """Starts paying a reserved order by card with the site's provider (Stripe): the
+        payment's ``client_secret`` and the ``publishable_key`` for Stripe.js on your side
+        (``stripe.confirmCardPayment``); the card never reaches Kapok. Calling it again
+        returns the same payment. The order is fulfilled when Stripe confirms the payment.
+        With the demo's offline provider, use ``/pay`` instead (409 here)."""
+        order = visible_order(order_id)
+        if not market().payments.takes_card_details:
+            raise IllegalTransitionError(
+                f"payments here go through the {market().payments.name} provider, which "
+                f"takes no card details: POST /api/v1/orders/{order.order_id}/pay")
+        started = market().start_payment(order.order_id)
+        return {**started, "publishable_key":
+                current_app.config.get("STRIPE_PUBLISHABLE_KEY") or None}
 
 
 @bp.route("/<order_id>/proceeds")

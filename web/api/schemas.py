@@ -228,6 +228,19 @@ class OrderSchema(Schema):
     retire = fields.Boolean()
 
 
+class CardPaymentSchema(Schema):
+    order_id = Text(required=True)
+    provider = Text(metadata={"description": "The payment provider, e.g. stripe."})
+    payment_id = Text(metadata={"description": "The provider's payment (a PaymentIntent)."})
+    client_secret = Text(allow_none=True, metadata={
+        "description": "For Stripe.js on your side; keep it private."})
+    publishable_key = Text(allow_none=True, metadata={
+        "description": "The site's Stripe publishable key, for Stripe.js."})
+    amount_minor = fields.Integer()
+    currency = Text()
+    test_mode = fields.Boolean()
+
+
 class AllocationSchema(Schema):
     recipient = Text(required=True, metadata={
         "description": "A recipient of the project's benefit-sharing rule."})
