@@ -77,7 +77,7 @@ class OrderPayment(MethodView):
     @bp.refuses(404, 409)
     def post(self, order_id: str):
         """Pays a reserved order with the demo's offline test provider (no real money):
-        the order is fulfilled at once. With a real provider, pay through the site."""
+        the order is fulfilled at once. With Stripe, pay by card: ``/payment``, or the site."""
         order = visible_order(order_id, as_last_seen=True)  # the payment reads it afresh
         return market().pay_offline_summary(order.order_id, order)
 
