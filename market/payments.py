@@ -28,6 +28,15 @@ class PaymentError(MarketError):
     """The provider refused or failed to take the payment."""
 
 
+class CardDeclinedError(PaymentError):
+    """The card's bank or the provider declined the card: the buyer may try another."""
+
+
+class PaymentProviderError(PaymentError):
+    """The provider could not be reached or answered with an error: nothing was charged
+    that Kapok knows of; the same request may be tried again later."""
+
+
 class InvalidWebhookError(MarketError):
     """A webhook whose signature or content cannot be trusted: nothing is changed."""
 

@@ -14,11 +14,13 @@ from market.payments import (
     FAILED,
     REFUNDED,
     SUCCEEDED,
+    CardDeclinedError,
     InvalidWebhookError,
     Payment,
     PaymentError,
     PaymentEvent,
     PaymentProvider,
+    PaymentProviderError,
 )
 
 
@@ -122,6 +124,7 @@ class StripePaymentProvider(PaymentProvider):
         try:
             return method(*args)
         except stripe.CardError as error:
-            raise PaymentError(f"card declined: {error.user_message or error}") from None
+            raise CardDeclinedError(f"card declined: {error.user_message or error}") from None
         except stripe.StripeError as error:
-            raise PaymentError(f"payment provider error: {error.user_message or error}") from None
+            raise PaymentProviderError(
+                f"payment provider error: {error.user_message or error}") from None

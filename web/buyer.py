@@ -27,6 +27,7 @@ from market.orders import FULFILLED, REFUNDED, RESERVED, TERMINAL, IllegalTransi
 from market.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
 from web.downloads import certificate_response
+from web.errors import status_for
 from web.security import card_page_policy
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
@@ -230,7 +231,7 @@ def pay_by_card(order_id: str):
                 order.order_id)["setup_client_secret"]}
         except (PaymentError, IllegalTransitionError):
             again = {}  # the page, reloaded, says what to do
-        return _card_error(402, str(error), **again)
+        return _card_error(status_for(error), str(error), **again)
     except IllegalTransitionError as error:
         return _card_error(409, str(error))
     return {"status": answer["status"], "client_secret": (

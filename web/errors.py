@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 
 def status_for(error: Exception) -> int:
     """The HTTP status of a domain refusal: 404 for unknown things, 409 for a state that
-    forbids it, else 400."""
+    forbids it, 402 for a declined card, 502 for a payment provider that failed, else 400."""
     name = type(error).__name__
     if name in BAD_INPUT:
         return 400
+    if name in BY_NAME:
+        return BY_NAME[name]
     if name.startswith("Unknown") or "NotFound" in name:
         return 404
     if any(word in name for word in ("Illegal", "Already", "NotEnough", "Insufficient",
@@ -33,6 +35,8 @@ def status_for(error: Exception) -> int:
 # "Unknown" in these names means a value the user typed that Kapok does not support (a
 # country without a grid factor, a currency), not a missing resource: bad input, not 404.
 BAD_INPUT = frozenset({"UnknownCurrencyError", "UnknownFactorError"})
+# A declined card is the buyer's to fix (402); a payment provider that failed is not (502).
+BY_NAME = {"CardDeclinedError": 402, "PaymentProviderError": 502}
 
 
 def error_response(status: int, message: str, errors: dict | None = None):

@@ -22,9 +22,11 @@ from market.payments import (
     FAILED,
     REFUNDED as REFUND_REPORTED,
     SUCCEEDED,
+    CardDeclinedError,
     InvalidWebhookError,
     PaymentError,
     PaymentEvent,
+    PaymentProviderError,
 )
 from market.stripe_payments import StripePaymentProvider
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
@@ -184,7 +186,7 @@ def test_a_card_declined_when_charged_leaves_the_order_reserved(market, localstr
     setup = give_card(localstripe, started["setup_client_secret"], "4000000000000341")
     assert setup["status"] == "succeeded"  # this test card is saved, then declined
 
-    with pytest.raises(PaymentError, match="declined"):
+    with pytest.raises(CardDeclinedError, match="declined"):
         market.app.confirm_card_payment(order_id, setup["payment_method"])
     assert market.app.get_order(order_id).state == RESERVED
 
@@ -386,3 +388,10 @@ def test_a_refund_or_dispute_reported_by_stripe_refunds_the_order_and_recovers_i
     assert market.app.get_account(order.buyer_account).balance == 0
     assert market.deliver(Delivery(body, signed(body))) == "duplicate"
     assert_sound(market.app)
+
+
+def test_a_provider_that_cannot_be_reached_is_a_provider_error_not_a_decline(market):
+    order_id = market.order(7)
+    unreachable = StripePaymentProvider(API_KEY, WEBHOOK_SECRET, "http://127.0.0.1:9")
+    with pytest.raises(PaymentProviderError, match="payment provider error"):
+        unreachable.create_payment(order_id, 13_125, "USD", "7 t")

@@ -479,3 +479,12 @@ def test_only_the_card_page_lets_the_provider_in_and_only_the_provider():
     # Every other page: the site's own origin only.
     assert "script-src 'self';" in CONTENT_SECURITY_POLICY
     assert "stripe" not in CONTENT_SECURITY_POLICY
+
+
+def test_a_declined_card_is_the_buyers_to_fix_and_a_failed_provider_is_not():
+    from market.payments import CardDeclinedError, PaymentError, PaymentProviderError
+    from web.errors import status_for
+
+    assert status_for(CardDeclinedError("card declined: insufficient funds")) == 402
+    assert status_for(PaymentProviderError("payment provider error: timeout")) == 502
+    assert status_for(PaymentError("the offline provider takes no card details")) == 400
