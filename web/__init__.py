@@ -36,6 +36,7 @@ def _config_from_environment() -> dict:
         "DATABASE_URL": database_url(),
         "KAPOK_ENV": "development" if development else "production",
         "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
+        "CARD_ATTEMPTS_PER_HOUR": int(env.get("KAPOK_CARD_ATTEMPTS_PER_HOUR", "10")),
         "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
         "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
@@ -80,6 +81,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["kapok_db_gate"] = gate_for(market)
     app.extensions["kapok_login_limiter"] = AttemptLimiter(
         attempts=app.config["LOGIN_ATTEMPTS_PER_MINUTE"], per_seconds=60)
+    # Cards tried per organisation and hour: a checkout open to anyone who signs up is a way
+    # to test stolen cards, one setup (Stripe checks the card) and one charge at a time.
+    app.extensions["kapok_card_limiter"] = AttemptLimiter(
+        attempts=app.config["CARD_ATTEMPTS_PER_HOUR"], per_seconds=3600)
 
     from web import (api, auditor, auth, buyer, console, errors, security, storefront,
                      transparency, webhooks)

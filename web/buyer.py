@@ -149,8 +149,16 @@ def order(order_id: str):
     order = _own_order(order_id)
     if _card_form_for(order):
         # The payment was started: the card form, with a fresh setup for the card.
+        if not _card_attempt("setup"):
+            return _checkout(order, card_limited=True), 429
         return _checkout(order, card=market().start_card_payment(order.order_id))
     return _checkout(order)
+
+
+def _card_attempt(kind: str) -> bool:
+    """Counts one card setup or charge of the buyer's organisation; False past the limit."""
+    return current_app.extensions["kapok_card_limiter"].allow(
+        (kind, current_user.organisation))
 
 
 def _card_form_for(order) -> bool:
@@ -162,10 +170,12 @@ def _card_form_for(order) -> bool:
             and bool(current_app.config.get("STRIPE_PUBLISHABLE_KEY")))
 
 
-def _checkout(order, payment: dict | None = None, card: dict | None = None):
+def _checkout(order, payment: dict | None = None, card: dict | None = None,
+              card_limited: bool = False):
     sale = market().booked_sale(order) if order.state in (FULFILLED, REFUNDED) else None
     page = render_template(
-        "buyer/order.html", order=order, payment=payment, card=card,
+        "buyer/order.html", order=order, payment=payment, card=card, card_limited=card_limited,
+        card_attempts=current_app.config["CARD_ATTEMPTS_PER_HOUR"],
         offline=isinstance(market().payments, OfflinePaymentProvider),
         reserved=order.state == RESERVED, terminal=order.state in TERMINAL, sale=sale,
         stripe_js_url=current_app.config.get("STRIPE_JS_URL"),
@@ -206,6 +216,8 @@ def pay(order_id: str):
 
 
 _PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+_TOO_MANY_CARDS = ("too many card attempts from your organisation: at most {} an hour; "
+                   "try again later, or ask your bank why the card is refused")
 
 
 @bp.post("/orders/<order_id>/card")
@@ -222,15 +234,20 @@ def pay_by_card(order_id: str):
     method = body.get("payment_method") if isinstance(body, dict) else None
     if not isinstance(method, str) or not _PAYMENT_METHOD.fullmatch(method):
         return _card_error(400, "payment_method must be the provider's id of the card (pm_...)")
+    if not _card_attempt("charge"):
+        return _card_error(429, _TOO_MANY_CARDS.format(
+            current_app.config["CARD_ATTEMPTS_PER_HOUR"]))
     try:
         answer = market().confirm_card_payment(order.order_id, method)
     except PaymentError as error:
         # Declined: a new setup, so that the buyer can try another card on the same page.
-        try:
-            again = {"setup_client_secret": market().start_card_payment(
-                order.order_id)["setup_client_secret"]}
-        except (PaymentError, IllegalTransitionError):
-            again = {}  # the page, reloaded, says what to do
+        again = {}  # else the page, reloaded, says what to do
+        if _card_attempt("setup"):
+            try:
+                again = {"setup_client_secret": market().start_card_payment(
+                    order.order_id)["setup_client_secret"]}
+            except (PaymentError, IllegalTransitionError):
+                pass
         return _card_error(status_for(error), str(error), **again)
     except IllegalTransitionError as error:
         return _card_error(409, str(error))

@@ -1,7 +1,9 @@
-"""Paying an order by card through the API, for a buyer's own integration: Kapok starts the
-Stripe payment and hands back its client secret and the publishable key; the card goes from
-the integrator's Stripe.js to Stripe; Stripe's signed webhook fulfils the order. Stripe is
-localstripe, in its own process."""
+"""Paying by card with Stripe (localstripe, in its own process). Through the API, for a
+buyer's own integration: Kapok starts the payment and hands back its client secret and the
+publishable key; the card goes from the integrator's Stripe.js to Stripe; Stripe's signed
+webhook fulfils the order. On the order page: cards tried per organisation and hour are
+limited, so the checkout cannot serve to test stolen cards. (The page's card form itself is
+driven in Chromium: tests/e2e/test_card_payment.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtur
     localstripe_process,
     webhook_endpoint,
 )
-from tests.web.conftest import LOGINS
+from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from tests.web.test_api import (  # noqa: F401  (as_role: a pytest fixture)
     as_role,
     assert_error,
@@ -33,7 +35,8 @@ def stripe_app(store_url, tmp_path, monkeypatch, localstripe, webhook_endpoint):
     localstripe.send_webhooks_to(webhook_endpoint.url, WEBHOOK_SECRET,
                                  ("payment_intent.succeeded",))
     app = create_app({"TESTING": True, "DATABASE_URL": store_url, "SECRET_KEY": "x" * 32,
-                      "PAYMENT_PROVIDER": provider, "STRIPE_PUBLISHABLE_KEY": "pk_test_kapok_api"})
+                      "PAYMENT_PROVIDER": provider, "STRIPE_PUBLISHABLE_KEY": "pk_test_kapok_api",
+                      "CARD_ATTEMPTS_PER_HOUR": 2})
     yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
@@ -80,3 +83,35 @@ def test_with_the_offline_provider_the_card_path_says_to_use_pay(as_role, anonym
     assert f"/api/v1/orders/{order['order_id']}/pay" in body["message"]
     assert_error(as_role("other_buyer").post(f"/api/v1/orders/{order['order_id']}/payment"),
                  404)
+
+
+def test_cards_tried_per_organisation_and_hour_are_limited(stripe_app):
+    buyer = stripe_app.test_client()
+    log_in(buyer, *LOGINS["buyer"])
+    listing = first_listing(buyer)
+    placed = post_form(buyer, "/my/orders", {"listing_id": listing["listing_id"], "tonnes": "2",
+                                             "nonce": "card-limit"})
+    order_page = placed.headers["Location"]
+    post_form(buyer, f"{order_page}/pay", {})  # the payment starts: the card form follows
+
+    # Each view of the form sets up one card with Stripe: two an hour here.
+    for _ in range(2):
+        assert 'id="card-form"' in buyer.get(order_page).get_data(as_text=True)
+    limited = buyer.get(order_page)
+    assert limited.status_code == 429
+    assert "Too many card attempts" in limited.get_data(as_text=True)
+    assert 'id="card-form"' not in limited.get_data(as_text=True)
+
+    # Charges are counted apart, also two an hour.
+    token = csrf_token(buyer, "/my/orders")
+    answers = [buyer.post(f"{order_page}/card", json={"payment_method": "pm_card_visa_x"},
+                          headers={"X-CSRFToken": token}) for _ in range(3)]
+    assert answers[2].status_code == 429
+    assert "too many card attempts" in answers[2].get_json()["message"]
+    # Another organisation is not held back by this one's attempts.
+    other = stripe_app.test_client()
+    log_in(other, *LOGINS["other_buyer"])
+    placed = post_form(other, "/my/orders", {"listing_id": listing["listing_id"], "tonnes": "2",
+                                             "nonce": "card-limit-b"})
+    post_form(other, f"{placed.headers['Location']}/pay", {})
+    assert 'id="card-form"' in other.get(placed.headers["Location"]).get_data(as_text=True)
