@@ -274,9 +274,10 @@ def orders():
 
 
 def _order_page(order_id: str, cancel_form=None, refund_form=None):
-    order = market().order_summary(market().get_order(order_id))
+    found = market().get_order(order_id)
+    order = market().order_summary(found)
     return lambda: render_template(
-        "console/order.html", order=order,
+        "console/order.html", order=order, sale=market().booked_sale(found),
         cancel_form=cancel_form or ReasonForm(formdata=None),
         refund_form=refund_form or RefundForm(formdata=None))
 

@@ -150,6 +150,22 @@ def test_a_payout_reduces_what_is_owed_to_the_farm(operator, market):
     assert "COOP-001" in page and "USD 1.00" in page
 
 
+def test_an_operator_sees_where_a_paid_orders_money_went_and_a_reserved_one_has_none(operator,
+                                                                                   market):
+    order_id = paid_order(market)  # 10 t of KAP-AF-01 at USD 24.00
+    page = operator.get(f"/console/orders/{order_id}").get_data(as_text=True)
+    section = page[page.index("Where the payment went"):]
+    farms = re.findall(r"<td>farmers</td><td>(COOP-\d+)</td>\s*<td class=\"num\">([^<]+)</td>",
+                       section)
+    assert len(farms) == 5 and "USD 240.00" in section  # every farm, and the total
+    assert "USD 60.00" in section and "USD 36.00" in section  # AIDER 25%, Ecosphere+ 15%
+
+    reserved = market.place_order(str(demo_listing(market).id), 3, "andes-coffee-roasters",
+                                  "org-andes-coffee-roasters")["order_id"]
+    page = operator.get(f"/console/orders/{reserved}").get_data(as_text=True)
+    assert "Where the payment went" not in page
+
+
 def test_a_payees_pay_link_fills_in_the_payout_form_with_what_is_owed(operator, market):
     paid_order(market)
     owed = market.proceeds("USD").owed("farmers", "COOP-002")
