@@ -738,6 +738,8 @@ class Marketplace(Ledger):
     def booked_sale(self, order: Order) -> SaleProceeds | None:
         """The order's sale as the proceeds journal booked it (who its money went to), or
         None for an order whose payment has not settled."""
+        if order.state not in (FULFILLED, REFUNDED):
+            return None  # a sale is booked in the save that fulfils its order: not read
         try:
             return self.sale_proceeds(order.currency, order.order_id)
         except InvalidSaleError:

@@ -23,7 +23,7 @@ from ledger.holder_queries import retirements_of
 from ledger.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
 from ledger.serials import SerialRange
 from market.money import Money
-from market.orders import FULFILLED, REFUNDED, RESERVED, TERMINAL, IllegalTransitionError
+from market.orders import RESERVED, TERMINAL, IllegalTransitionError
 from market.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
 from web.downloads import certificate_response
@@ -172,12 +172,12 @@ def _card_form_for(order) -> bool:
 
 def _checkout(order, payment: dict | None = None, card: dict | None = None,
               card_limited: bool = False):
-    sale = market().booked_sale(order) if order.state in (FULFILLED, REFUNDED) else None
     page = render_template(
         "buyer/order.html", order=order, payment=payment, card=card, card_limited=card_limited,
         card_attempts=current_app.config["CARD_ATTEMPTS_PER_HOUR"],
         offline=isinstance(market().payments, OfflinePaymentProvider),
-        reserved=order.state == RESERVED, terminal=order.state in TERMINAL, sale=sale,
+        reserved=order.state == RESERVED, terminal=order.state in TERMINAL,
+        sale=market().booked_sale(order),
         stripe_js_url=current_app.config.get("STRIPE_JS_URL"),
         publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY"))
     if card is None:
