@@ -163,10 +163,13 @@ def _card_attempt(kind: str) -> bool:
 
 def _card_form_for(order) -> bool:
     """Whether the buyer enters a card on this page: a reserved order whose payment was
-    started with a provider that takes card details, and a publishable key to show the
-    provider's card form with."""
-    return (order.state == RESERVED and order.payment_id is not None
-            and market().payments.takes_card_details
+    started, here where cards are taken (``_takes_cards``)."""
+    return order.state == RESERVED and order.payment_id is not None and _takes_cards()
+
+
+def _takes_cards() -> bool:
+    """A provider that takes card details, and a publishable key to show its card form."""
+    return (market().payments.takes_card_details
             and bool(current_app.config.get("STRIPE_PUBLISHABLE_KEY")))
 
 
@@ -206,8 +209,8 @@ def pay(order_id: str):
         flash(f"Order {order.order_id} is {order.state}: there is nothing to pay.", "warning")
         return redirect(url_for(".order", order_id=order.order_id))
     if not isinstance(market().payments, OfflinePaymentProvider):
-        payment = market().start_payment(order.order_id)
-        if _card_form_for(market().get_order(order.order_id)):
+        payment = market().start_payment(order.order_id)  # the reserved order's, now
+        if _takes_cards():
             return redirect(url_for(".order", order_id=order.order_id))  # the card form
         return _checkout(order, payment=payment)
     outcome = market().pay_offline(order.order_id)
