@@ -6,6 +6,7 @@ it is missing the tests skip locally and fail in CI, like the PostgreSQL tests."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -98,17 +99,27 @@ def sign_tree_heads(live_server):
     return lambda: AuditLog(live_server.app.extensions["kapok_market"]).follow(key)
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
+@contextlib.contextmanager
+def browser_page(browser, base_url: str):
+    """A page of a fresh browser context on ``base_url``, and the list where the page's
+    script errors and console errors (a CSP violation among them) are collected."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900},
                                   accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: errors.append(message.text)
             if message.type == "error" else None)
-    yield page
-    context.close()
+    try:
+        yield page, errors
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    with browser_page(browser, live_server.url) as (page, errors):
+        yield page
     # A page that breaks its own scripts or violates the CSP shows up here.
     assert errors == [], errors
 

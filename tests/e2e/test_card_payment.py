@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from market.stripe_payments import StripePaymentProvider
-from tests.e2e.conftest import LiveServer, log_in, screenshot
+from tests.e2e.conftest import LiveServer, browser_page, log_in, screenshot
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
     localstripe,
     localstripe_process,
@@ -48,15 +48,9 @@ def stripe_server(seeded_store, tmp_path, monkeypatch, localstripe):
 
 @pytest.fixture
 def card_page(browser, stripe_server):
-    context = browser.new_context(base_url=stripe_server.url,
-                                  viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" else None)
-    yield page, errors
-    context.close()
+    """A page on the Stripe-paying server, and its errors (each test says which it expects)."""
+    with browser_page(browser, stripe_server.url) as found:
+        yield found
 
 
 def reserve_and_continue(page, tonnes: str = "12") -> str:
