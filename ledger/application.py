@@ -134,7 +134,8 @@ class Ledger(Application[UUID]):
     TURN_TIMEOUT = "10s"  # see _taking_turns
 
     def __init__(self, env: dict | None = None, database: str | None = None):
-        settings = persistence_env(database or database_url())
+        self.database = database or (env or {}).get("KAPOK_DATABASE_URL") or database_url()
+        settings = persistence_env(self.database)
         # Keep recently used aggregates in memory; each get() still fast-forwards from the
         # store, and returns a deep copy, so a refused or conflicting command changes nothing.
         # What is hot (listings, inventories, journals, a buyer's account, an order between
@@ -142,7 +143,8 @@ class Ledger(Application[UUID]):
         # read again. A full garbage collection scans the whole cache: 2-3 ms at 2,000, about
         # 40 ms at 10,000 (bench/http_load.py's order load, one process).
         settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "2000")
-        env = {**settings, **(env or {})}
+        self._given_env = dict(env or {})
+        env = {**settings, **self._given_env}
         with schema_lock(env):
             super().__init__(env=env)
         self._view = None
@@ -158,7 +160,8 @@ class Ledger(Application[UUID]):
     # --- the read model ------------------------------------------------------------------
     @property
     def view(self):
-        """The ledger's read model (balances, serial history), caught up on demand."""
+        """The ledger's read model (balances, serial history), as the worker's projection
+        has written it (``ledger.projection``)."""
         if self._view is None:
             self._view = self.view_class()(self)
         return self._view
@@ -168,9 +171,25 @@ class Ledger(Application[UUID]):
 
         return LedgerView
 
+    def view_env(self) -> dict:
+        """The settings another instance of this application needs to open the same store
+        (the projection runner makes one to subscribe to)."""
+        return {**self._given_env, "KAPOK_DATABASE_URL": self.database}
+
     def caught_up_view(self):
+        """The read model, first caught up in this process: for the command line and
+        tests; web requests read ``view`` and wait for it (``saved_position``)."""
         self.view.catch_up()
         return self.view
+
+    def saved_position(self) -> int | None:
+        """The log position of the last event this thread saved since
+        ``forget_saved_position`` (None if it saved nothing): what the view must reach
+        before it shows this thread's writes."""
+        return getattr(self._unit, "saved_position", None)
+
+    def forget_saved_position(self) -> None:
+        self._unit.saved_position = None
 
     # --- projects ------------------------------------------------------------------------
     def register_project(self, details: ProjectDetails, idempotency_key: str | None = None):
@@ -554,6 +573,10 @@ class Ledger(Application[UUID]):
                 processing_event.aggregates[obj.id] = obj
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
+        positions = [recording.notification.id for recording in recordings
+                     if recording.notification.id is not None]
+        if positions:
+            self._unit.saved_position = max(positions[-1], self.saved_position() or 0)
         self._take_snapshots(processing_event)
         self._notify(recordings)
         self.notify(processing_event.events)  # eventsourcing's deprecated hook, kept
@@ -654,7 +677,7 @@ class Ledger(Application[UUID]):
         except SerialsNotHeldError as error:
             if error.missing is None:
                 raise
-            status = self.caught_up_view().serial_status(error.missing)
+            status = self.view.serial_status(error.missing)
             if status == "retired":
                 raise CreditsAlreadyRetiredError(
                     f"serial {error.missing} is already retired: retired credits are final",

@@ -32,7 +32,9 @@ def persistence_env(url: str) -> dict[str, str]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         else:
             path = "file::memory:?cache=shared"
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                # eventsourcing's, able to subscribe (by polling) for the projection runner.
+                "APPLICATION_RECORDER_TOPIC": "ledger.sqlite_recorder:KapokSQLiteRecorder"}
     if parts.scheme in ("postgresql", "postgres"):
         dbname = parts.path.lstrip("/")
         if not dbname or not parts.hostname:

@@ -71,11 +71,32 @@ class _TablesRecorder:
         if self.projection is not None:
             self._rebuild_if_changed()
 
+    # Statements that open a transaction of a projection's writes (see the PostgreSQL one).
+    projection_settings: Sequence[str] = ()
+
     def write(self, statements: Iterable[Statement], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for sql, params in statements:
                 cursor.execute(self.adapt(sql), params)
             self._insert_tracking(cursor, tracking)
+
+    def write_range(self, name: str, first: int, last: int,
+                    statements: Iterable[Statement]) -> None:
+        """Runs ``statements``, the effect of the events at positions ``first`` to ``last``,
+        in one transaction that moves the tracked position ``name`` to ``last``.
+
+        The position is claimed first, with ``first``: eventsourcing's tracking statement
+        moves it only forwards, so if any process has already applied the event at
+        ``first`` this raises IntegrityError and nothing is written, and a process applying
+        the same events at this moment waits on the claim's row, then finds it moved."""
+        with self.datastore.transaction(commit=True) as cursor:
+            for setting in self.projection_settings:
+                cursor.execute(setting)
+            self._insert_tracking(cursor, Tracking(name, first))
+            for sql, params in statements:
+                cursor.execute(self.adapt(sql), params)
+            if last != first:
+                self._insert_tracking(cursor, Tracking(name, last))
 
     def query(self, sql: str, params: dict[str, Any]) -> list:
         with self.datastore.transaction(commit=False) as cursor:
@@ -91,7 +112,9 @@ class _TablesRecorder:
 
     def _rebuild_if_changed(self) -> None:
         """Drops, recreates and resets the projection if its stored fingerprint is not ours."""
-        fingerprint = tables_fingerprint(self.tables)
+        # The tracking name is part of it: positions kept under another name say nothing
+        # of these tables.
+        fingerprint = tables_fingerprint([*self.tables, f"-- tracked as {self.projection}"])
         with self.datastore.transaction(commit=False) as cursor:
             if self._stored_fingerprint(cursor) == fingerprint:
                 return
@@ -134,6 +157,10 @@ def _postgres_base():
 
     class PostgresTablesRecorder(_TablesRecorder, PostgresTrackingRecorder):
         blob_type = "BYTEA"
+        # A projection's rows can be made again from the event log, and an asynchronous
+        # commit loses a whole transaction (rows and position together) or nothing, so its
+        # writes need not wait for the disk.
+        projection_settings = ("SET LOCAL synchronous_commit TO OFF",)
 
         def __init__(self, datastore, **kwargs):
             super().__init__(datastore, **kwargs)

@@ -1,10 +1,10 @@
 """The ledger's read model: balances, accounts, issuances and each serial's history.
 
-Tables kept in the event store's own database, updated from the event log in notification
-order. Each page of events is applied in one transaction together with the tracked position,
-so the view is never ahead of, or behind, what it says it has processed; a crash or a
-concurrent catch-up simply redoes the page. SQLite has no subscriptions, so callers catch the
-view up before reads that must see the latest writes (``Ledger.caught_up_view()``).
+Tables kept in the event store's own database, written by one projection only
+(``ledger.projection.ViewProjection``, run by ``kapok worker`` with eventsourcing's projection
+runner): each batch of events is applied in one transaction together with the tracked position,
+so the view is never ahead of, or behind, what it says it has processed. Web requests only read
+it; one that must see its own write waits for the tracked position (``LedgerView.wait``).
 
 The tables are never migrated: when a version of Kapok changes their definitions (``tables``
 of the concrete view class), they are dropped and the view replays the log from the start.
@@ -12,10 +12,10 @@ of the concrete view class), they are dropped and the view replays the log from 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteFactory
 
 from ledger.accounts import STATUS_BY_KIND, Account
@@ -25,8 +25,6 @@ from ledger.projects import Project
 from ledger.retirements import Retirement
 from ledger.sql_recorders import Statement, tables_recorder
 
-TRACKING_NAME = "kapok_ledger_view"
-PAGE_SIZE = 1000
 
 TABLES = [
     """CREATE TABLE IF NOT EXISTS kapok_accounts (
@@ -69,59 +67,87 @@ INSERT_HISTORY = (
 )
 
 
+class ViewBehindError(Exception):
+    """The read model has not reached a position within the time allowed (the worker that
+    writes it is behind, or not running)."""
+
+
+class KnownAccounts(dict):
+    """Account ids and their (name, kind), facts that never change once an account is
+    opened: filled from the events as they are translated and, for an account opened in an
+    event some other process applied, from the view's own table."""
+
+    def __init__(self, recorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def __missing__(self, account_id: str) -> tuple[str, str]:
+        rows = self.recorder.query(
+            "SELECT name, kind FROM kapok_accounts WHERE account_id = :id", {"id": account_id})
+        if not rows:
+            raise KeyError(account_id)
+        self[account_id] = found = (rows[0]["name"], rows[0]["kind"])
+        return found
+
+
 class LedgerView:
     """Reads and updates the read-model tables through a dialect's tracking recorder.
 
     Subclasses (the market's view) add tables and extend ``_translate``; one tracked
-    position covers them all, so they are always consistent with each other."""
+    position covers them all, so they are always consistent with each other. The position is
+    tracked under the application's name, as eventsourcing's projection runner tracks it."""
 
     tables = TABLES
 
     def __init__(self, app):
         self.app = app  # the view shares the application's connection pool
+        self.tracking_name = app.name
         self.recorder = tables_recorder(app, f"{type(self).__name__}Recorder", self.tables,
-                                        projection=TRACKING_NAME)
-        self._accounts: dict[str, tuple[str, str]] | None = None  # id -> (name, kind)
+                                        projection=self.tracking_name)
+        self.known_accounts = KnownAccounts(self.recorder)
 
-    # --- updating ------------------------------------------------------------------------
-    def catch_up(self, progress=None) -> int:
-        """Applies every event not yet in the view; returns the new position."""
-        app = self.app
-        while True:
-            position = self.position()
-            notifications = app.recorder.select_notifications(
-                start=position + 1, limit=PAGE_SIZE
-            )
-            if not notifications:
-                return position
-            statements: list[Statement] = []
-            deltas: dict[tuple, int] = defaultdict(int)
-            accounts = dict(self._known_accounts())
-            for notification in notifications:
-                domain_event = app.mapper.to_domain_event(notification)
-                statements += self._translate(domain_event, notification.id, deltas, accounts)
-            statements += [
-                (UPSERT_BALANCE, dict(zip(("account", "project", "vintage", "status"), key), quantity=q))
-                for key, q in deltas.items() if q
-            ]
-            try:
-                self.recorder.write(statements, Tracking(TRACKING_NAME, notifications[-1].id))
-            except IntegrityError:
-                # Another process applied this page first: reload and go on from its position.
-                self._accounts = None
-                continue
-            self._accounts = accounts
-            if progress:
-                progress(len(notifications))
+    # --- updating (by the projection only) ---------------------------------------------
+    def translate(self, event, position: int) -> tuple[list[Statement], dict]:
+        """The statements that record ``event`` (at ``position`` in the log) and the
+        balance changes it makes, keyed by (account, project, vintage, status)."""
+        deltas: dict[tuple, int] = defaultdict(int)
+        return self._translate(event, position, deltas, self.known_accounts), deltas
+
+    def apply(self, first: int, last: int, statements: list[Statement], deltas: dict) -> None:
+        """Records the translated events from position ``first`` to ``last`` in one
+        transaction. Raises IntegrityError, changing nothing, when the view has already
+        reached ``first`` (another process applied them)."""
+        statements = statements + [
+            (UPSERT_BALANCE, dict(zip(("account", "project", "vintage", "status"), key), quantity=q))
+            for key, q in deltas.items() if q
+        ]
+        self.recorder.write_range(self.tracking_name, first, last, statements)
+
+    def catch_up(self) -> int:
+        """Applies every event not yet in the view, in this process, through the same
+        projection as the worker's; returns the new position. For the command line and
+        tests: web requests never call it."""
+        from ledger.projection import ViewProjection
+
+        return ViewProjection(self).catch_up()
 
     def position(self) -> int:
-        return self.recorder.max_tracking_id(TRACKING_NAME) or 0
+        return self.recorder.max_tracking_id(self.tracking_name) or 0
 
-    def _known_accounts(self) -> dict[str, tuple[str, str]]:
-        if self._accounts is None:
-            rows = self.recorder.query("SELECT account_id, name, kind FROM kapok_accounts", {})
-            self._accounts = {row["account_id"]: (row["name"], row["kind"]) for row in rows}
-        return self._accounts
+    def wait(self, position: int | None, timeout: float) -> None:
+        """Returns once the view has applied the event at ``position`` (None: nothing to
+        wait for); raises ViewBehindError when ``timeout`` seconds pass first."""
+        if position is None:
+            return
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        while self.position() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ViewBehindError(
+                    f"the read model has not yet reached position {position}")
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
 
     def _translate(self, event, position: int, deltas: dict, accounts: dict) -> list[Statement]:
         occurred_at = event.timestamp.isoformat()

@@ -667,8 +667,9 @@ class Marketplace(Ledger):
         return [escrow, inventory, listing]
 
     def expire_due_orders(self) -> list[str]:
-        """Expires every reservation past its time (the worker runs this)."""
-        view = self.caught_up_view()
+        """Expires every reservation past its time (the worker runs this, beside the
+        projection that keeps the view up to date)."""
+        view = self.view
         escrows = {row["account"] for row in view.balances(status="reserved")}
         expired = []
         for name in sorted(escrows):

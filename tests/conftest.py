@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -62,6 +63,23 @@ def ledger(database_url):
     app = Ledger(database=database_url)
     yield app
     app.close()
+
+
+@contextlib.contextmanager
+def view_worker(market):
+    """The worker's projection (eventsourcing's runner) beside a test's app, as `kapok
+    worker` runs beside the web: the only writer of the read model."""
+    from ledger.projection import run_view_projection
+
+    with run_view_projection(market) as runner:
+        yield runner
+
+
+def settled(market):
+    """``market`` after the worker's projection has applied everything stored so far: what
+    a page shows once others' writes (here, the test's own calls) reach the read model."""
+    market.view.wait(market.recorder.max_notification_id(), timeout=10)
+    return market
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -41,6 +41,8 @@ def _config_from_environment() -> dict:
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
         "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
         "STRIPE_JS_URL": env.get("KAPOK_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        # How long a request waits for the worker's read model to show its own write.
+        "VIEW_WAIT_SECONDS": float(env.get("KAPOK_VIEW_WAIT_SECONDS", "5")),
     }
 
 
@@ -86,14 +88,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["kapok_card_limiter"] = AttemptLimiter(
         attempts=app.config["CARD_ATTEMPTS_PER_HOUR"], per_seconds=3600)
 
-    from web import (api, auditor, auth, buyer, console, errors, security, storefront,
-                     transparency, webhooks)
+    from web import (api, auditor, auth, buyer, consistency, console, errors, security,
+                     storefront, transparency, webhooks)
 
     csrf.init_app(app)
     app.session_interface = auth.CookieSessions()
     auth.login_manager.init_app(app)
     security.register(app)
     errors.register(app)
+    consistency.register(app)
     for blueprint in (auth.bp, storefront.bp, buyer.bp, console.bp, auditor.bp,
                       transparency.bp, webhooks.bp):
         app.register_blueprint(blueprint)

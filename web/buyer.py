@@ -29,6 +29,7 @@ from web.auth import identity, require
 from web.downloads import certificate_response
 from web.errors import status_for
 from web.security import card_page_policy
+from web.consistency import read_view
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
 ORDERS_PER_PAGE = 20
@@ -283,7 +284,7 @@ def orders():
     if state is not None and state not in ORDER_STATES:
         abort(400, description=f"state must be one of {', '.join(ORDER_STATES)}")
     query = (request.args.get("q") or "").strip()[:64] or None
-    rows, total = market().caught_up_view().orders(
+    rows, total = read_view().orders(
         buyer_org=current_user.organisation, state=state, query=query,
         limit=ORDERS_PER_PAGE, offset=(page - 1) * ORDERS_PER_PAGE)
     return render_template("buyer/orders.html", rows=rows, total=total, page=page,
@@ -305,7 +306,7 @@ def _portfolio(form: RetireForm, status: int = 200):
     except UnknownAccountError:  # a new organisation: nothing delivered yet
         blocks = []
     retirements, retired_count = retirements_of(
-        market().caught_up_view(), current_user.account, current_user.organisation)
+        read_view(), current_user.account, current_user.organisation)
     return render_template("buyer/portfolio.html", blocks=blocks, retirements=retirements,
                            retired_count=retired_count, form=form), status
 

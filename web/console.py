@@ -28,6 +28,7 @@ from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, 
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
 from web.identity import IdentityError
+from web.consistency import read_view
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)
@@ -80,11 +81,11 @@ def filters(form_class):
 
 def project_choices() -> list[SelectChoice]:
     return [SelectChoice(row["registry_id"], f"{row['registry_id']} · {row['name'][:60]}")
-            for row in market().caught_up_view().projects()]
+            for row in read_view().projects()]
 
 
 def inventory_accounts() -> list[str]:
-    return [row["name"] for row in market().caught_up_view().accounts()
+    return [row["name"] for row in read_view().accounts()
             if row["kind"] == INVENTORY]
 
 
@@ -101,7 +102,7 @@ def home():
 @bp.get("/projects")
 @require(OPERATOR)
 def projects():
-    return render_template("console/projects.html", projects=market().caught_up_view().projects())
+    return render_template("console/projects.html", projects=read_view().projects())
 
 
 @bp.route("/projects/new", methods=["GET", "POST"])
@@ -124,7 +125,7 @@ def _project_page(registry_id: str, vintage_form=None, issue_form=None):
     vintage_form = vintage_form or VintageForm(formdata=None)
     issue_form = issue_form or IssueForm(formdata=None)
     issue_form.vintage.choices = [SelectChoice(year, str(year)) for year in sorted(found.vintages)]
-    blocks = issued_blocks(market().caught_up_view().issuances(), found.registry_id,
+    blocks = issued_blocks(read_view().issuances(), found.registry_id,
                            found.details.country)
     return found, lambda: render_template(
         "console/project.html", project=found, vintages=sorted(found.vintages.values(),
@@ -264,7 +265,7 @@ def _listings_with_errors(form):
 @require(OPERATOR)
 def orders():
     form = filters(OrderFilter)
-    view = market().caught_up_view()
+    view = read_view()
     number = form.page.data or 1
     rows, total = view.orders(buyer_org=form.buyer.data or None, state=form.state.data or None,
                               query=form.q.data or None, limit=PAGE_SIZE,
@@ -369,7 +370,7 @@ def payouts():
 
 
 def _statement(form) -> list:
-    return market().caught_up_view().statement(
+    return read_view().statement(
         form.currency.data, form.recipient.data or None, form.farm.data or None,
         form.start.data, form.end.data, project=form.project.data or None)
 
@@ -397,7 +398,7 @@ def statement_download():
 @require(OPERATOR)
 def balances():
     form = filters(BalanceFilter)
-    rows = market().caught_up_view().balances(
+    rows = read_view().balances(
         account=form.account.data or None, project=form.project.data or None,
         vintage=form.vintage.data, status=form.status.data or None)
     return render_template("console/balances.html", form=form,

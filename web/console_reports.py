@@ -13,6 +13,7 @@ from ledger.audit.export import neutralise
 from ledger.serials import SerialBlock
 from market import money
 from market.proceeds import FARMERS, ProceedsLedger, StatementRow
+from web.consistency import read_view
 
 PAGE_SIZE = 50
 
@@ -120,7 +121,7 @@ def statement_csv(rows: Sequence[StatementRow], currency: str) -> str:
 
 def dashboard_figures(market) -> dict:
     """The console's front page: what the registry holds, what the market owes."""
-    view = market.caught_up_view()
+    view = read_view()
     owed = {}
     for code in money.CURRENCIES:
         journal = market.proceeds(code)

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ledger.errors import LedgerError
 from market.errors import MarketError
+from web.consistency import ViewNotReadyError
 from web.dbgate import DatabaseUnavailable
 from web.identity import IdentityError
 
@@ -59,6 +60,13 @@ def error_response(status: int, message: str, errors: dict | None = None):
     return response
 
 
+def unavailable_response(message: str, retry_after: int):
+    """A 503 saying when to try again."""
+    response = error_response(503, message)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def _database_errors() -> tuple[type[Exception], ...]:
     import sqlite3
 
@@ -98,9 +106,12 @@ def register(app) -> None:
 
     def database_unavailable(error: Exception):
         log.warning("database unavailable: %s", error)
-        response = error_response(503, "the database is unavailable; please retry shortly")
-        response.headers["Retry-After"] = "5"
-        return response
+        return unavailable_response("the database is unavailable; please retry shortly", 5)
+
+    @app.errorhandler(ViewNotReadyError)
+    def view_not_ready(error: ViewNotReadyError):
+        log.warning("read model behind on %s %s", request.method, request.path)
+        return unavailable_response(str(error), error.retry_after)
 
     for error_class in _database_errors():
         app.register_error_handler(error_class, database_unavailable)

@@ -15,6 +15,7 @@ from market.errors import NoRuleInForceError
 from market.listings import ACTIVE, listing_summary
 from market.money import CURRENCIES, Money
 from market.proceeds import FARMERS, split_proceeds
+from web.consistency import read_view
 
 PER_PAGE = 20
 EXAMPLE_SALE = Decimal(100)  # the benefit-sharing example: what each party gets of 100
@@ -52,7 +53,7 @@ def page_of(items: Sequence, number: int, per_page: int = PER_PAGE) -> Page:
 
 def tonnes_over_time(market) -> dict[str, list[tuple[str, int]]]:
     """Tonnes issued, sold and retired per month, from the caught-up read model."""
-    return tonnes_by_month(market.caught_up_view())
+    return tonnes_by_month(read_view())
 
 
 def headline(market) -> dict:
@@ -75,7 +76,7 @@ def project_profile(market, registry_id: str) -> dict:
     listings. Raises UnknownProjectError."""
     project = market.get_project(registry_id)
     issued: dict[int, list[int]] = {}
-    for row in market.caught_up_view().issuances():
+    for row in read_view().issuances():
         if row["project"] == project.registry_id:
             totals = issued.setdefault(row["vintage"], [0, 0])
             totals[0] += row["last_serial"] - row["first_serial"] + 1
@@ -111,7 +112,7 @@ def benefit_sharing(market, registry_id: str, farms, currency: str) -> dict:
 def projects_overview(market) -> list[dict]:
     """Every project's details and vintage years, in registry id order."""
     projects = [market.get_project(row["registry_id"])
-                for row in market.caught_up_view().projects()]
+                for row in read_view().projects()]
     return [{"details": project.details, "vintages": sorted(project.vintages)}
             for project in projects]
 
@@ -200,5 +201,5 @@ def proceeds_by_project(journal) -> list[tuple[str, Money]]:
 def farm_names(market) -> dict[str, str]:
     """Farm code -> the farming family's name, for every project's farms."""
     return {farm.farm_code: farm.details.farmer_name
-            for row in market.caught_up_view().projects()
+            for row in read_view().projects()
             for farm in market.farms(row["registry_id"])}

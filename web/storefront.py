@@ -19,6 +19,7 @@ from market.errors import MarketError
 from web import charts, figures
 from web.errors import status_for
 from web.quote_form import QuoteForm, QuoteInputError, quote_request
+from web.consistency import read_view
 
 bp = Blueprint("storefront", __name__)
 
@@ -137,7 +138,7 @@ def registry():
     text = _short("search", request.args.get("q", "").strip(), MAX_QUERY)
     project = _short("project", request.args.get("project", "").strip()) or None
     number = _page_number()
-    view = _market().caught_up_view()
+    view = read_view()
     rows, total = search_retirements(view, text, project, limit=figures.PER_PAGE,
                                      offset=(number - 1) * figures.PER_PAGE)
     page = figures.Page(rows, number, total)

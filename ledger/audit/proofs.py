@@ -14,9 +14,12 @@ def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: byte
 
     The log must have been followed past the retirement. Raises UnknownRetirementError,
     NotYetSignedError."""
-    position = ledger.caught_up_view().retirement_position(retirement_id)
+    position = ledger.view.retirement_position(retirement_id)
     if position is None:
-        raise UnknownRetirementError(f"unknown retirement {retirement_id}")
+        ledger.get_retirement(retirement_id)  # raises UnknownRetirementError
+        raise NotYetSignedError(
+            f"retirement {retirement_id} is recorded but not yet in the registry's index; "
+            "its proof is ready within minutes")
     return inclusion_document(ledger, log, position, public_pem)
 
 

@@ -15,6 +15,7 @@ from market.demo import market_demo_steps
 from web import create_app
 from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN, seed_people
 from web.identity import Identity
+from tests.conftest import view_worker
 
 LOGINS = {
     "buyer": BUYER_LOGIN,  # Andes Coffee Roasters (org A)
@@ -59,7 +60,8 @@ def app(store_url, tmp_path, monkeypatch):
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
     app = create_app({"TESTING": True, "DATABASE_URL": store_url,
                       "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
-    yield app
+    with view_worker(app.extensions["kapok_market"]):
+        yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
 

@@ -11,6 +11,7 @@ import pytest
 from ledger.holder_queries import retirements_of
 from market.payments import OfflinePaymentProvider, Payment
 from tests.unit.test_certificates import page_text
+from tests.conftest import settled
 from tests.web.conftest import LOGINS, ORG_A, ORG_B, csrf_token, log_in, post_form
 from web import create_app
 
@@ -257,6 +258,7 @@ def test_the_order_list_shows_the_organisations_orders_twenty_a_page(buyer, othe
     listing = str(first_listing(market).id)
     ids = [market.place_order(listing, 1, ORG_A, ACCOUNT_A)["order_id"] for _ in range(21)]
     theirs = market.place_order(listing, 1, ORG_B, f"org-{ORG_B}")["order_id"]
+    settled(market)
     first_page = buyer.get("/my/orders").get_data(as_text=True)
     second_page = buyer.get("/my/orders?page=2").get_data(as_text=True)
     assert sum(order_id in first_page for order_id in ids) == 20

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from market.listings import PriceTier
+from tests.conftest import settled
 from tests.web.conftest import post_form
 
 INVENTORY = "ecosphere-inventory"
@@ -301,6 +302,7 @@ def test_the_statement_csv_neutralises_cells_that_would_run_as_formulas(operator
 def test_the_operator_finds_an_order_and_cancels_its_reservation(operator, market):
     listing = demo_listing(market)
     order = market.place_order(str(listing.id), 5, "lima-logistics", "org-lima-logistics")
+    settled(market)  # a buyer's order reaches the console once the worker has projected it
     page = operator.get("/console/orders?state=reserved&buyer=lima-logistics")
     assert order["order_id"] in page.get_data(as_text=True)
     assert order["order_id"] not in operator.get(
@@ -346,6 +348,7 @@ def test_the_console_adds_no_buyers(operator, identity):
 
 def test_the_dashboard_counts_what_the_ledger_holds(operator, market):
     market.place_order(str(demo_listing(market).id), 7, "lima-logistics", "org-lima-logistics")
+    settled(market)
     page = operator.get("/console/").get_data(as_text=True)
     assert "<strong>1</strong> orders awaiting payment" in page
     assert "<strong>7</strong> t reserved" in page

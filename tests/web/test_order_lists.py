@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.conftest import settled
 from tests.builders import claim
 from tests.web.conftest import ORG_A
 
@@ -44,6 +45,7 @@ def test_each_order_in_the_api_list_is_exactly_the_order_on_its_own(
     assert market.expire_order(expired)
     states = {reserved: "reserved", fulfilled: "fulfilled", retired: "fulfilled",
               cancelled: "cancelled", refunded: "refunded", expired: "expired"}
+    settled(market)
 
     for role in ("buyer", "operator"):
         headers = bearer(api_token(role))
@@ -66,6 +68,7 @@ def test_a_page_of_orders_loads_no_order_aggregate(
         request, anonymous, api_token, market, monkeypatch, who, path):
     listing_id = listing_of(anonymous)
     placed = [order_for_org_a(market, listing_id) for _ in range(20)]
+    settled(market)
     client = anonymous if who == "token" else request.getfixturevalue(who)
     headers = bearer(api_token("buyer")) if who == "token" else {}
     loaded = []

@@ -21,6 +21,7 @@ from ledger.demo import demo_steps
 from ledger.retirements import RetirementClaim
 from market.application import Marketplace
 from market.demo import LISTINGS, SALES, SHARES, market_demo_steps
+from tests.conftest import settled
 from tests.web.conftest import post_form
 from web import create_app
 
@@ -143,6 +144,7 @@ def test_a_paid_sale_adds_the_farmers_share_to_the_money_routed_to_farms(anonymo
     assert routed_to_farms(text(anonymous.get("/"))) == usd(demo_farmers)  # the demo's sales
 
     sell(market, "KAP-AF-01", 2023, 10)  # 10 t at USD 24.00: 240.00, of which 60% to farms
+    settled(market)
 
     html = text(anonymous.get("/"))
     sale = demo_sale_minor("KAP-AF-01", 2023, 10)
@@ -432,6 +434,7 @@ def test_the_registry_narrows_to_one_project(anonymous, market):
     sell(market, "KAP-AF-01", 2023, 3)
     market.retire(ANDES_ACCOUNT, RetirementClaim("Cocoa buyer", "Other"),
                   serials=_serials_of(market, "KAP-AF-01"))
+    settled(market)
 
     html = text(anonymous.get("/registry?q=&project=KAP-AF-01"))
 
@@ -450,6 +453,7 @@ def test_a_beneficiary_name_is_shown_as_text_never_as_markup(anonymous, market):
     hostile = '<script>alert("kapok")</script> Ltd'
     retired = market.retire(ANDES_ACCOUNT, RetirementClaim(hostile, "Other", details=hostile),
                             quantity=2)
+    settled(market)
 
     for path in ("/registry", f"/registry/{retired['retirement_id']}",
                  "/registry?q=" + "%3Cscript%3E"):
@@ -461,6 +465,7 @@ def test_a_beneficiary_name_is_shown_as_text_never_as_markup(anonymous, market):
 def test_the_registry_shows_twenty_retirements_a_page_newest_first(anonymous, market):
     ids = [market.retire(ANDES_ACCOUNT, RetirementClaim(f"Beneficiary {n}", "Other"),
                          quantity=1)["retirement_id"] for n in range(21)]  # 22 with the demo's
+    settled(market)
 
     first = text(anonymous.get("/registry"))
     second = text(anonymous.get("/registry?page=2"))

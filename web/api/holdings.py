@@ -12,6 +12,7 @@ from web.api.access import is_operator, token_required
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import HoldingFilterSchema, HoldingSchema
 from web.api.services import market
+from web.consistency import read_view
 
 bp = ApiBlueprint("holdings", __name__, url_prefix="/api/v1/holdings",
                   description="Credits held, with their serial ranges.")
@@ -54,7 +55,7 @@ class Holdings(MethodView):
                 abort(404, description=f"unknown account {account}")
             names = [account]
         elif is_operator():
-            names = [row["name"] for row in market().caught_up_view().accounts()]
+            names = [row["name"] for row in read_view().accounts()]
         else:
             names = [current_user.account]
         rows = [row for name in names

@@ -13,6 +13,7 @@ from web.api.schemas import (CardPaymentSchema, OrderCreateSchema, OrderFilterSc
                               OrderProceedsSchema, OrderSchema, claim_of)
 from web.api.services import market
 from web.identity import holding_account
+from web.consistency import read_view
 
 bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
                   description="Buying credits: reserve, pay, receive (or retire at once).")
@@ -37,7 +38,7 @@ class Orders(MethodView):
     def get(self, filters, pagination_parameters):
         """Your organisation's orders, newest first (operators: every organisation's)."""
         page = pagination_parameters
-        rows, total = market().caught_up_view().orders(
+        rows, total = read_view().orders(
             buyer_org=None if is_operator() else own_organisation(), state=filters.get("state"),
             limit=page.page_size, offset=page.first_item)
         page.item_count = total

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import ProjectSchema
 from web.api.services import market
+from web.consistency import read_view
 
 bp = ApiBlueprint("projects", __name__, url_prefix="/api/v1/projects",
                   description="Carbon projects registered on Kapok.")
@@ -27,7 +28,7 @@ class Projects(MethodView):
     @bp.paginate()
     def get(self, pagination_parameters):
         """Every project, by registry id."""
-        registry_ids = [row["registry_id"] for row in market().caught_up_view().projects()]
+        registry_ids = [row["registry_id"] for row in read_view().projects()]
         page = take_page(registry_ids, pagination_parameters)
         return [project_resource(market().get_project(registry_id)) for registry_id in page]
 

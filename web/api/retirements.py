@@ -14,6 +14,7 @@ from web.api.access import token_required
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import RetireSchema, RetirementListItemSchema, RetirementSchema, claim_of
 from web.api.services import market
+from web.consistency import read_view
 
 bp = ApiBlueprint("retirements", __name__, url_prefix="/api/v1/retirements",
                   description="Credits retired on a beneficiary's behalf: final and public.")
@@ -56,7 +57,7 @@ class Retirements(MethodView):
     @bp.paginate()
     def get(self, pagination_parameters):
         """The public registry: every retirement, newest first."""
-        return take_page(market().caught_up_view().retirements(), pagination_parameters)
+        return take_page(read_view().retirements(), pagination_parameters)
 
     @token_required(bp, "buyer")
     @bp.arguments(RetireSchema)

@@ -6,8 +6,10 @@ command line, 1 for a command the ledger refuses, 3 when the database cannot be 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 
 import click
 
@@ -21,6 +23,7 @@ from web.cli.market_commands import market
 from web.cli.output import open_ledger, progress_bar
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 3
+log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -93,7 +96,7 @@ def serve(host, port, workers, no_worker):
     os.environ.setdefault("KAPOK_ENV", "development")
     if not os.environ.get("KAPOK_SECRET_KEY"):
         os.environ["KAPOK_SECRET_KEY"] = _local_secret_key()
-    open_ledger().caught_up_view()  # create the tables once, before the workers race to
+    open_ledger().view  # create the tables once, before the workers race to
     from web.identity import Identity
 
     Identity(database_url())
@@ -137,23 +140,39 @@ def _local_secret_key() -> str:
 
 @cli.command()
 @click.option("--interval", default=2.0, type=click.FloatRange(min=0.1), show_default=True,
-              help="Seconds between rounds.")
+              help="Seconds between rounds of the audit log and of expiring reservations.")
 @click.option("--once", is_flag=True, help="One round, then exit.")
 def worker(interval, once):
-    """Background work: read model, audit log (signed heads), expired reservations."""
-    import time
-
+    """Background work: the read model (eventsourcing's projection runner, the only writer
+    of the view), the audit log (signed heads), expired reservations."""
     from web.cli.audit_commands import follow_log
 
     app = open_ledger()
-    while True:
+    if once:
         app.caught_up_view()
         _, head = follow_log(app, quiet=True)
         expired = app.expire_due_orders()
-        if once:
-            click.echo(f"tree size {head.tree_size if head else 0}; {len(expired)} reservation(s) expired")
-            return
-        time.sleep(interval)
+        click.echo(f"tree size {head.tree_size if head else 0}; {len(expired)} reservation(s) expired")
+        return
+    while True:
+        try:
+            _work(app, interval)
+        except Exception:  # a database that went away, a bug in one round: start again
+            log.exception("worker round failed; starting again in %.1f s", interval)
+            time.sleep(interval)
+
+
+def _work(app, interval: float) -> None:
+    """Runs the view's projection, and between its reports the periodic work, until the
+    projection stops (raising what stopped it)."""
+    from ledger.projection import run_view_projection
+    from web.cli.audit_commands import follow_log
+
+    with run_view_projection(app) as runner:
+        while not runner.is_interrupted.is_set():
+            follow_log(app, quiet=True)
+            app.expire_due_orders()
+            runner.run_forever(timeout=interval)
 
 
 cli.add_command(ledger)
