@@ -151,6 +151,25 @@ class Server:
         self.log.close()
 
 
+def start_worker(env: dict, workdir: str) -> subprocess.Popen:
+    """``kapok worker`` beside the server, as the Procfile runs it: the read model's only
+    writer, which every request that saved waits for."""
+    with open(Path(workdir) / "worker.log", "w") as log:  # the child keeps its own copy
+        return subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(5)
+
+
 # --- load ----------------------------------------------------------------------------------
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -357,6 +376,7 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
     tokens_file = Path(workdir) / "tokens.txt"
     tokens_file.write_text("\n".join(tokens) + "\n")
     servers = []
+    worker = start_worker(server_env(url), workdir)
     try:
         bare = Server("bench.bare_app:create_app()", server_env(url), workdir, "bare", "/")
         servers.append(bare)
@@ -398,10 +418,13 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
                         profiler.start(f"orders-{count}", kapok, order_seconds)
                     measured["ids"] = event_ids(url, table)
                     measured["cpu"] = CpuUse(kapok.workers())
+                    measured["projection_cpu"] = CpuUse([worker.pid])
 
                 kapok_flow = order_load(kapok.base, listing, str(tokens_file), count,
                                         order_seconds, on_start=start)
                 kapok_flow.update(measured["cpu"].per(kapok_flow["orders"]))
+                kapok_flow["projection_cpu_ms_per_order"] = measured["projection_cpu"].per(
+                    kapok_flow["orders"])["worker_cpu_ms_per_order"]
                 ids_after, stored_after = event_ids(url, table)
                 profiler.finish()
                 ids_before, stored_before = measured["ids"]
@@ -420,6 +443,7 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
     finally:
         for server in servers:
             server.stop()
+        stop_worker(worker)
     return {"kapok_boot_failures": boot_failures,
             "bare_requests_per_second": round(bare_rps, 1), "gets": gets, "orders": orders,
             "events_in_store_at_end": position.get("position")}

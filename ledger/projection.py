@@ -16,7 +16,8 @@ another process applied and goes on from there.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.projection import BaseProjectionRunner, Projection
@@ -101,3 +102,20 @@ def run_view_projection(app) -> BaseProjectionRunner:
     return BaseProjectionRunner(projection=projection, application_class=type(app),
                                 tracking_recorder=app.view.recorder, topics=(),
                                 env=app.view_env())
+
+
+def keep_view_projected(app, stop: threading.Event, every: float = 2.0,
+                        between: Callable[[], object] = lambda: None) -> None:
+    """Runs the view's projection until ``stop`` is set, starting it again whenever it
+    fails (a database that went away, a connection lost), and calls ``between`` every
+    ``every`` seconds (the worker's other rounds: signed heads, expiries)."""
+    while not stop.is_set():
+        try:
+            with run_view_projection(app) as runner:
+                while not stop.is_set() and not runner.is_interrupted.is_set():
+                    between()
+                    runner.run_forever(timeout=every)
+        except Exception:  # logged, then tried again: the worker must outlive the outage
+            log.exception("the read model's projection stopped; starting it again in %.1f s",
+                          every)
+            stop.wait(every)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 
 import pytest
@@ -67,12 +68,19 @@ def ledger(database_url):
 
 @contextlib.contextmanager
 def view_worker(market):
-    """The worker's projection (eventsourcing's runner) beside a test's app, as `kapok
-    worker` runs beside the web: the only writer of the read model."""
-    from ledger.projection import run_view_projection
+    """The worker's projection (eventsourcing's runner, started again when it fails) beside
+    a test's app, as `kapok worker` runs beside the web: the only writer of the read model."""
+    from ledger.projection import keep_view_projected
 
-    with run_view_projection(market) as runner:
-        yield runner
+    stop = threading.Event()
+    thread = threading.Thread(target=keep_view_projected, args=(market, stop),
+                              kwargs={"every": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 def settled(market):

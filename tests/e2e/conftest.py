@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from ledger.audit.keys import SigningKey, generate_key, signing_key_file
 from ledger.audit.log import AuditLog
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, view_worker
 from tests.web.conftest import seed_demo
 from web import create_app
 
@@ -83,7 +83,7 @@ def live_server(seeded_store, tmp_path, monkeypatch):
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
                       "SECRET_KEY": "browser-tests", "KAPOK_ENV": "development",
                       "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
-    with LiveServer(app) as server:
+    with view_worker(app.extensions["kapok_market"]), LiveServer(app) as server:
         yield server
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()

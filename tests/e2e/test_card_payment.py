@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from market.stripe_payments import StripePaymentProvider
+from tests.conftest import view_worker
 from tests.e2e.conftest import LiveServer, browser_page, log_in, screenshot
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
     localstripe,
@@ -37,7 +38,7 @@ def stripe_server(seeded_store, tmp_path, monkeypatch, localstripe):
         "PAYMENT_PROVIDER": StripePaymentProvider(API_KEY, WEBHOOK_SECRET, localstripe.url),
         "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
         "STRIPE_JS_URL": f"{localstripe.url}/js.stripe.com/v3/"})
-    with LiveServer(app) as server:
+    with view_worker(app.extensions["kapok_market"]), LiveServer(app) as server:
         localstripe.send_webhooks_to(f"{server.url}/webhooks/payments", WEBHOOK_SECRET,
                                      ("payment_intent.succeeded",
                                       "payment_intent.payment_failed"))

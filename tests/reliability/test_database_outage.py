@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import view_worker
 from tests.reliability.proxy import CuttableProxy
 from tests.web.conftest import LOGINS, seed_demo
 from web import create_app
@@ -27,7 +28,8 @@ def outage(postgres_url, monkeypatch, tmp_path):
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "key.pem"))
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL":
                       f"postgresql://postgres@127.0.0.1:{proxy.port}{parts.path}"})
-    yield app, proxy, token
+    with view_worker(app.extensions["kapok_market"]):
+        yield app, proxy, token
     proxy.close()
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 
-from bench.http_load import free_port
+from bench.http_load import free_port, start_worker, stop_worker
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
@@ -60,6 +60,7 @@ def server(postgres_url, tmp_path):
     env = {**os.environ, "KAPOK_DATABASE_URL": postgres_url, "KAPOK_SECRET_KEY": "race",
            "KAPOK_ENV": "development", "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "key.pem")}
     log = open(tmp_path / "gunicorn.log", "w")
+    worker = start_worker(env, str(tmp_path))
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "--workers", "2",
          "--bind", f"127.0.0.1:{port}",
@@ -78,6 +79,7 @@ def server(postgres_url, tmp_path):
     yield base, listing, tokens
     process.send_signal(signal.SIGTERM)
     process.wait(30)
+    stop_worker(worker)
     log.close()
 
 

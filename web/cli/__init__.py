@@ -6,10 +6,8 @@ command line, 1 for a command the ledger refuses, 3 when the database cannot be 
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import time
 
 import click
 
@@ -23,7 +21,6 @@ from web.cli.market_commands import market
 from web.cli.output import open_ledger, progress_bar
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 3
-log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -145,6 +142,9 @@ def _local_secret_key() -> str:
 def worker(interval, once):
     """Background work: the read model (eventsourcing's projection runner, the only writer
     of the view), the audit log (signed heads), expired reservations."""
+    import threading
+
+    from ledger.projection import keep_view_projected
     from web.cli.audit_commands import follow_log
 
     app = open_ledger()
@@ -154,25 +154,12 @@ def worker(interval, once):
         expired = app.expire_due_orders()
         click.echo(f"tree size {head.tree_size if head else 0}; {len(expired)} reservation(s) expired")
         return
-    while True:
-        try:
-            _work(app, interval)
-        except Exception:  # a database that went away, a bug in one round: start again
-            log.exception("worker round failed; starting again in %.1f s", interval)
-            time.sleep(interval)
 
+    def rounds():
+        follow_log(app, quiet=True)
+        app.expire_due_orders()
 
-def _work(app, interval: float) -> None:
-    """Runs the view's projection, and between its reports the periodic work, until the
-    projection stops (raising what stopped it)."""
-    from ledger.projection import run_view_projection
-    from web.cli.audit_commands import follow_log
-
-    with run_view_projection(app) as runner:
-        while not runner.is_interrupted.is_set():
-            follow_log(app, quiet=True)
-            app.expire_due_orders()
-            runner.run_forever(timeout=interval)
+    keep_view_projected(app, threading.Event(), every=interval, between=rounds)
 
 
 cli.add_command(ledger)
