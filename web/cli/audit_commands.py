@@ -172,6 +172,7 @@ def prove(retirement_id, output):
     from ledger.audit.proofs import retirement_proof
 
     ledger = open_ledger()
+    ledger.caught_up_view()  # where the retirement's event stands in the log
     log, _ = follow_log(ledger)
     document = retirement_proof(ledger, log, retirement_id, public_key(None))
     _write_json(document, output)
