@@ -9,6 +9,7 @@ from typing import Sequence
 import flask_smorest
 import marshmallow as ma
 from flask_smorest.pagination import PaginationMetadataSchema
+from webargs.flaskparser import FlaskParser, is_json_request
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -19,9 +20,21 @@ class PageMetadataSchema(PaginationMetadataSchema):
     page_size = ma.fields.Int(metadata={"description": "Items per page asked for."})
 
 
+class AppJSONParser(FlaskParser):
+    """webargs' parser, reading a JSON body as the app reads JSON (web/input_bounds.py): a
+    body nested too deep or with a number too long is a 400 saying so, not a 500."""
+
+    def load_json(self, req, schema):
+        if not is_json_request(req) or not req.get_data(cache=True):
+            return ma.missing  # no body: the schema's required fields say what is missing
+        return req.get_json()
+
+
 class ApiBlueprint(flask_smorest.Blueprint):
     """A blueprint whose paginated views put the page's metadata in the body, beside the
     items (clients and the OpenAPI document see one schema, not a JSON header)."""
+
+    ARGUMENTS_PARSER = AppJSONParser()
 
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
                                      "max_page_size": MAX_PAGE_SIZE}
