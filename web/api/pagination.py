@@ -62,6 +62,15 @@ class ApiBlueprint(flask_smorest.Blueprint):
         return super().arguments(schema() if isinstance(schema, type) else schema,
                                  *args, **kwargs)
 
+    def add_url_rule(self, rule, endpoint=None, view_func=None, *args, **kwargs):
+        """flask-smorest's, with a 400 documented on every operation: any request may be
+        refused before its view runs (web/input_bounds.py: control characters, JSON too
+        deep or with numbers too long)."""
+        for method in getattr(view_func, "methods", None) or ():
+            name = method.lower()
+            setattr(view_func, name, self.refuses(400)(getattr(view_func, name)))
+        return super().add_url_rule(rule, endpoint, view_func, *args, **kwargs)
+
     def refuses(self, *codes: int):
         """Documents the error statuses a view may answer besides its arguments' 422: domain
         refusals (web/errors.py: 400, 404, 409), a missing or wrong token (401, 403)."""
