@@ -19,6 +19,8 @@ MAX_JSON_DIGITS = 40  # no tonnes, position or minor amount comes near; 2**64 ha
 # C0 and C1 control characters and DEL; tabs and line breaks are text (a reason, a textarea).
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_IN_PATH = re.compile("[\x00-\x1f\x7f-\x9f]")
+# JSON text may also carry lone surrogates ("\ud800"), which no encoder can write back.
+_UNWRITABLE_IN_JSON = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # A header value may hold a tab but no other control character (RFC 9110, section 5.5).
 _CONTROL_IN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -80,10 +82,11 @@ def _check_tree(document: object) -> None:
     while stack:
         value, depth, where = stack.pop()
         if isinstance(value, str):
-            character = _control(_CONTROL_IN_TEXT, value)
+            character = _control(_UNWRITABLE_IN_JSON, value)
             if character:
-                raise UnreadableJSONError(f"{where} contains the control character "
-                                          f"{character}: only printable text is accepted")
+                raise UnreadableJSONError(f"{where} contains the control character or lone "
+                                          f"surrogate {character}: only printable text is "
+                                          "accepted")
         elif isinstance(value, (dict, list)):
             if depth >= MAX_JSON_DEPTH:
                 raise UnreadableJSONError(f"the body nests arrays and objects more than "
@@ -99,7 +102,8 @@ def _check_tree(document: object) -> None:
 def load_json(text: str | bytes) -> object:
     """The JSON document in ``text``, or UnreadableJSONError (a ValueError) saying why: not
     JSON, nested deeper than MAX_JSON_DEPTH, a number of more than MAX_JSON_DIGITS digits or
-    beyond a float's range, NaN or Infinity, or text with a control character."""
+    beyond a float's range, NaN or Infinity, or text with a control character or a lone
+    surrogate."""
     try:
         document = json.loads(text, parse_int=_bounded_int,
                               parse_float=_bounded_float, parse_constant=_no_constant)
@@ -114,8 +118,17 @@ def load_json(text: str | bytes) -> object:
     return document
 
 
+def request_json() -> object:
+    """The request's JSON body, or a 400 saying why it cannot be read (Flask's own
+    ``get_json`` hides the reason outside debug mode)."""
+    try:
+        return load_json(request.get_data(cache=True))
+    except UnreadableJSONError as error:
+        abort(400, description=str(error))
+
+
 class BoundedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, reading requests with ``load_json``'s bounds."""
+    """Flask's JSON, reading with ``load_json``'s bounds (``request.get_json`` included)."""
 
     def loads(self, s: str | bytes, **kwargs) -> object:
         return load_json(s)

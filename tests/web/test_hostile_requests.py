@@ -32,8 +32,7 @@ DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000  # 6 KB
 
 def demo_ids(market) -> dict[str, str]:
     view = market.caught_up_view()
-    orders, _ = view.orders(buyer_org=ORG_A, state=None,
-                            limit=1, offset=0)
+    orders, _ = view.orders(buyer_org=ORG_A, state=None, limit=1, offset=0)
     return {"listing_id": str(market.listings()[0].id), "registry_id": "VCS-1067",
             "retirement_id": view.retirements()[0]["retirement_id"],
             "order_id": orders[0]["order_id"], "fmt": "jsonl", "token_id": "none"}
@@ -203,7 +202,8 @@ def json_posts(market) -> list[tuple[str, str, dict]]:
     ]
 
 
-def hostile_bodies(valid: dict) -> dict[str, str]:
+def hostile_bodies(valid: dict) -> dict[str, tuple[str, str]]:
+    """Bodies that break one bound each, by what they are: (body, a word of the message)."""
     numeric = next(name for name, value in valid.items() if isinstance(value, int))
 
     def with_number(number: str) -> str:
@@ -213,16 +213,27 @@ def hostile_bodies(valid: dict) -> dict[str, str]:
     def with_extra(value: str) -> str:
         return json.dumps(valid)[:-1] + f', "extra": {value}}}'
 
+    def with_text(text: str) -> str:
+        name = next(name for name, value in valid.items() if isinstance(value, str))
+        return json.dumps({**valid, name: text})
+
     return {
-        "arrays 1,000 deep": DEEP_ARRAY,
-        "objects 1,000 deep": DEEP_OBJECT,
-        "a field 1,000 deep": with_extra(DEEP_ARRAY),
-        "a field 100 deep": with_extra("[" * 100 + "]" * 100),
-        "a 5,000-digit integer": with_number(HUGE_INTEGER),
-        "a negative 5,000-digit integer": with_number("-" + HUGE_INTEGER),
-        "NaN": with_number("NaN"),
-        "Infinity": with_number("-Infinity"),
-        "a bare 5,000-digit integer": HUGE_INTEGER,
+        "arrays 1,000 deep": (DEEP_ARRAY, "levels deep"),
+        "objects 1,000 deep": (DEEP_OBJECT, "levels deep"),
+        "a field 1,000 deep": (with_extra(DEEP_ARRAY), "levels deep"),
+        "a field 100 deep": (with_extra("[" * 100 + "]" * 100), "levels deep"),
+        "a 5,000-digit integer": (with_number(HUGE_INTEGER), "digits"),
+        "a negative 5,000-digit integer": (with_number("-" + HUGE_INTEGER), "digits"),
+        "a 5,000-digit fraction": (with_number(HUGE_INTEGER + ".5"), "digits"),
+        "a number beyond a float": (with_number("1e999"), "digits"),
+        "NaN": (with_number("NaN"), "NaN"),
+        "Infinity": (with_number("-Infinity"), "Infinity"),
+        "a bare 5,000-digit integer": (HUGE_INTEGER, "digits"),
+        "text with a NUL": (with_text("a\x00b"), "U+0000"),
+        "text with a lone surrogate": (with_text("a\ud800b"), "U+D800"),
+        "an idempotency key with a lone surrogate": (
+            with_extra('"a\\ud800b"').replace('"extra"', '"idempotency_key"'), "U+D800"),
+        "not UTF-8": ('{"a": "\xff"}'.encode("latin-1"), "not JSON"),
     }
 
 
@@ -241,11 +252,12 @@ def test_deep_or_huge_json_is_a_400_with_a_message_and_nothing_recorded(app, mar
                                                                         api_clients, operation):
     role, path, valid = json_posts(market)[operation]
     client = api_clients(role)
-    for what, body in hostile_bodies(valid).items():
+    for what, (body, reason) in hostile_bodies(valid).items():
         before = position(app)
         response = client.post(path, data=body, content_type="application/json")
         assert_refused_with_a_message(response, f"{what} to {path}")
         assert response.status_code == 400, (what, response.get_json())
+        assert reason in response.get_json()["message"], (what, response.get_json())
         assert position(app) == before, what
     # The same body, well formed, is accepted: the refusals were the hostile part's doing.
     assert client.post(path, json=valid).status_code in (200, 201), path

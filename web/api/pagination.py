@@ -11,6 +11,8 @@ import marshmallow as ma
 from flask_smorest.pagination import PaginationMetadataSchema
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from web.input_bounds import request_json
+
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000  # keeps the SQL offsets of a page within a 64-bit integer
@@ -27,7 +29,7 @@ class AppJSONParser(FlaskParser):
     def load_json(self, req, schema):
         if not is_json_request(req) or not req.get_data(cache=True):
             return ma.missing  # no body: the schema's required fields say what is missing
-        return req.get_json()
+        return request_json()
 
 
 class ApiBlueprint(flask_smorest.Blueprint):
