@@ -46,7 +46,7 @@ class CertificateFontError(RuntimeError):
 
 
 @cache
-def _text_font_characters() -> frozenset[int]:
+def _register_fonts() -> frozenset[int]:
     """Registers the certificate's fonts with ReportLab (once per process) and returns the
     code points the text font covers. Raises CertificateFontError if one is missing."""
     for name, (package, path) in _FONT_FILES.items():
@@ -66,7 +66,7 @@ def _text_font_characters() -> frozenset[int]:
 def _markup(text: str) -> str:
     """``text`` escaped for a Paragraph, each run of characters the text font lacks set in
     the CJK font."""
-    covered = _text_font_characters()
+    covered = _register_fonts()
     runs = []
     for lacking, characters in groupby(text, key=lambda character: ord(character) not in covered):
         run = escape("".join(characters))
@@ -205,7 +205,7 @@ def certificate_pdf(facts: CertificateFacts, *, compress: bool = True,
 
 
 def _story(facts: CertificateFacts) -> list:
-    _text_font_characters()  # the styles below name the fonts it registers
+    _register_fonts()  # the styles below name the fonts it registers
     styles = getSampleStyleSheet()
     title = ParagraphStyle("title", parent=styles["Title"], textColor=GREEN, fontName=TEXT_FONT)
     body = ParagraphStyle("body", parent=styles["BodyText"], fontName=TEXT_FONT)
