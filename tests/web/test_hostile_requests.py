@@ -11,9 +11,8 @@ import re
 
 import pytest
 
-from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, seed_demo
+from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, seed_demo, served
 from tests.web.test_form_fuzz import FORM_NAMES, forms, identity_position, position
-from web import create_app
 
 CONTROL_CHARACTERS = ["\x00", "\x1b", "\x7f"]
 HUGE_INTEGER = "9" * 5000  # past Python's int-string conversion limit (4,300 digits)
@@ -131,13 +130,9 @@ def test_a_control_character_in_the_query_string_or_the_path_is_refused_on_every
 
 @pytest.fixture
 def postgres_app(postgres_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
+    """The app on a PostgreSQL store seeded with the demo."""
     seed_demo(postgres_url)
-    app = create_app({"TESTING": True, "DATABASE_URL": postgres_url,
-                      "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
-    yield app
-    app.extensions["kapok_market"].close()
-    app.extensions["kapok_identity"].close()
+    yield from served(postgres_url, tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
