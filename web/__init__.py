@@ -88,13 +88,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["kapok_card_limiter"] = AttemptLimiter(
         attempts=app.config["CARD_ATTEMPTS_PER_HOUR"], per_seconds=3600)
 
-    from web import (api, auditor, auth, buyer, consistency, console, errors, security,
-                     storefront, transparency, webhooks)
+    from web import (api, auditor, auth, buyer, consistency, console, errors, input_bounds,
+                     security, storefront, transparency, webhooks)
 
     csrf.init_app(app)
     app.session_interface = auth.CookieSessions()
     auth.login_manager.init_app(app)
     security.register(app)
+    input_bounds.register(app)  # before the database is asked: hostile input needs no store
     errors.register(app)
     consistency.register(app)
     for blueprint in (auth.bp, storefront.bp, buyer.bp, console.bp, auditor.bp,

@@ -278,7 +278,8 @@ def cancel(order_id: str):
 def orders():
     page = request.args.get("page", "1")
     state = request.args.get("state") or None
-    if not (page.isdecimal() and page.isascii() and 1 <= int(page) <= 100_000):
+    if not (page.isdecimal() and page.isascii() and len(page) <= 6
+            and 1 <= int(page) <= 100_000):
         abort(400, description="page must be a whole number from 1")
     page = int(page)
     if state is not None and state not in ORDER_STATES:

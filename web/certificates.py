@@ -7,12 +7,17 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from itertools import groupby
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.graphics.barcode.qr import QrCode
 
@@ -24,6 +29,49 @@ from market.orders import UnknownOrderError
 
 GREEN = colors.HexColor("#2f6b3a")
 MUTED = colors.HexColor("#5b6b5d")
+
+# Embedded TrueType fonts, so a beneficiary in any script prints as letters, not boxes (the
+# standard PDF fonts hold Latin-1 only). Noto Sans sets Latin, Cyrillic and Greek; the runs of
+# text it lacks (Chinese, Japanese, Korean) are set in WenQuanYi Micro Hei. Each is a pinned
+# dependency (pyproject.toml); ReportLab embeds only the glyphs a certificate uses.
+TEXT_FONT, CJK_FONT = "KapokNotoSans", "KapokWenQuanYi"
+_FONT_FILES = {
+    TEXT_FONT: ("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf"),  # its default: Regular
+    CJK_FONT: ("paperang_p2_fonts_cjk", "fonts/wqy-microhei.ttc"),  # TrueType outlines
+}
+
+
+class CertificateFontError(RuntimeError):
+    """A font the certificates embed is not installed."""
+
+
+@cache
+def _register_fonts() -> frozenset[int]:
+    """Registers the certificate's fonts with ReportLab (once per process) and returns the
+    code points the text font covers. Raises CertificateFontError if one is missing."""
+    for name, (package, path) in _FONT_FILES.items():
+        try:
+            font_file = files(package).joinpath(path)
+        except ModuleNotFoundError:
+            raise CertificateFontError(
+                f"the certificate font package {package} is not installed: run make install"
+            ) from None
+        pdfmetrics.registerFont(TTFont(name, str(font_file), subfontIndex=0))
+        # One face serves as bold too: the markup's <b> must not fall back to Helvetica.
+        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name,
+                                      boldItalic=name)
+    return frozenset(pdfmetrics.getFont(TEXT_FONT).face.charToGlyph)
+
+
+def _markup(text: str) -> str:
+    """``text`` escaped for a Paragraph, each run of characters the text font lacks set in
+    the CJK font."""
+    covered = _register_fonts()
+    runs = []
+    for lacking, characters in groupby(text, key=lambda character: ord(character) not in covered):
+        run = escape("".join(characters))
+        runs.append(f'<font face="{CJK_FONT}">{run}</font>' if lacking else run)
+    return "".join(runs)
 
 
 @dataclass(frozen=True)
@@ -157,14 +205,16 @@ def certificate_pdf(facts: CertificateFacts, *, compress: bool = True,
 
 
 def _story(facts: CertificateFacts) -> list:
+    _register_fonts()  # the styles below name the fonts it registers
     styles = getSampleStyleSheet()
-    title = ParagraphStyle("title", parent=styles["Title"], textColor=GREEN)
-    body, small = styles["BodyText"], ParagraphStyle("small", parent=styles["BodyText"],
-                                                    fontSize=8, textColor=MUTED)
-    heading = ParagraphStyle("heading", parent=styles["Heading3"], textColor=GREEN)
+    title = ParagraphStyle("title", parent=styles["Title"], textColor=GREEN, fontName=TEXT_FONT)
+    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=TEXT_FONT)
+    small = ParagraphStyle("small", parent=body, fontSize=8, textColor=MUTED)
+    heading = ParagraphStyle("heading", parent=styles["Heading3"], textColor=GREEN,
+                             fontName=TEXT_FONT)
 
     def text(value: object, style=body) -> Paragraph:
-        return Paragraph(escape(str(value)), style)
+        return Paragraph(_markup(str(value)), style)
 
     period = "—"
     if facts.period_start or facts.period_end:
@@ -175,7 +225,7 @@ def _story(facts: CertificateFacts) -> list:
              "(Tambopata buffer zone, Madre de Dios, Peru)", small),
         Spacer(1, 6 * mm),
         Paragraph(f"<b>{facts.quantity:,} tonnes CO2e</b> retired on behalf of", body),
-        Paragraph(f"<b>{escape(facts.beneficiary)}</b>",
+        Paragraph(f"<b>{_markup(facts.beneficiary)}</b>",
                   ParagraphStyle("beneficiary", parent=body, fontSize=16, leading=20)),
         Spacer(1, 4 * mm),
         _table([[text("Retirement"), text(facts.retirement_id)],

@@ -62,6 +62,11 @@ def submitted(form, command: Callable[[], Response], page: Callable[[], str]):
             status = status_for(error)
     elif request.method == "POST":
         status = 400
+        # A hidden field's error shows beside no input: say it where the operator looks.
+        for field in form:
+            if field.type == "HiddenField" and field.errors:
+                flash(f"the form's {field.name} was altered ({'; '.join(field.errors)}): "
+                      "reload the page and try again", "error")
     return page(), status
 
 

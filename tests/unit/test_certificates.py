@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import base64
+import io
 import re
-import zlib
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
+from fontTools.ttLib import TTFont
+from pypdf import PdfReader
 
 from web.certificates import (BenefitShares, CertificateFacts, OrderSplit, SerialLine,
                               certificate_pdf)
@@ -34,19 +35,32 @@ def facts(**changes) -> CertificateFacts:
 
 
 def page_text(pdf: bytes) -> str:
-    """The text drawn on the pages, one line per text object: the content streams decoded
-    (ReportLab compresses with ASCII85 over Flate) and their string operands joined and
-    unescaped. Enough for the standard fonts' Latin-1 text; no PDF library needed."""
-    lines = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\s*endstream", pdf, re.S):
-        data = stream.strip()
-        if data.endswith(b"~>"):
-            data = zlib.decompress(base64.a85decode(data[:-2]))
-        for block in re.findall(rb"\bBT\s(.*?)\sET\b", data, re.S):
-            strings = re.findall(rb"\(((?:\\.|[^\\)])*)\)", block, re.S)
-            text = b"".join(re.sub(rb"\\(.)", rb"\1", string) for string in strings)
-            lines.append(text.decode("latin-1"))
-    return "\n".join(lines)
+    """The text drawn on the pages, as a PDF reader extracts it."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def outlined_characters(pdf: bytes) -> dict[str, list[bool]]:
+    """For each character the pages' embedded fonts can draw: whether each glyph that draws
+    it has an outline (a missing glyph is an empty box). Read from the fonts themselves:
+    each code, through the font's ToUnicode map to a character, and through the embedded
+    TrueType file's own cmap to a glyph. A font that is not embedded draws nothing here."""
+    found: dict[str, list[bool]] = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is None or "/FontFile2" not in descriptor.get_object():
+                continue
+            embedded = TTFont(io.BytesIO(descriptor.get_object()["/FontFile2"].get_data()))
+            by_code = {code: glyph for table in embedded["cmap"].tables
+                       for code, glyph in table.cmap.items()}
+            glyf = embedded["glyf"]
+            to_unicode = font["/ToUnicode"].get_object().get_data().decode("latin-1")
+            for code, unicode in re.findall(r"<([0-9A-F]{2})> <([0-9A-F]{4,})>", to_unicode):
+                glyph = by_code.get(int(code, 16), ".notdef")
+                found.setdefault(chr(int(unicode, 16)), []).append(
+                    glyph != ".notdef" and glyf[glyph].numberOfContours != 0)
+    return found
 
 
 def test_a_certificate_is_a_pdf_stating_beneficiary_tonnes_serials_and_where_to_verify():
@@ -102,3 +116,19 @@ def test_no_beneficiary_text_breaks_the_certificate(beneficiary):
 def test_markup_in_a_beneficiary_is_printed_as_text_not_interpreted():
     text = page_text(certificate_pdf(facts(beneficiary="<b>ACME</b> & Co")))
     assert "<b>ACME</b> & Co" in text
+
+
+EVERY_SCRIPT = "Москва Кофе 北京咖啡 Αθήνα Café"
+
+
+def test_a_beneficiary_in_cyrillic_chinese_and_greek_prints_in_embedded_fonts():
+    pdf = certificate_pdf(facts(beneficiary=EVERY_SCRIPT))
+    assert EVERY_SCRIPT in page_text(pdf)
+    outlined = outlined_characters(pdf)
+    for character in set(EVERY_SCRIPT) - {" "}:
+        assert character in outlined, f"no embedded font draws {character!r}"
+        assert all(outlined[character]), f"{character!r} is drawn as an empty box"
+
+
+def test_a_certificate_in_every_script_stays_small():
+    assert len(certificate_pdf(facts(beneficiary=EVERY_SCRIPT, details=EVERY_SCRIPT))) < 100_000

@@ -54,16 +54,21 @@ def store_url(seeded_template, tmp_path):
     return f"sqlite:///{tmp_path}/kapok.db"
 
 
-@pytest.fixture
-def app(store_url, tmp_path, monkeypatch):
+def served(database_url: str, tmp_path, monkeypatch):
+    """Yields the app on ``database_url`` for one test, and closes its stores afterwards."""
     # The audit key lives outside the store; each test gets its own (made on first use).
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
-    app = create_app({"TESTING": True, "DATABASE_URL": store_url,
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url,
                       "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
     with view_worker(app.extensions["kapok_market"]):
         yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
+
+
+@pytest.fixture
+def app(store_url, tmp_path, monkeypatch):
+    yield from served(store_url, tmp_path, monkeypatch)
 
 
 @pytest.fixture

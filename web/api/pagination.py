@@ -9,6 +9,9 @@ from typing import Sequence
 import flask_smorest
 import marshmallow as ma
 from flask_smorest.pagination import PaginationMetadataSchema
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from web.input_bounds import request_json
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -19,9 +22,21 @@ class PageMetadataSchema(PaginationMetadataSchema):
     page_size = ma.fields.Int(metadata={"description": "Items per page asked for."})
 
 
+class AppJSONParser(FlaskParser):
+    """webargs' parser, reading a JSON body as the app reads JSON (web/input_bounds.py): a
+    body nested too deep or with a number too long is a 400 saying so, not a 500."""
+
+    def load_json(self, req, schema):
+        if not is_json_request(req) or not req.get_data(cache=True):
+            return ma.missing  # no body: the schema's required fields say what is missing
+        return request_json()
+
+
 class ApiBlueprint(flask_smorest.Blueprint):
     """A blueprint whose paginated views put the page's metadata in the body, beside the
     items (clients and the OpenAPI document see one schema, not a JSON header)."""
+
+    ARGUMENTS_PARSER = AppJSONParser()
 
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
                                      "max_page_size": MAX_PAGE_SIZE}
@@ -48,6 +63,15 @@ class ApiBlueprint(flask_smorest.Blueprint):
         new one from the class on every request (a few percent of an order's CPU)."""
         return super().arguments(schema() if isinstance(schema, type) else schema,
                                  *args, **kwargs)
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, *args, **kwargs):
+        """flask-smorest's, with a 400 documented on every operation: any request may be
+        refused before its view runs (web/input_bounds.py: control characters, JSON too
+        deep or with numbers too long)."""
+        for method in getattr(view_func, "methods", None) or ():
+            name = method.lower()
+            setattr(view_func, name, self.refuses(400)(getattr(view_func, name)))
+        return super().add_url_rule(rule, endpoint, view_func, *args, **kwargs)
 
     def refuses(self, *codes: int):
         """Documents the error statuses a view may answer besides its arguments' 422: domain
