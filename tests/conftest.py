@@ -46,6 +46,38 @@ def postgres_url():
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+REDIS_URL = os.environ.get("KAPOK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def require_redis() -> None:
+    """Skips locally, but fails in CI, when the Redis server cannot be reached."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        message = f"Redis unreachable ({REDIS_URL}): {error}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def redis_limits():
+    """Settings that count rate limits in the Redis server, under keys of this test's own
+    (other tests may share the server at the same time), deleted afterwards."""
+    import redis
+
+    require_redis()
+    prefix = f"kapok-test-{uuid.uuid4().hex[:12]}"
+    yield {"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+    server = redis.Redis.from_url(REDIS_URL)
+    keys = list(server.scan_iter(match=f"*{prefix}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        server.delete(*keys[start:start + 1000])
+    server.close()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path}/kapok.db"

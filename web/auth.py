@@ -19,6 +19,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from web.identity import MIN_PASSWORD, IdentityError, Person
+from web.ratelimit import RateLimitExceeded, count_log_in, count_sign_up
 
 bp = Blueprint("auth", __name__)
 
@@ -144,14 +145,13 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        limiter = current_app.extensions["kapok_login_limiter"]
-        key = (request.remote_addr or "-", form.email.data.strip().lower())
-        if not limiter.allow(key):
-            flash("Too many attempts. Wait a minute and try again.", "error")
+        try:
+            count_log_in()  # before the password is hashed: a refused guess costs nothing
+        except RateLimitExceeded:
+            flash("Too many log-in attempts. Wait a minute and try again.", "error")
             return render_template("auth/login.html", form=form), 429
         person = identity().authenticate(form.email.data, form.password.data)
         if person is not None:
-            limiter.reset(key)
             _start_session(person)
             flash(f"Welcome, {person.name}.", "success")
             return redirect(_safe_next(request.args.get("next")))
@@ -167,6 +167,11 @@ def signup():
     form = SignUpForm()
     status = 200
     if form.validate_on_submit():
+        try:
+            count_sign_up()
+        except RateLimitExceeded as refused:
+            flash(refused.description, "error")
+            return render_template("auth/signup.html", form=form), 429
         try:
             person = identity().sign_up(form.organisation.data, form.name.data,
                                         form.email.data, form.password.data)

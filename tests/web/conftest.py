@@ -58,7 +58,8 @@ def app(store_url, tmp_path, monkeypatch):
     # The audit key lives outside the store; each test gets its own (made on first use).
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
     app = create_app({"TESTING": True, "DATABASE_URL": store_url,
-                      "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
+                      "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000,
+                      "ADDRESS_ATTEMPTS_PER_MINUTE": 1000})
     yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()

@@ -90,7 +90,7 @@ def test_log_out_ends_the_session(buyer):
 
 
 def test_log_in_is_rate_limited(app):
-    app.extensions["kapok_login_limiter"].attempts = 3
+    app.config["LOGIN_ATTEMPTS_PER_MINUTE"] = 3
     client = app.test_client()
     token = csrf_token(client)
     codes = [client.post("/login", data={"email": "buyer@andes-coffee.example",
@@ -227,7 +227,8 @@ def test_production_refuses_to_start_without_a_secret_key(store_url, monkeypatch
 
 def test_production_cookies_are_secure_httponly_and_samesite(store_url, monkeypatch):
     monkeypatch.setenv("KAPOK_ENV", "production")
-    app = create_app({"DATABASE_URL": store_url, "SECRET_KEY": "s" * 32})
+    app = create_app({"DATABASE_URL": store_url, "SECRET_KEY": "s" * 32,
+                      "RATELIMIT_STORAGE_URI": "memory://"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
