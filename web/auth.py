@@ -67,9 +67,14 @@ def identity():
     return current_app.extensions["kapok_identity"]
 
 
+# The session's entry naming its LoginSession in the identity store: a signed cookie alone
+# cannot be taken back, so each request asks the store whether its session still holds.
+SESSION_ID = "_kapok_session"
+
+
 @login_manager.user_loader
 def load_user(email: str):
-    person = identity().find(email)
+    person = identity().person_for_session(session.get(SESSION_ID, ""), email)
     return SignedIn(person) if person else None
 
 
@@ -136,6 +141,7 @@ class SignUpForm(FlaskForm):
 def _start_session(person: Person) -> None:
     # A new session on log-in: whatever an attacker planted before is dropped.
     session.clear()
+    session[SESSION_ID] = identity().start_session(person.email)
     login_user(SignedIn(person))
     session.permanent = True
 
@@ -190,7 +196,15 @@ def signup():
 
 @bp.post("/logout")
 def logout():
+    """Ends this browser's session for every process, or with ``everywhere`` all of the
+    user's sessions (API tokens stay valid: they are revoked on their own page)."""
+    everywhere = bool(request.form.get("everywhere"))
+    if current_user.is_authenticated and not current_user.by_token:
+        if everywhere:
+            identity().end_sessions_of(current_user.email)
+        else:
+            identity().end_session(session.get(SESSION_ID, ""))
     logout_user()
     session.clear()
-    flash("You are logged out.", "success")
+    flash("You are logged out everywhere." if everywhere else "You are logged out.", "success")
     return redirect(url_for("storefront.home"))
