@@ -26,10 +26,14 @@ def require_postgres() -> None:
     try:
         _admin_connection().close()
     except Exception as error:  # any connection failure means the same thing here
-        message = f"PostgreSQL unreachable ({POSTGRES_ADMIN_DSN}): {error}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"PostgreSQL unreachable ({POSTGRES_ADMIN_DSN}): {error}")
+
+
+def unreachable(message: str) -> None:
+    """A server a test needs is away: the test is skipped locally, and fails in CI."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -56,10 +60,7 @@ def require_redis() -> None:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
-        message = f"Redis unreachable ({REDIS_URL}): {error}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"Redis unreachable ({REDIS_URL}): {error}")
 
 
 @pytest.fixture

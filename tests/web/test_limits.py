@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
+from bench.http_load import Server, server_env
 from market.payments import CardDeclinedError, Payment, PaymentProvider
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from tests.web.test_buyer import place
@@ -226,44 +221,18 @@ def test_an_unreachable_store_falls_back_to_counting_in_memory_never_a_5xx(insta
 
 
 # --- two real gunicorn workers ----------------------------------------------------------------
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def gunicorn_two_workers(store_url, tmp_path, redis_limits):
-    port = free_port()
-    env = {**os.environ, "KAPOK_DATABASE_URL": store_url, "KAPOK_SECRET_KEY": "two workers",
-           "KAPOK_ENV": "development", "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
+    """``gunicorn -w 2`` serving Kapok, its access log naming the worker of each request."""
+    log = tmp_path / "access.log"
+    env = {**server_env(store_url), "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
            "KAPOK_RATELIMIT_STORAGE_URI": redis_limits["RATELIMIT_STORAGE_URI"],
            "KAPOK_RATELIMIT_KEY_PREFIX": redis_limits["RATELIMIT_KEY_PREFIX"],
-           "KAPOK_ADDRESS_ATTEMPTS_PER_MINUTE": "4"}
-    log = tmp_path / "access.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", str(log),
-         "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "web:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-            break
-        except OSError:
-            assert process.poll() is None, "gunicorn stopped"
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.3)
-    yield base, log
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+           "KAPOK_ADDRESS_ATTEMPTS_PER_MINUTE": "4",
+           "GUNICORN_CMD_ARGS": f"--access-logfile {log} --access-logformat '%(p)s %(r)s'"}
+    server = Server("web:create_app()", env, str(tmp_path), "gunicorn", "/healthz")
+    yield server.base, log
+    server.stop()
 
 
 @pytest.mark.slow
