@@ -10,6 +10,8 @@ every line must always enter the same limit, and its key is read from the reques
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from flask import current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -38,9 +40,23 @@ def init_app(app) -> Limiter:
                **app.config.get("RATELIMIT_STORAGE_OPTIONS", {})}
     app.config.update(RATELIMIT_STORAGE_URI=uri, RATELIMIT_STORAGE_OPTIONS=options)
     limiter = Limiter(get_remote_address, app=app, strategy="moving-window",
-                      headers_enabled=True, in_memory_fallback_enabled=True,
-                      swallow_errors=True)
+                      in_memory_fallback_enabled=True, swallow_errors=True)
     app.extensions["kapok_limiter"] = limiter
+
+    @app.after_request
+    def retry_after(response):
+        # Only on a refusal: Flask-Limiter's own headers would put Retry-After on every answer
+        # of a limited view, and on a redirect it asks the browser to wait before following.
+        refused_by = limiter.current_limit
+        if response.status_code == 429 and refused_by is not None and refused_by.breached:
+            try:
+                wait = math.ceil(refused_by.window.reset_time - time.time())
+            except Exception:  # the store went away since: a minute is every window's floor
+                log.warning("rate limit store unreachable for Retry-After", exc_info=True)
+                wait = 60
+            response.headers["Retry-After"] = str(max(1, wait))
+        return response
+
     return limiter
 
 
