@@ -382,13 +382,22 @@ class Identity(Application[UUID]):
             return
         if isinstance(session, LoginSession) and not session.ended:
             session.end()
-            self.save(session)
+            try:
+                self.save(session)
+            except IntegrityError:
+                pass  # ending it is all that can happen to a session: it ended meanwhile
 
     def end_sessions_of(self, email: str) -> None:
         """Ends every session of the user, in every browser (API tokens are not sessions)."""
-        user = self._user(email)
-        user.end_sessions()
-        self.save(user)
+        for _attempt in range(10):
+            user = self._user(email)
+            user.end_sessions()
+            try:
+                self.save(user)
+                return
+            except IntegrityError:
+                pass  # the user changed meanwhile (a log-in's rehash, a log-out): again
+        raise IdentityError("too many changes to this user at once; please try again")
 
     def person(self, email: str) -> Person:
         user = self._user(email)

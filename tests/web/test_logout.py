@@ -111,3 +111,26 @@ def test_a_session_cookie_of_another_user_is_refused(two_instances):
     with browser.session_transaction() as session:
         session["_user_id"] = LOGINS["operator"][0]
     assert browser.get("/console/").status_code == 302
+
+
+def test_log_out_everywhere_holds_when_the_user_changes_at_the_same_moment(
+        two_instances, monkeypatch):
+    first, second = two_instances
+    browser = second.test_client()
+    log_in(browser, BUYER_EMAIL, BUYER_PASSWORD)
+    this_worker, other_worker = (app.extensions["kapok_identity"] for app in two_instances)
+    read_user = this_worker._user
+
+    def read_then_race(email):
+        # The other worker logs the user out everywhere between this one's read and save.
+        user = read_user(email)
+        if user.session_generation == 0:
+            other_worker.end_sessions_of(email)
+        return user
+
+    monkeypatch.setattr(this_worker, "_user", read_then_race)
+    this_worker.end_sessions_of(BUYER_EMAIL)
+
+    assert other_worker._user(BUYER_EMAIL).session_generation == 2
+    assert browser.get("/my/portfolio").status_code == 302
+
