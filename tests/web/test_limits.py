@@ -261,3 +261,13 @@ def test_two_gunicorn_workers_share_the_limit_per_address(gunicorn_two_workers):
     assert sorted(codes) == [401] * 4 + [429] * 6
     posts = [line.split() for line in log.read_text().splitlines() if " POST /login " in line]
     assert len({pid for pid, *_ in posts}) == 2, "one worker answered every attempt"
+
+
+@pytest.mark.parametrize("proxies, codes", [(0, [401, 401, 429]), (1, [401, 401, 401])])
+def test_behind_a_proxy_each_forwarded_client_is_counted_apart(instances, proxies, codes):
+    app, = instances(1, ADDRESS_ATTEMPTS_PER_MINUTE=2, PROXIES=proxies)
+    proxy = client_at(app, "10.0.0.1")  # every request arrives from the proxy's address
+    answers = [post_form(proxy, "/login", {"email": f"guess{n}@x.example", "password": "guess!"},
+                         headers={"X-Forwarded-For": client})
+               for n, client in enumerate(["198.51.100.1", "198.51.100.1", "198.51.100.2"])]
+    assert [answer.status_code for answer in answers] == codes
