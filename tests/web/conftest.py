@@ -65,6 +65,17 @@ def app(store_url, tmp_path, monkeypatch):
     app.extensions["kapok_identity"].close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_identity_workers(request):
+    """Two Identity instances over one empty store, as two gunicorn workers have: SQLite,
+    then PostgreSQL."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    workers = Identity(url), Identity(url)
+    yield workers
+    for worker in workers:
+        worker.close()
+
+
 @pytest.fixture
 def market(app) -> Marketplace:
     return app.extensions["kapok_market"]

@@ -136,27 +136,19 @@ def test_log_out_everywhere_holds_when_the_user_changes_at_the_same_moment(
 
 
 
-@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_session_ended_in_one_worker_is_over_in_another_at_once(store, request):
-    from web.identity import Identity
+def test_a_session_ended_in_one_worker_is_over_in_another_at_once(two_identity_workers):
+    this_worker, other_worker = two_identity_workers
+    this_worker.add_user("op@kapok.example", "Op", "operator", "a long passphrase")
+    laptop, phone = (this_worker.start_session("op@kapok.example") for _ in range(2))
+    assert other_worker.person_for_session(laptop, "op@kapok.example").name == "Op"
+    assert other_worker.person_for_session(laptop, "someone@else.example") is None
 
-    url = request.getfixturevalue(f"{store}_url")
-    this_worker, other_worker = Identity(url), Identity(url)
-    try:
-        this_worker.add_user("op@kapok.example", "Op", "operator", "a long passphrase")
-        laptop, phone = (this_worker.start_session("op@kapok.example") for _ in range(2))
-        assert other_worker.person_for_session(laptop, "op@kapok.example").name == "Op"
-        assert other_worker.person_for_session(laptop, "someone@else.example") is None
+    this_worker.end_session(laptop)
+    assert other_worker.person_for_session(laptop, "op@kapok.example") is None
+    assert other_worker.person_for_session(phone, "op@kapok.example").name == "Op"
 
-        this_worker.end_session(laptop)
-        assert other_worker.person_for_session(laptop, "op@kapok.example") is None
-        assert other_worker.person_for_session(phone, "op@kapok.example").name == "Op"
-
-        this_worker.end_sessions_of("op@kapok.example")
-        assert other_worker.person_for_session(phone, "op@kapok.example") is None
-        again = other_worker.start_session("op@kapok.example")
-        assert this_worker.person_for_session(again, "op@kapok.example").name == "Op"
-        assert this_worker.person_for_session("not-a-session", "op@kapok.example") is None
-    finally:
-        this_worker.close()
-        other_worker.close()
+    this_worker.end_sessions_of("op@kapok.example")
+    assert other_worker.person_for_session(phone, "op@kapok.example") is None
+    again = other_worker.start_session("op@kapok.example")
+    assert this_worker.person_for_session(again, "op@kapok.example").name == "Op"
+    assert this_worker.person_for_session("not-a-session", "op@kapok.example") is None
