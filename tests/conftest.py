@@ -28,10 +28,14 @@ def require_postgres() -> None:
     try:
         _admin_connection().close()
     except Exception as error:  # any connection failure means the same thing here
-        message = f"PostgreSQL unreachable ({POSTGRES_ADMIN_DSN}): {error}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"PostgreSQL unreachable ({POSTGRES_ADMIN_DSN}): {error}")
+
+
+def unreachable(message: str) -> None:
+    """A server a test needs is away: the test is skipped locally, and fails in CI."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -46,6 +50,35 @@ def postgres_url():
     finally:
         with _admin_connection() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+REDIS_URL = os.environ.get("KAPOK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def require_redis() -> None:
+    """Skips locally, but fails in CI, when the Redis server cannot be reached."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        unreachable(f"Redis unreachable ({REDIS_URL}): {error}")
+
+
+@pytest.fixture
+def redis_limits():
+    """Settings that count rate limits in the Redis server, under keys of this test's own
+    (other tests may share the server at the same time), deleted afterwards."""
+    import redis
+
+    require_redis()
+    prefix = f"kapok-test-{uuid.uuid4().hex[:12]}"
+    yield {"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+    server = redis.Redis.from_url(REDIS_URL)
+    keys = list(server.scan_iter(match=f"*{prefix}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        server.delete(*keys[start:start + 1000])
+    server.close()
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.settings import database_url
 from market.application import Marketplace
 from market.settings import payment_provider
 from web.dbgate import gate_for
 from web.identity import Identity
-from web.ratelimit import AttemptLimiter
 
 csrf = CSRFProtect()
 
@@ -36,7 +36,13 @@ def _config_from_environment() -> dict:
         "DATABASE_URL": database_url(),
         "KAPOK_ENV": "development" if development else "production",
         "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
+        "ADDRESS_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_ADDRESS_ATTEMPTS_PER_MINUTE", "20")),
         "CARD_ATTEMPTS_PER_HOUR": int(env.get("KAPOK_CARD_ATTEMPTS_PER_HOUR", "10")),
+        "RATELIMIT_STORAGE_URI": env.get("KAPOK_RATELIMIT_STORAGE_URI", ""),
+        "RATELIMIT_KEY_PREFIX": env.get("KAPOK_RATELIMIT_KEY_PREFIX", "kapok"),
+        # Proxies in front of Kapok that set X-Forwarded-For: limits per address need the
+        # client's address, not the proxy's.
+        "PROXIES": int(env.get("KAPOK_PROXIES", "0")),
         "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
         "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
@@ -58,6 +64,11 @@ def create_app(test_config: dict | None = None) -> Flask:
                 "KAPOK_SECRET_KEY is not set: it signs sessions and must be a long random "
                 "secret in production (set KAPOK_ENV=development to run locally without one)")
         app.config["SECRET_KEY"] = os.urandom(32)
+    if production and not app.config.get("RATELIMIT_STORAGE_URI"):
+        raise ConfigurationError(
+            "KAPOK_RATELIMIT_STORAGE_URI is not set: in production several processes serve, "
+            "and log-in and card limits must be counted in one store they all share "
+            "(redis://host:6379); memory:// counts in each process apart, for one alone")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -81,16 +92,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)
     app.extensions["kapok_db_gate"] = gate_for(market)
-    app.extensions["kapok_login_limiter"] = AttemptLimiter(
-        attempts=app.config["LOGIN_ATTEMPTS_PER_MINUTE"], per_seconds=60)
-    # Cards tried per organisation and hour: a checkout open to anyone who signs up is a way
-    # to test stolen cards, one setup (Stripe checks the card) and one charge at a time.
-    app.extensions["kapok_card_limiter"] = AttemptLimiter(
-        attempts=app.config["CARD_ATTEMPTS_PER_HOUR"], per_seconds=3600)
+    if app.config["PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"])
 
     from web import (api, auditor, auth, buyer, consistency, console, errors, input_bounds,
-                     security, storefront, transparency, webhooks)
+                     ratelimit, security, storefront, transparency, webhooks)
 
+    ratelimit.init_app(app)
     csrf.init_app(app)
     app.session_interface = auth.CookieSessions()
     auth.login_manager.init_app(app)

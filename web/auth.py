@@ -19,6 +19,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from web.identity import MIN_PASSWORD, IdentityError, Person
+from web.ratelimit import RateLimitExceeded, count_log_in, count_sign_up
 
 bp = Blueprint("auth", __name__)
 
@@ -66,9 +67,14 @@ def identity():
     return current_app.extensions["kapok_identity"]
 
 
+# The session's entry naming its LoginSession in the identity store: a signed cookie alone
+# cannot be taken back, so each request asks the store whether its session still holds.
+SESSION_ID = "_kapok_session"
+
+
 @login_manager.user_loader
 def load_user(email: str):
-    person = identity().find(email)
+    person = identity().person_for_session(session.get(SESSION_ID, ""), email)
     return SignedIn(person) if person else None
 
 
@@ -135,6 +141,7 @@ class SignUpForm(FlaskForm):
 def _start_session(person: Person) -> None:
     # A new session on log-in: whatever an attacker planted before is dropped.
     session.clear()
+    session[SESSION_ID] = identity().start_session(person.email)
     login_user(SignedIn(person))
     session.permanent = True
 
@@ -144,14 +151,13 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        limiter = current_app.extensions["kapok_login_limiter"]
-        key = (request.remote_addr or "-", form.email.data.strip().lower())
-        if not limiter.allow(key):
-            flash("Too many attempts. Wait a minute and try again.", "error")
+        try:
+            count_log_in()  # before the password is hashed: a refused guess costs nothing
+        except RateLimitExceeded:
+            flash("Too many log-in attempts. Wait a minute and try again.", "error")
             return render_template("auth/login.html", form=form), 429
         person = identity().authenticate(form.email.data, form.password.data)
         if person is not None:
-            limiter.reset(key)
             _start_session(person)
             flash(f"Welcome, {person.name}.", "success")
             return redirect(_safe_next(request.args.get("next")))
@@ -167,6 +173,11 @@ def signup():
     form = SignUpForm()
     status = 200
     if form.validate_on_submit():
+        try:
+            count_sign_up()
+        except RateLimitExceeded as refused:
+            flash(refused.description, "error")
+            return render_template("auth/signup.html", form=form), 429
         try:
             person = identity().sign_up(form.organisation.data, form.name.data,
                                         form.email.data, form.password.data)
@@ -185,7 +196,15 @@ def signup():
 
 @bp.post("/logout")
 def logout():
+    """Ends this browser's session for every process, or with ``everywhere`` all of the
+    user's sessions (API tokens stay valid: they are revoked on their own page)."""
+    everywhere = bool(request.form.get("everywhere"))
+    if current_user.is_authenticated and not current_user.by_token:
+        if everywhere:
+            identity().end_sessions_of(current_user.email)
+        else:
+            identity().end_session(session.get(SESSION_ID, ""))
     logout_user()
     session.clear()
-    flash("You are logged out.", "success")
+    flash("You are logged out everywhere." if everywhere else "You are logged out.", "success")
     return redirect(url_for("storefront.home"))

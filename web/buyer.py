@@ -28,6 +28,8 @@ from market.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
 from web.downloads import certificate_response
 from web.errors import status_for
+from web.ratelimit import (RateLimitExceeded, count_card_charge, count_card_setup,
+                           count_token_issued)
 from web.security import card_page_policy
 from web.consistency import read_view
 
@@ -150,16 +152,10 @@ def order(order_id: str):
     order = _own_order(order_id)
     if _card_form_for(order):
         # The payment was started: the card form, with a fresh setup for the card.
-        if not _card_attempt("setup"):
+        if not count_card_setup():
             return _checkout(order, card_limited=True), 429
         return _checkout(order, card=market().start_card_payment(order.order_id))
     return _checkout(order)
-
-
-def _card_attempt(kind: str) -> bool:
-    """Counts one card setup or charge of the buyer's organisation; False past the limit."""
-    return current_app.extensions["kapok_card_limiter"].allow(
-        (kind, current_user.organisation))
 
 
 def _card_form_for(order) -> bool:
@@ -238,7 +234,7 @@ def pay_by_card(order_id: str):
     method = body.get("payment_method") if isinstance(body, dict) else None
     if not isinstance(method, str) or not _PAYMENT_METHOD.fullmatch(method):
         return _card_error(400, "payment_method must be the provider's id of the card (pm_...)")
-    if not _card_attempt("charge"):
+    if not count_card_charge():
         return _card_error(429, _TOO_MANY_CARDS.format(
             current_app.config["CARD_ATTEMPTS_PER_HOUR"]))
     try:
@@ -246,7 +242,7 @@ def pay_by_card(order_id: str):
     except PaymentError as error:
         # Declined: a new setup, so that the buyer can try another card on the same page.
         again = {}  # else the page, reloaded, says what to do
-        if _card_attempt("setup"):
+        if count_card_setup():
             try:
                 again = {"setup_client_secret": market().start_card_payment(
                     order.order_id)["setup_client_secret"]}
@@ -355,12 +351,18 @@ def tokens():
     """The user's API tokens; a new one is shown once, on the page that created it."""
     form, issued, status = TokenForm(), None, 200
     if request.method == "POST":
-        if form.validate():
-            issued = identity().issue_token(current_user.email, form.label.data)
-            form = TokenForm(formdata=None)
-        else:
+        if not form.validate():
             flash(f"No token was created. {_errors(form)}", "error")
             status = 400
+        else:
+            try:
+                count_token_issued()
+            except RateLimitExceeded as refused:
+                flash(f"No token was created. {refused.description}", "error")
+                status = 429
+            else:
+                issued = identity().issue_token(current_user.email, form.label.data)
+                form = TokenForm(formdata=None)
     return render_template("buyer/tokens.html", form=form, issued=issued,
                            tokens=identity().tokens_of(current_user.email)), status
 

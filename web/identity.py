@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -112,10 +112,16 @@ class User(Aggregate):
         self.organisation = organisation
         self.password_hash = password_hash
         self.active = True
+        # Sessions started under an earlier generation are over (see LoginSession).
+        self.session_generation = 0
 
     @event("PasswordChanged")
     def change_password(self, password_hash: str) -> None:
         self.password_hash = password_hash
+
+    @event("SessionsEnded")
+    def end_sessions(self) -> None:
+        self.session_generation += 1
 
     @event("Deactivated")
     def deactivate(self) -> None:
@@ -136,6 +142,24 @@ class ApiToken(Aggregate):
     @event("Revoked")
     def revoke(self) -> None:
         self.revoked = True
+
+
+class LoginSession(Aggregate):
+    """One browser's log-in: its signed cookie names this id, and the session lasts until
+    it is ended here or its user ends all their sessions (a new generation). Every process
+    reads it from the store, so a log-out in one holds in all."""
+
+    @staticmethod
+    def create_id(session_uuid: UUID, **_: object) -> UUID:
+        return session_uuid
+
+    @event("Started")
+    def __init__(self, session_uuid: UUID, email: str, generation: int):
+        self.email, self.generation, self.ended = email, generation, False
+
+    @event("Ended")
+    def end(self) -> None:
+        self.ended = True
 
 
 class TokenIndex(Aggregate):
@@ -319,10 +343,61 @@ class Identity(Application[UUID]):
         return self.person(user.email)
 
     def change_password(self, email: str, password: str) -> None:
+        """A new password; every session of the user ends with the old one."""
         check_password(password)
         user = self._user(email)
         user.change_password(_hasher.hash(password))
+        user.end_sessions()
         self.save(user)
+
+    def start_session(self, email: str) -> str:
+        """A new log-in session of the user; its id goes in the browser's signed cookie."""
+        user = self._user(email)
+        session = LoginSession(uuid4(), user.email, user.session_generation)
+        self.save(session)
+        return str(session.id)
+
+    def person_for_session(self, session_id: str, email: str) -> Person | None:
+        """The active person whose session this is, or None once it ended (by log-out, by
+        ending all the user's sessions, by a password change or deactivation)."""
+        person = self._remembered("session", session_id, self._person_for_session)
+        return person if person is not None and person.email == normal_email(email) else None
+
+    def _person_for_session(self, session_id: str) -> Person | None:
+        try:
+            session = self.repository.get(UUID(session_id))
+            user = self._user(session.email)
+        except (AggregateNotFoundError, UnknownUserError, ValueError, AttributeError):
+            return None
+        if not isinstance(session, LoginSession) or session.ended \
+                or session.generation != user.session_generation:
+            return None
+        return self._find(session.email)
+
+    def end_session(self, session_id: str) -> None:
+        """Ends one session (a log-out); an unknown or ended one is left as it is."""
+        try:
+            session = self.repository.get(UUID(str(session_id)))
+        except (AggregateNotFoundError, ValueError):
+            return
+        if isinstance(session, LoginSession) and not session.ended:
+            session.end()
+            try:
+                self.save(session)
+            except IntegrityError:
+                pass  # ending it is all that can happen to a session: it ended meanwhile
+
+    def end_sessions_of(self, email: str) -> None:
+        """Ends every session of the user, in every browser (API tokens are not sessions)."""
+        for _attempt in range(10):
+            user = self._user(email)
+            user.end_sessions()
+            try:
+                self.save(user)
+                return
+            except IntegrityError:
+                pass  # the user changed meanwhile (a log-in's rehash, a log-out): again
+        raise IdentityError("too many changes to this user at once; please try again")
 
     def person(self, email: str) -> Person:
         user = self._user(email)

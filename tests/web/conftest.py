@@ -59,11 +59,23 @@ def served(database_url: str, tmp_path, monkeypatch):
     # The audit key lives outside the store; each test gets its own (made on first use).
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
     app = create_app({"TESTING": True, "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000})
+                      "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000,
+                      "ADDRESS_ATTEMPTS_PER_MINUTE": 1000})
     with view_worker(app.extensions["kapok_market"]):
         yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_identity_workers(request):
+    """Two Identity instances over one empty store, as two gunicorn workers have: SQLite,
+    then PostgreSQL."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    workers = Identity(url), Identity(url)
+    yield workers
+    for worker in workers:
+        worker.close()
 
 
 @pytest.fixture

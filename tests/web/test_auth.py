@@ -90,7 +90,7 @@ def test_log_out_ends_the_session(buyer):
 
 
 def test_log_in_is_rate_limited(app):
-    app.extensions["kapok_login_limiter"].attempts = 3
+    app.config["LOGIN_ATTEMPTS_PER_MINUTE"] = 3
     client = app.test_client()
     token = csrf_token(client)
     codes = [client.post("/login", data={"email": "buyer@andes-coffee.example",
@@ -227,7 +227,8 @@ def test_production_refuses_to_start_without_a_secret_key(store_url, monkeypatch
 
 def test_production_cookies_are_secure_httponly_and_samesite(store_url, monkeypatch):
     monkeypatch.setenv("KAPOK_ENV", "production")
-    app = create_app({"DATABASE_URL": store_url, "SECRET_KEY": "s" * 32})
+    app = create_app({"DATABASE_URL": store_url, "SECRET_KEY": "s" * 32,
+                      "RATELIMIT_STORAGE_URI": "memory://"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -244,29 +245,20 @@ def test_unknown_pages_are_html_and_unknown_api_paths_are_json(anonymous):
     assert api.get_json()["code"] == 404
 
 
-@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_revocation_or_deactivation_in_another_worker_is_seen_at_once(store, request):
-    # Identity remembers who a token or session stands for while its store does not move;
-    # two instances over one store stand for two gunicorn workers.
-    from web.identity import Identity
-
-    url = request.getfixturevalue(f"{store}_url")
-    this_worker, other_worker = Identity(url), Identity(url)
-    try:
-        this_worker.add_user("op@kapok.example", "Op", "operator", "a long passphrase")
-        token = this_worker.issue_token("op@kapok.example", "ci")
-        assert this_worker.person_for_token(token).role == "operator"
-        assert this_worker.person_for_token(token).role == "operator"  # remembered
-        other_worker.revoke_token(token)
-        assert this_worker.person_for_token(token) is None
-        assert this_worker.find("op@kapok.example").name == "Op"
-        user = other_worker._user("op@kapok.example")
-        user.deactivate()
-        other_worker.save(user)
-        assert this_worker.find("op@kapok.example") is None
-    finally:
-        this_worker.close()
-        other_worker.close()
+def test_a_revocation_or_deactivation_in_another_worker_is_seen_at_once(two_identity_workers):
+    # Identity remembers who a token or session stands for while its store does not move.
+    this_worker, other_worker = two_identity_workers
+    this_worker.add_user("op@kapok.example", "Op", "operator", "a long passphrase")
+    token = this_worker.issue_token("op@kapok.example", "ci")
+    assert this_worker.person_for_token(token).role == "operator"
+    assert this_worker.person_for_token(token).role == "operator"  # remembered
+    other_worker.revoke_token(token)
+    assert this_worker.person_for_token(token) is None
+    assert this_worker.find("op@kapok.example").name == "Op"
+    user = other_worker._user("op@kapok.example")
+    user.deactivate()
+    other_worker.save(user)
+    assert this_worker.find("op@kapok.example") is None
 
 
 def test_an_api_call_with_a_token_sets_no_session_cookie(anonymous, api_token):
