@@ -69,9 +69,9 @@ from market.proceeds import (
 from market.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
 from market.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
 from market.roster import Catalogue, FarmRoster
+from market.settings import RESERVATION_MINUTES
 from market.transcodings import MARKET_TRANSCODINGS
 
-RESERVATION_MINUTES = 30
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
 REFUND_DUE = "late payment: refund due"
@@ -269,12 +269,7 @@ class Marketplace(Ledger):
             order = Order(order_id, buyer_org, buyer_account, str(listing.id),
                           listing.project_registry_id, listing.vintage_year, tonnes,
                           quote.unit_price, quote.total_minor, quote.currency, retirement)
-            # Checked on the holds this save changes: of two orders placed at once, the
-            # second finds them changed at the save, runs again and sees the first's tonnes.
-            self._holds(buyer_org).check_room(
-                str(listing.id), f"{listing.project_registry_id} {listing.vintage_year}",
-                tonnes, self._policy().caps_for(str(listing.id)))
-            changed = self._reserve(order, listing)
+            changed = self._reserve(order, listing, self._policy().caps_for(str(listing.id)))
             return [order, buyer, *changed], self.order_summary(order)
 
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
@@ -321,7 +316,11 @@ class Marketplace(Ledger):
                 proceeds_ledger_id(order.currency), holds_id(order.buyer_org),
                 sale_proceeds_id(order.currency, order.order_id)]  # new: only probed
 
-    def _reserve(self, order: Order, listing: Listing) -> list:
+    def _reserve(self, order: Order, listing: Listing, caps: ReservationCaps | None = None
+                 ) -> list:
+        """The order's tonnes from the inventory into its escrow, counted in its listing and
+        its organisation's holds; within ``caps``, if given (a late payment's tonnes are
+        reserved again whatever the caps: the buyer has paid)."""
         inventory = self.get_account(listing.inventory_account)
         try:
             blocks = inventory.pick_of(listing.project_registry_id, listing.vintage_year,
@@ -330,11 +329,17 @@ class Marketplace(Ledger):
             raise NotEnoughAvailableError(
                 f"listing {listing.id}: the inventory no longer holds {order.tonnes} t") from None
         listing.reserve(order.tonnes, reference=order.order_id)
+        holds = self._holds(order.buyer_org)
+        if caps is not None:
+            # Checked on the holds this save changes: of two orders placed at once, the
+            # second finds them changed at the save, runs again and sees the first's tonnes.
+            holds.check_room(order.listing_id,
+                             f"{listing.project_registry_id} {listing.vintage_year}",
+                             order.tonnes, caps)
+        holds.hold(order.order_id, order.listing_id, order.tonnes)
         escrow = self._escrow(order)
         _move(blocks, inventory, escrow)
         order.reserve([block.serial for block in blocks], self.now() + self.reservation)
-        holds = self._holds(order.buyer_org)
-        holds.hold(order.order_id, order.listing_id, order.tonnes)
         return [listing, inventory, escrow, holds]
 
     def _let_go(self, order: Order) -> list:

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from ledger.settings import database_url
 from market.application import Marketplace
-from market.settings import payment_provider
+from market.settings import payment_provider, reservation_minutes
 from web.dbgate import gate_for
 from web.identity import Identity
 from web.ratelimit import AttemptLimiter
@@ -37,6 +37,7 @@ def _config_from_environment() -> dict:
         "KAPOK_ENV": "development" if development else "production",
         "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
         "CARD_ATTEMPTS_PER_HOUR": int(env.get("KAPOK_CARD_ATTEMPTS_PER_HOUR", "10")),
+        "RESERVATION_MINUTES": reservation_minutes(env),
         "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
         "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
@@ -77,7 +78,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # retries ten times): short, so a lost database gives a quick 503, not a hung worker.
     pool_wait = {"POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "1")}
     market = Marketplace(env=pool_wait, database=app.config["DATABASE_URL"],
-                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
+                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider(),
+                         reservation_minutes=app.config["RESERVATION_MINUTES"])
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)
     app.extensions["kapok_db_gate"] = gate_for(market)
