@@ -5,6 +5,7 @@ and releases reservations."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,6 +13,7 @@ from market.listings import listing_id_for
 from tests.web.conftest import ORG_A, csrf_token, post_form
 from tests.web.test_api import as_role, assert_error, place_order  # noqa: F401 (a fixture)
 from tests.web.test_buyer import order_form
+from web import create_app
 
 KAP_AF = str(listing_id_for("demo:listing:KAP-AF-01:2023"))
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -114,3 +116,17 @@ def test_buyers_cannot_release_or_change_caps(buyer, market):
         response = buyer.post(path, data={"csrf_token": csrf_token(buyer)})
         assert response.status_code in (302, 403)
     assert market.get_order(order_id).state == "reserved"
+
+
+def test_the_reservation_lifetime_is_set_by_the_environment(store_url, monkeypatch):
+    monkeypatch.setenv("KAPOK_RESERVATION_MINUTES", "5")
+    app = create_app({"TESTING": True, "DATABASE_URL": store_url, "SECRET_KEY": "test"})
+    market = app.extensions["kapok_market"]
+    try:
+        before = market.now()
+        placed = market.place_order(KAP_AF, 2, ORG_A, f"org-{ORG_A}")
+        until = datetime.fromisoformat(placed["reserved_until"])
+        assert before + timedelta(minutes=5) <= until <= market.now() + timedelta(minutes=5)
+    finally:
+        market.close()
+        app.extensions["kapok_identity"].close()
