@@ -162,6 +162,18 @@ class ReservationHolds(Aggregate):
                            if key != order_id}
 
 
+def validate_holds(holds: ReservationHolds, reserved: dict[str, int]) -> list[str]:
+    """Every difference between what an organisation's holds count and its ``reserved``
+    orders (order id -> tonnes), for the auditor: empty when they agree."""
+    problems = [f"{holds.organisation}: order {order_id} holds {tonnes} t reserved but the "
+                f"holds count {holds.tonnes_of.get(order_id, 0)} t"
+                for order_id, tonnes in sorted(reserved.items())
+                if holds.tonnes_of.get(order_id) != tonnes]
+    problems += [f"{holds.organisation}: the holds count order {order_id}, which holds no "
+                 "reservation" for order_id in sorted(set(holds.tonnes_of) - set(reserved))]
+    return problems
+
+
 def _room_left(room: int, tonnes: int) -> str:
     advice = "pay for or cancel a reserved order first"
     if room <= 0:

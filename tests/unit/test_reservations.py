@@ -6,7 +6,8 @@ import pytest
 
 from market.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
                                  InvalidReservationCapError, ReservationCapError,
-                                 ReservationCaps, ReservationHolds, ReservationPolicy)
+                                 ReservationCaps, ReservationHolds, ReservationPolicy,
+                                 validate_holds)
 from market.settings import InvalidSettingError, reservation_minutes
 
 CAPS = ReservationCaps(per_listing=10, per_organisation=15)
@@ -93,3 +94,12 @@ def test_the_reservation_lifetime_comes_from_the_environment(value, minutes):
 def test_a_reservation_lifetime_that_is_not_whole_minutes_in_a_day_is_refused(value):
     with pytest.raises(InvalidSettingError, match="KAPOK_RESERVATION_MINUTES"):
         reservation_minutes({"KAPOK_RESERVATION_MINUTES": value})
+
+
+def test_holds_agree_with_the_reserved_orders_or_each_difference_is_named():
+    held = holds(("O1", "L1", 4), ("O2", "L1", 3))
+    assert validate_holds(held, {"O1": 4, "O2": 3}) == []
+    assert validate_holds(held, {"O1": 5, "O3": 2}) == [
+        "acme: order O1 holds 5 t reserved but the holds count 4 t",
+        "acme: order O3 holds 2 t reserved but the holds count 0 t",
+        "acme: the holds count order O2, which holds no reservation"]
