@@ -253,15 +253,14 @@ class Marketplace(Ledger):
         if retirement is not None:
             retirement.check()
 
-        changes = self._reservation_changes(listing_id)
+        # And the organisation's holds: its other orders and its payments change them too.
+        changes = [*self._reservation_changes(listing_id), holds_id(buyer_org)]
 
         def command():
             order_id = public_id("KAP-ORD")
             # What placing reads, in one round trip: the aggregates it changes, the buyer's
-            # account, the organisation's holds, the caps and the order's escrow (new, so
-            # only probed).
-            self._prefetch(*changes, account_id(buyer_account), holds_id(buyer_org),
-                           ReservationPolicy.create_id(),
+            # account, the caps and the order's escrow (new, so only probed).
+            self._prefetch(*changes, account_id(buyer_account), ReservationPolicy.create_id(),
                            account_id(Order.escrow_name_of(order_id)))
             listing = self.get_listing(listing_id)
             quote = quote_tonnes(listing, tonnes, self.now())
@@ -293,9 +292,11 @@ class Marketplace(Ledger):
 
     @staticmethod
     def _sale_turns(order: Order) -> list[UUID]:
-        """Settling a sale changes its listing (placing orders from it does too) and its
-        currency's proceeds journal (settling any listing's sales does too)."""
-        return [*_ids(order.listing_id), proceeds_ledger_id(order.currency)]
+        """Settling a sale changes its listing (placing orders from it does too), its
+        currency's proceeds journal (settling any listing's sales does too) and its
+        organisation's holds (placing the organisation's orders does too)."""
+        return [*_ids(order.listing_id), proceeds_ledger_id(order.currency),
+                holds_id(order.buyer_org)]
 
     def _sale_ids(self, order: Order | None) -> list[UUID]:
         """What settling a paid order reads: escrow, listing, buyer's account, the project's

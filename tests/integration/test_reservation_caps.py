@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ledger.accounts import INVENTORY as INVENTORY_KIND
 from ledger.demo import INVENTORY
 from ledger.errors import ConcurrencyError
 from market.application import Marketplace
@@ -34,9 +35,12 @@ def market(database_url):
         app.close()
 
 
-def second_listing(app: Marketplace) -> str:
-    """Another listing of the same inventory, project and vintage."""
-    return app.create_listing(PROJECT, VINTAGE, INVENTORY, PRICE, "USD", 500)["listing_id"]
+def second_listing(app: Marketplace, inventory: str = INVENTORY) -> str:
+    """Another listing of the project vintage, from the same inventory or from a new one."""
+    if inventory != INVENTORY:
+        app.open_account(inventory, INVENTORY_KIND, "Ecosphere+")
+        app.issue(PROJECT, VINTAGE, 600, to_account=inventory)
+    return app.create_listing(PROJECT, VINTAGE, inventory, PRICE, "USD", 500)["listing_id"]
 
 
 def test_until_operators_set_caps_the_defaults_apply(market):
@@ -158,12 +162,12 @@ def test_caps_set_by_an_operator_apply_at_once_in_another_process(database_url):
 CAP, WRITERS, ORDERS_EACH = 12, 6, 4
 
 
-@pytest.mark.postgres
-def test_orders_placed_at_once_by_one_organisation_never_hold_more_than_its_cap(postgres_url):
+def test_orders_placed_at_once_by_one_organisation_never_hold_more_than_its_cap(database_url):
     clock = Clock()
-    setup = Marketplace(database=postgres_url, clock=clock)
+    setup = Marketplace(database=database_url, clock=clock)
     try:
-        listings = [seed_market(setup, minimum_quantity=1), second_listing(setup)]
+        listings = [seed_market(setup, minimum_quantity=1),
+                    second_listing(setup, inventory="second-inventory")]
         setup.set_reservation_caps(per_listing=1_000, per_organisation=CAP)
     finally:
         setup.close()
@@ -171,10 +175,10 @@ def test_orders_placed_at_once_by_one_organisation_never_hold_more_than_its_cap(
     startup = threading.Lock()
 
     def buy(writer: int) -> list[int]:
-        # Each writer is a web worker of its own; writers alternate between the two
-        # listings, so they take different turns and race on the organisation's holds alone.
+        # Each writer is a web worker of its own; writers alternate between two listings of
+        # two inventories, so only the organisation's holds are common to all their orders.
         with startup:
-            app = Marketplace(database=postgres_url, clock=clock,
+            app = Marketplace(database=database_url, clock=clock,
                               env={"POSTGRES_POOL_SIZE": "2"})
         placed = []
         try:
@@ -192,7 +196,7 @@ def test_orders_placed_at_once_by_one_organisation_never_hold_more_than_its_cap(
     with ThreadPoolExecutor(WRITERS) as pool:
         placed = [tonnes for result in pool.map(buy, range(WRITERS)) for tonnes in result]
 
-    check = Marketplace(database=postgres_url, clock=clock)
+    check = Marketplace(database=database_url, clock=clock)
     try:
         reserved = sum(check.get_listing(listing).reserved for listing in listings)
         assert sum(placed) == reserved == check.reserved_by(BUYER.title()).total == CAP
