@@ -336,8 +336,8 @@ def refund_order(order_id):
 
 def _reservations_page(caps_form=None):
     number = filters(QueryForm).page.data or 1
-    rows, total = market().caught_up_view().orders(state="reserved", limit=PAGE_SIZE,
-                                                   offset=first_row(number))
+    rows, total = read_view().orders(state="reserved", limit=PAGE_SIZE,
+                                     offset=first_row(number))
     defaults = market().reservation_caps()
     caps_form = caps_form or ReservationCapsForm(formdata=None, per_listing=defaults.per_listing,
                                                  per_organisation=defaults.per_organisation)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from market.listings import listing_id_for
+from tests.conftest import settled
 from tests.web.conftest import ORG_A, csrf_token, post_form
 from tests.web.test_api import as_role, assert_error, place_order  # noqa: F401 (a fixture)
 from tests.web.test_buyer import order_form
@@ -85,7 +86,7 @@ def test_a_cap_that_is_not_whole_tonnes_from_one_is_refused_and_changes_nothing(
 
 def test_operators_see_reservations_and_release_one_after_confirming(operator, market):
     placed = market.place_order(KAP_AF, 25, ORG_A, f"org-{ORG_A}")
-    order_id, before = placed["order_id"], available(market)
+    order_id, before = placed["order_id"], available(settled(market))
 
     # The list shows who holds what, on which listing, until when.
     page = operator.get("/console/reservations").get_data(as_text=True)
