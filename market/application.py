@@ -67,10 +67,11 @@ from market.proceeds import (
     split_proceeds,
 )
 from market.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
+from market.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
 from market.roster import Catalogue, FarmRoster
+from market.settings import RESERVATION_MINUTES
 from market.transcodings import MARKET_TRANSCODINGS
 
-RESERVATION_MINUTES = 30
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
 REFUND_DUE = "late payment: refund due"
@@ -87,7 +88,8 @@ class Marketplace(Ledger):
     # each sale's and payout's in an aggregate of its own, and in the view), so a snapshot
     # is as small after a million sales as after ten.
     snapshotting_intervals = {**Ledger.snapshotting_intervals, Listing: 100,
-                              Catalogue: 100, FarmRoster: 100, ProceedsLedger: 100}
+                              Catalogue: 100, FarmRoster: 100, ProceedsLedger: 100,
+                              ReservationHolds: 100}
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
@@ -201,6 +203,45 @@ class Marketplace(Ledger):
             return quote_amount(listing, amount, now)
         return quote_estimate(listing, estimate, now)
 
+    # --- reservation caps ----------------------------------------------------------------
+    def reservation_policy(self) -> ReservationPolicy:
+        """The operators' caps on reserved tonnes (the defaults until they set any)."""
+        return self._policy()
+
+    def reservation_caps(self, listing_id: str | None = None) -> ReservationCaps:
+        """The caps on what one organisation may hold reserved on the listing (without
+        one: on a listing without a cap of its own) and in all."""
+        policy = self._policy()
+        return policy.defaults if listing_id is None else policy.caps_for(listing_id)
+
+    def set_reservation_caps(self, per_listing: int, per_organisation: int) -> dict:
+        """Sets the marketplace's caps, for orders placed from now on (reservations held
+        already stand). Raises InvalidReservationCapError."""
+
+        def command():
+            policy = self._policy()
+            policy.set_caps(per_listing, per_organisation)
+            return [policy], {"per_listing": per_listing, "per_organisation": per_organisation}
+
+        return self._run("set_reservation_caps", {}, None, command)
+
+    def set_listing_reservation_cap(self, listing_id: str, cap: int | None) -> dict:
+        """Sets a listing's own cap per organisation (None: the marketplace's). Raises
+        UnknownListingError, InvalidReservationCapError."""
+
+        def command():
+            listing = self.get_listing(listing_id)
+            policy = self._policy()
+            policy.set_listing_cap(str(listing.id), cap)
+            return [policy], {"listing_id": str(listing.id),
+                              "per_listing": policy.caps_for(str(listing.id)).per_listing}
+
+        return self._run("set_listing_reservation_cap", {}, None, command)
+
+    def reserved_by(self, organisation: str) -> ReservationHolds:
+        """What the organisation holds reserved, by order, for reading."""
+        return self._holds(organisation)
+
     # --- orders --------------------------------------------------------------------------
     def place_order(self, listing_id: str, tonnes: int, buyer_org: str, buyer_account: str,
                     retirement: RetirementClaim | None = None,
@@ -212,13 +253,14 @@ class Marketplace(Ledger):
         if retirement is not None:
             retirement.check()
 
-        changes = self._reservation_changes(listing_id)
+        # And the organisation's holds: its other orders and its payments change them too.
+        changes = [*self._reservation_changes(listing_id), holds_id(buyer_org)]
 
         def command():
             order_id = public_id("KAP-ORD")
             # What placing reads, in one round trip: the aggregates it changes, the buyer's
-            # account and the order's escrow (new, so only probed).
-            self._prefetch(*changes, account_id(buyer_account),
+            # account, the caps and the order's escrow (new, so only probed).
+            self._prefetch(*changes, account_id(buyer_account), ReservationPolicy.create_id(),
                            account_id(Order.escrow_name_of(order_id)))
             listing = self.get_listing(listing_id)
             quote = quote_tonnes(listing, tonnes, self.now())
@@ -226,7 +268,7 @@ class Marketplace(Ledger):
             order = Order(order_id, buyer_org, buyer_account, str(listing.id),
                           listing.project_registry_id, listing.vintage_year, tonnes,
                           quote.unit_price, quote.total_minor, quote.currency, retirement)
-            changed = self._reserve(order, listing)
+            changed = self._reserve(order, listing, self._policy().caps_for(str(listing.id)))
             return [order, buyer, *changed], self.order_summary(order)
 
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
@@ -250,9 +292,11 @@ class Marketplace(Ledger):
 
     @staticmethod
     def _sale_turns(order: Order) -> list[UUID]:
-        """Settling a sale changes its listing (placing orders from it does too) and its
-        currency's proceeds journal (settling any listing's sales does too)."""
-        return [*_ids(order.listing_id), proceeds_ledger_id(order.currency)]
+        """Settling a sale changes its listing (placing orders from it does too), its
+        currency's proceeds journal (settling any listing's sales does too) and its
+        organisation's holds (placing the organisation's orders does too)."""
+        return [*_ids(order.listing_id), proceeds_ledger_id(order.currency),
+                holds_id(order.buyer_org)]
 
     def _sale_ids(self, order: Order | None) -> list[UUID]:
         """What settling a paid order reads: escrow, listing, buyer's account, the project's
@@ -270,10 +314,14 @@ class Marketplace(Ledger):
         return [account_id(order.escrow_name), UUID(order.listing_id),
                 account_id(order.buyer_account), benefit_rule_id(order.project),
                 FarmRoster.create_id(), *(farm_id(order.project, code) for code in farms),
-                proceeds_ledger_id(order.currency),
+                proceeds_ledger_id(order.currency), holds_id(order.buyer_org),
                 sale_proceeds_id(order.currency, order.order_id)]  # new: only probed
 
-    def _reserve(self, order: Order, listing: Listing) -> list:
+    def _reserve(self, order: Order, listing: Listing, caps: ReservationCaps | None = None
+                 ) -> list:
+        """The order's tonnes from the inventory into its escrow, counted in its listing and
+        its organisation's holds; within ``caps``, if given (a late payment's tonnes are
+        reserved again whatever the caps: the buyer has paid)."""
         inventory = self.get_account(listing.inventory_account)
         try:
             blocks = inventory.pick_of(listing.project_registry_id, listing.vintage_year,
@@ -282,10 +330,23 @@ class Marketplace(Ledger):
             raise NotEnoughAvailableError(
                 f"listing {listing.id}: the inventory no longer holds {order.tonnes} t") from None
         listing.reserve(order.tonnes, reference=order.order_id)
+        holds = self._holds(order.buyer_org)
+        if caps is not None:
+            # Checked on the holds this save changes: of two orders placed at once, the
+            # second finds them changed at the save, runs again and sees the first's tonnes.
+            holds.check_room(order.listing_id,
+                             f"{listing.project_registry_id} {listing.vintage_year}",
+                             order.tonnes, caps)
+        holds.hold(order.order_id, order.listing_id, order.tonnes)
         escrow = self._escrow(order)
         _move(blocks, inventory, escrow)
         order.reserve([block.serial for block in blocks], self.now() + self.reservation)
-        return [listing, inventory, escrow]
+        return [listing, inventory, escrow, holds]
+
+    def _let_go(self, order: Order) -> list:
+        """The organisation's holds without the order's tonnes, if they counted them."""
+        holds = self._holds(order.buyer_org)
+        return [holds] if holds.let_go(order.order_id) else []
 
     def _escrow(self, order: Order) -> Account:
         try:
@@ -515,7 +576,7 @@ class Marketplace(Ledger):
         blocks = list(escrow.blocks)
         listing = self.get_listing(order.listing_id)
         listing.sell(order.tonnes, reference=order.order_id)
-        changed: list = [escrow, listing]
+        changed: list = [escrow, listing, *self._let_go(order)]
         if order.retirement is not None:
             reference = public_id("KAP-RET")
             escrow.retire(blocks, reference)
@@ -647,10 +708,25 @@ class Marketplace(Ledger):
         return self._run("expire", {}, None, command)["expired"]
 
     def cancel_order(self, order_id: str, reason: str) -> dict:
+        """Cancels a draft or reserved order, its reserved tonnes back on offer. Raises
+        IllegalTransitionError for an order in any other state."""
+        return self._cancel(order_id, reason, only_reserved=False)
+
+    def release_reservation(self, order_id: str, reason: str) -> dict:
+        """An operator ends a reservation before its time: the order is cancelled and its
+        tonnes go back to the listing. Raises IllegalTransitionError unless the order is
+        reserved."""
+        return self._cancel(order_id, reason, only_reserved=True)
+
+    def _cancel(self, order_id: str, reason: str, only_reserved: bool) -> dict:
         _check_reason(reason, "cancellation")
 
         def command():
             order = self.get_order(order_id)
+            if only_reserved and order.state != RESERVED:
+                raise IllegalTransitionError(
+                    f"order {order.order_id} is {order.state}: it holds no reservation to "
+                    "release")
             released = self._release(order) if order.state == RESERVED else []
             order.cancel(reason)  # refuses every state but draft and reserved
             return [order, *released], self.order_summary(order)
@@ -664,7 +740,7 @@ class Marketplace(Ledger):
         inventory = self.get_account(listing.inventory_account)
         _move(list(escrow.blocks), escrow, inventory)
         listing.release(order.tonnes, reference=order.order_id)
-        return [escrow, inventory, listing]
+        return [escrow, inventory, listing, *self._let_go(order)]
 
     def expire_due_orders(self) -> list[str]:
         """Expires every reservation past its time (the worker runs this, beside the
@@ -793,6 +869,12 @@ class Marketplace(Ledger):
 
     def _proceeds(self, currency: str) -> ProceedsLedger:
         return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
+
+    def _policy(self) -> ReservationPolicy:
+        return self._singleton(ReservationPolicy.create_id(), ReservationPolicy)
+
+    def _holds(self, organisation: str) -> ReservationHolds:
+        return self._singleton(holds_id(organisation), lambda: ReservationHolds(organisation))
 
 
 

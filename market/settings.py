@@ -1,10 +1,34 @@
-"""Which payment provider Kapok uses: Stripe when keys are configured, else offline tests."""
+"""The market's settings from the environment: the payment provider (Stripe when keys are
+configured, else offline tests) and how long a reservation lasts."""
 
 from __future__ import annotations
 
 import os
 
+from market.errors import MarketError
 from market.payments import OfflinePaymentProvider, PaymentProvider
+
+RESERVATION_MINUTES = 30
+MAX_RESERVATION_MINUTES = 24 * 60
+
+
+class InvalidSettingError(MarketError):
+    """An environment variable whose value the market cannot use."""
+
+
+def reservation_minutes(environ=None) -> int:
+    """``KAPOK_RESERVATION_MINUTES``: how long a new order holds its tonnes before it expires,
+    long enough to pay by card (with 3-D Secure), short enough that unpaid orders do not keep
+    stock off the market. Raises InvalidSettingError unless a whole number from 1 to 1,440."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("KAPOK_RESERVATION_MINUTES", "").strip()
+    if not text:
+        return RESERVATION_MINUTES
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_RESERVATION_MINUTES:
+        raise InvalidSettingError(
+            f"KAPOK_RESERVATION_MINUTES must be whole minutes from 1 to "
+            f"{MAX_RESERVATION_MINUTES:,}, not {text[:20]!r}")
+    return int(text)
 
 
 def payment_provider(environ=None) -> PaymentProvider:

@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.settings import database_url
 from market.application import Marketplace
-from market.settings import payment_provider
+from market.settings import payment_provider, reservation_minutes
 from web.dbgate import gate_for
 from web.identity import Identity
 
@@ -43,6 +43,7 @@ def _config_from_environment() -> dict:
         # Proxies in front of Kapok that set X-Forwarded-For: limits per address need the
         # client's address, not the proxy's.
         "PROXIES": int(env.get("KAPOK_PROXIES", "0")),
+        "RESERVATION_MINUTES": reservation_minutes(env),
         "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
         "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
@@ -88,7 +89,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # retries ten times): short, so a lost database gives a quick 503, not a hung worker.
     pool_wait = {"POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "1")}
     market = Marketplace(env=pool_wait, database=app.config["DATABASE_URL"],
-                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider())
+                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider(),
+                         reservation_minutes=app.config["RESERVATION_MINUTES"])
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)
     app.extensions["kapok_db_gate"] = gate_for(market)

@@ -13,6 +13,7 @@ from typing import Callable
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
                    request, url_for)
+from flask_login import current_user
 from wtforms import SelectChoice
 
 from ledger.accounts import INVENTORY
@@ -20,10 +21,11 @@ from ledger.errors import LedgerError
 from market.errors import MarketError, NoRuleInForceError
 from market.money import Money
 from web.auth import require
-from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingForm,
-                               ListingStatusForm, OfferForm, OrderFilter, PayoutForm, PriceForm,
-                               ProjectForm, ReasonForm, RefundForm, RuleForm, StatementFilter,
-                               UserForm, VintageForm)
+from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingCapForm,
+                               ListingForm, ListingStatusForm, OfferForm, OrderFilter,
+                               PayoutForm, PriceForm, ProjectForm, QueryForm, ReasonForm,
+                               RefundForm, ReleaseForm, ReservationCapsForm, RuleForm,
+                               StatementFilter, UserForm, VintageForm)
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
@@ -201,7 +203,8 @@ def farms():
 # --- listings ------------------------------------------------------------------------------
 
 def _listings_page():
-    return render_template("console/listings.html", listings=market().listings())
+    return render_template("console/listings.html", listings=market().listings(),
+                           caps=market().reservation_policy())
 
 
 @bp.get("/listings")
@@ -246,6 +249,19 @@ def listing_offer(listing_id):
     form = OfferForm()
     return submitted(form, lambda: _changed(listing_id, on_offer=form.on_offer.data),
                      _listings_with_errors(form))
+
+
+@bp.post("/listings/<listing_id>/reservation-cap")
+@require(OPERATOR)
+def listing_reservation_cap(listing_id):
+    form = ListingCapForm()
+
+    def set_cap():
+        result = market().set_listing_reservation_cap(listing_id, form.cap.data)
+        return done(f"One organisation may now hold up to {result['per_listing']:,} t reserved "
+                    f"on listing {result['listing_id']}.", ".listings")
+
+    return submitted(form, set_cap, _listings_with_errors(form))
 
 
 def _changed(listing_id: str, **change) -> Response:
@@ -319,6 +335,66 @@ def refund_order(order_id):
                     order_id=result["order_id"])
 
     return submitted(form, refund, _order_page(order_id, refund_form=form))
+
+
+# --- reservations --------------------------------------------------------------------------
+
+def _reservations_page(caps_form=None):
+    number = filters(QueryForm).page.data or 1
+    rows, total = read_view().orders(state="reserved", limit=PAGE_SIZE,
+                                     offset=first_row(number))
+    defaults = market().reservation_caps()
+    caps_form = caps_form or ReservationCapsForm(formdata=None, per_listing=defaults.per_listing,
+                                                 per_organisation=defaults.per_organisation)
+    return lambda: render_template("console/reservations.html", form=caps_form,
+                                   page=Page(rows, number, PAGE_SIZE, total))
+
+
+@bp.get("/reservations")
+@require(OPERATOR)
+def reservations():
+    return _reservations_page()()
+
+
+@bp.post("/reservations/caps")
+@require(OPERATOR)
+def reservation_caps():
+    form = ReservationCapsForm()
+
+    def set_caps():
+        result = market().set_reservation_caps(form.per_listing.data, form.per_organisation.data)
+        return done(f"From now on one organisation may hold up to {result['per_listing']:,} t "
+                    f"reserved on a listing and {result['per_organisation']:,} t in all.",
+                    ".reservations")
+
+    return submitted(form, set_caps, _reservations_page(form))
+
+
+def _release_page(order_id: str, form=None):
+    order = market().order_summary(market().get_order(order_id))
+    return lambda: render_template("console/release.html", order=order,
+                                   form=form or ReleaseForm(formdata=None))
+
+
+@bp.get("/orders/<order_id>/release")
+@require(OPERATOR)
+def confirm_release(order_id):
+    return _release_page(order_id)()
+
+
+@bp.post("/orders/<order_id>/release")
+@require(OPERATOR)
+def release_reservation(order_id):
+    form = ReleaseForm()
+
+    def release():
+        note = (form.note.data or "").strip()
+        reason = f"reservation released by {current_user.email}" + (f": {note}" if note else "")
+        result = market().release_reservation(order_id, reason)
+        return done(f"Order {result['order_id']} cancelled; its {result['tonnes']:,} t are back "
+                    "on offer.", ".reservations")
+
+    return submitted(form, release, _release_page(order_id, form))
 
 
 # --- benefit-sharing rules -----------------------------------------------------------------

@@ -300,6 +300,25 @@ class PriceForm(FlaskForm):
                 "tiers": tuple(self.tiers.data or ())}
 
 
+class ReservationCapsForm(FlaskForm):
+    per_listing = ParsedField("Cap per listing (t)", [REQUIRED], parse=whole(1),
+                              description="what one organisation may hold reserved on a listing "
+                                          "without a cap of its own")
+    per_organisation = ParsedField("Cap per organisation (t)", [REQUIRED], parse=whole(1),
+                                   description="what one organisation may hold reserved on "
+                                               "every listing together")
+
+
+class ListingCapForm(FlaskForm):
+    cap = ParsedField("Cap per organisation (t)", [Optional()], parse=whole(1),
+                      description="empty: the marketplace's cap per listing")
+
+
+class ReleaseForm(FlaskForm):
+    note = StringField("Note (optional)", [Optional(), Length(max=300)],
+                       description="kept with the order, after who released it")
+
+
 class RuleForm(FlaskForm):
     project = SelectField("Project")
     shares = ParsedTextArea("Shares", [REQUIRED], parse=parse_shares,

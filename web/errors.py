@@ -37,7 +37,8 @@ def status_for(error: Exception) -> int:
 # country without a grid factor, a currency), not a missing resource: bad input, not 404.
 BAD_INPUT = frozenset({"UnknownCurrencyError", "UnknownFactorError"})
 # A declined card is the buyer's to fix (402); a payment provider that failed is not (502).
-BY_NAME = {"CardDeclinedError": 402, "PaymentProviderError": 502}
+# An order over a reservation cap conflicts with what the organisation holds already (409).
+BY_NAME = {"CardDeclinedError": 402, "PaymentProviderError": 502, "ReservationCapError": 409}
 
 
 def error_response(status: int, message: str, errors: dict | None = None):

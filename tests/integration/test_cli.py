@@ -407,3 +407,22 @@ def test_ordering_more_than_available_is_refused_and_changes_nothing(seeded, sql
                           "--buyer-org", "X", "--account", "x-corp")
     assert code == 1 and "available" in err
     assert stored_position(sqlite_url) == before
+
+
+def test_operators_set_reservation_caps_and_release_a_reservation_from_the_command_line(
+        seeded):
+    listing = first_listing(seeded)["listing_id"]
+    code, out, _ = seeded("market", "caps", "--per-listing", "20", "--per-organisation", "30",
+                          "--json")
+    assert code == 0 and json.loads(out) == {"per_listing": 20, "per_organisation": 30}
+    code, _, err = seeded("market", "order", "--listing", listing, "--tonnes", "21",
+                          "--buyer-org", "X", "--account", "x-corp")
+    assert code == 1 and "at most 20 t reserved on listing" in err
+
+    available = first_listing(seeded)["available"]
+    code, out, _ = seeded("market", "order", "--listing", listing, "--tonnes", "20",
+                          "--buyer-org", "X", "--account", "x-corp", "--json")
+    assert first_listing(seeded)["available"] == available - 20
+    code, out, _ = seeded("market", "release", json.loads(out)["order_id"], "--json")
+    assert code == 0 and json.loads(out)["state"] == "cancelled"
+    assert first_listing(seeded)["available"] == available

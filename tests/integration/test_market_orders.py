@@ -25,6 +25,7 @@ from market.orders import CANCELLED, EXPIRED, FULFILLED, RESERVED, REFUNDED
 from market.payments import FAILED, SUCCEEDED, OfflinePaymentProvider, PaymentError, PaymentEvent
 from market.proceeds import CASH, FARMERS, FarmDetails, payable_account
 from market.quotes import BelowMinimumQuantityError
+from market.reservations import validate_holds
 from tests.builders import claim
 
 PROJECT, VINTAGE = "KAP-AF-01", 2022
@@ -125,6 +126,13 @@ def assert_sound(app: Marketplace) -> None:
     for row in rows:
         summary = app.order_summary(app.get_order(row["order_id"]))
         assert {field: row[field] for field in summary} == summary
+    # Each organisation's holds count exactly its reserved orders.
+    reserved: dict[str, dict[str, int]] = {row["buyer_org"]: {} for row in rows}
+    for row in rows:
+        if row["state"] == RESERVED:
+            reserved[row["buyer_org"]][row["order_id"]] = row["tonnes"]
+    for organisation, orders in reserved.items():
+        assert validate_holds(app.reserved_by(organisation), orders) == []
 
 
 @pytest.fixture

@@ -123,6 +123,35 @@ def refund(order_id, reason, keep_credits, as_json):
     emit_result(app.refund_order(order_id, reason, recover_credits=not keep_credits), as_json)
 
 
+@market.command()
+@click.argument("order_id")
+@click.option("--reason", default="reservation released by an operator", show_default=True,
+              help="Why (kept with the order).")
+@json_option
+def release(order_id, reason, as_json):
+    """End a reserved order's reservation now: the order is cancelled and its tonnes go back
+    to the listing."""
+    emit_result(open_ledger().release_reservation(order_id, reason), as_json)
+
+
+@market.command()
+@click.option("--per-listing", type=int, help="Most tonnes one organisation may hold reserved "
+                                               "on a listing without a cap of its own.")
+@click.option("--per-organisation", type=int,
+              help="Most tonnes one organisation may hold reserved on every listing together.")
+@json_option
+def caps(per_listing, per_organisation, as_json):
+    """Show the reservation caps, or set them (give both)."""
+    app = open_ledger()
+    if per_listing is not None or per_organisation is not None:
+        if per_listing is None or per_organisation is None:
+            raise click.UsageError("give both --per-listing and --per-organisation")
+        app.set_reservation_caps(per_listing, per_organisation)
+    current = app.reservation_caps()
+    emit_result({"per_listing": current.per_listing,
+                 "per_organisation": current.per_organisation}, as_json)
+
+
 @market.command("order-status")
 @click.argument("order_id")
 @json_option

@@ -21,9 +21,10 @@ def open_ledger(payments=None):
     """Kapok's application (the ledger with the market) on the configured store, paying
     through ``payments`` (default: the configured provider)."""
     from market.application import Marketplace
-    from market.settings import payment_provider
+    from market.settings import payment_provider, reservation_minutes
 
-    return Marketplace(database=database_url(), payments=payments or payment_provider())
+    return Marketplace(database=database_url(), payments=payments or payment_provider(),
+                       reservation_minutes=reservation_minutes())
 
 
 def emit(rows, as_json: bool, columns: list[str], title: str | None = None) -> None:
