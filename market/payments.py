@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ class PaymentProvider(ABC):
     takes_card_details = False  # whether start_card_setup gives the browser a card form
 
     @abstractmethod
+    def unfit_for_production(self) -> str | None:
+        """Why this provider must not take a production site's payments, or None."""
+
+    @abstractmethod
     def create_payment(self, order_id: str, amount_minor: int, currency: str,
                        description: str) -> Payment:
         """Creates (or, for the same order, returns again) the payment for an order."""
@@ -106,8 +111,15 @@ class OfflinePaymentProvider(PaymentProvider):
     name = "offline"
     TEST_METHOD = "pm_offline_test"
 
-    def __init__(self, webhook_secret: str = "offline-demo-secret"):
-        self._secret = webhook_secret.encode()
+    def __init__(self, webhook_secret: str | None = None):
+        # Without one, a secret of this process alone: its webhooks are signed by nobody
+        # else (the demo's own sales settle directly, without a webhook).
+        self._secret = (webhook_secret or secrets.token_urlsafe(32)).encode()
+
+    def unfit_for_production(self) -> str | None:
+        return ("the offline provider takes test payments only: set KAPOK_STRIPE_SECRET_KEY "
+                "and KAPOK_STRIPE_WEBHOOK_SECRET for real payments (or KAPOK_ENV=development "
+                "to run the demo)")
 
     @staticmethod
     def payment_id_for(order_id: str) -> str:

@@ -34,6 +34,13 @@ class StripePaymentProvider(PaymentProvider):
         self.webhook_secret = webhook_secret
         self.test_mode = api_key.startswith("sk_test_")
 
+    def unfit_for_production(self) -> str | None:
+        if not self.webhook_secret:
+            # Stripe's signature check with an empty secret is a MAC anyone can compute.
+            return ("KAPOK_STRIPE_WEBHOOK_SECRET is not set: without the endpoint's secret "
+                    "anyone could forge payment events")
+        return None
+
     def create_payment(self, order_id, amount_minor, currency, description) -> Payment:
         # A customer for the order: the card the buyer enters is saved to it (a SetupIntent,
         # see start_card_setup), then pays this PaymentIntent; Stripe refuses a second use of
