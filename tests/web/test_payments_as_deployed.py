@@ -1,5 +1,6 @@
 """Payments as deployed: production refuses to start without a real payment provider, a test
-provider's webhook secret is this installation's own, and nothing anonymous names an order."""
+provider's webhook secret is this installation's own, nothing anonymous names an order, and
+operators see the payment events that did not match their order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import stat
 
 import pytest
 
-from market.payments import DISPUTED, OfflinePaymentProvider, PaymentEvent
+from market.payments import REFUNDED, SUCCEEDED, OfflinePaymentProvider, PaymentEvent
 from market.settings import payment_provider
 from tests.web.test_every_link import walk
 from web import ConfigurationError, create_app
@@ -60,11 +61,11 @@ def test_the_offline_secret_is_random_per_installation_and_kept(tmp_path):
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o600
 
 
-def test_a_dispute_forged_with_the_published_secret_is_refused(app, market, monkeypatch):
+def test_a_refund_forged_with_the_published_secret_is_refused(app, market, monkeypatch):
     order = next(row for row in market.caught_up_view().orders(state="fulfilled")[0])
     paid = market.get_order(order["order_id"])
     forger = OfflinePaymentProvider(PUBLISHED_SECRET)
-    body = forger.event_payload(PaymentEvent("evt_forged", DISPUTED, paid.payment_id,
+    body = forger.event_payload(PaymentEvent("evt_forged", REFUNDED, paid.payment_id,
                                              paid.order_id, paid.total_minor, paid.currency))
     before = market.recorder.max_notification_id()
 
@@ -91,3 +92,16 @@ def test_no_anonymous_page_names_a_buyers_order(anonymous, market):
 
     assert leaks == {}
     assert any("reserved in escrow" in text for text in pages.values())
+
+
+def test_operators_see_an_event_that_did_not_match_its_order(market, operator):
+    listing = market.listings()[2]
+    order = market.place_order(str(listing.id), 3, "Lima Logistics", "lima-logistics")
+    payment = market.start_payment(order["order_id"])
+    assert market.handle_payment_event(PaymentEvent(
+        "evt_short", SUCCEEDED, payment["payment_id"], order["order_id"],
+        payment["amount_minor"] - 1, payment["currency"])) == "mismatch"
+
+    page = operator.get(f"/console/orders/{order['order_id']}").get_data(as_text=True)
+
+    assert "For operators' attention" in page and "evt_short" in page
