@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.application import MISMATCH, Marketplace
+from market.application import MISMATCH
 from market.orders import FULFILLED, REFUNDED, RESERVED
 from market.payments import (
     DISPUTE_LOST,
@@ -18,20 +18,10 @@ from market.payments import (
     SUCCEEDED,
     PaymentEvent,
 )
-from tests.integration.test_market_orders import (
-    BUYER, Clock, Market, assert_sound, journal_entries, seed_market)
+from tests.integration.test_market_orders import BUYER, Market, assert_sound, journal_entries
+from tests.integration.test_market_refunds import market  # noqa: F401  (a pytest fixture)
 
 TOTAL_8_T = 15_000  # 8 t at USD 18.75, in cents
-
-
-@pytest.fixture
-def market(database_url):
-    clock = Clock()
-    app = Marketplace(database=database_url, clock=clock)
-    try:
-        yield Market(app, clock, seed_market(app))
-    finally:
-        app.close()
 
 
 def started(market: Market, tonnes: int = 8) -> dict:
