@@ -107,9 +107,10 @@ class PaymentProvider(ABC):
     name: str
     takes_card_details = False  # whether start_card_setup gives the browser a card form
 
-    @abstractmethod
     def unfit_for_production(self) -> str | None:
-        """Why this provider must not take a production site's payments, or None."""
+        """Why this provider must not take a production site's payments, or None. A provider
+        is unfit until it says otherwise."""
+        return f"the {self.name} provider is not one that takes real payments"
 
     @abstractmethod
     def create_payment(self, order_id: str, amount_minor: int, currency: str,
