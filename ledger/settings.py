@@ -18,6 +18,28 @@ def database_url(environ: dict | None = None) -> str:
     return environ.get("KAPOK_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
+def local_secret(path: str | Path) -> str:
+    """A random secret kept in a file only its owner reads (made on first use), so every
+    installation has its own and it survives a restart: never a constant in the source."""
+    import secrets
+
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked into place: processes starting together all read the
+        # one secret that won, never a file half-written.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        draft.touch(mode=0o600)
+        try:
+            draft.write_text(secrets.token_urlsafe(48))
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 def persistence_env(url: str) -> dict[str, str]:
     """eventsourcing's environment for ``sqlite:///path`` or ``postgresql://user@host:port/db``.
 

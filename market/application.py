@@ -8,6 +8,7 @@ atomic save: exactly once, whatever the provider redelivers or however a process
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Sequence
@@ -46,7 +47,9 @@ from market.orders import (
 )
 from market.payments import REFUNDED as PAYMENT_REFUNDED
 from market.payments import (
-    DISPUTED,
+    DISPUTE_LOST,
+    DISPUTE_OPENED,
+    DISPUTE_WON,
     SUCCEEDED,
     OfflinePaymentProvider,
     Payment,
@@ -75,6 +78,9 @@ from market.transcodings import MARKET_TRANSCODINGS
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
 REFUND_DUE = "late payment: refund due"
+MISMATCH = "mismatch"
+
+log = logging.getLogger(__name__)
 
 
 class UnknownListingError(MarketError):
@@ -500,6 +506,12 @@ class Marketplace(Ledger):
                 self._prefetch(*self._sale_ids(order))
             if order is None:
                 outcome, changed = "unknown order", []
+            elif not attach and (problem := _mismatch(order, event)):
+                # Signed, yet not this order's: acted on by nobody, shown to operators.
+                log.warning("payment event %s (%s) does not match order %s: %s",
+                            event.event_id, event.kind, order.order_id, problem)
+                order.flag(f"{event.kind} event {event.event_id} ignored: {problem}")
+                outcome, changed = MISMATCH, [order]
             elif event.kind == SUCCEEDED:
                 attached = self._attach(order, event.payment_id) if attach else []
                 outcome, changed = self._settle(order, event)
@@ -508,8 +520,14 @@ class Marketplace(Ledger):
                     # Not marked processed yet: only once the refund is made (below), so a
                     # failed refund call is tried again when the event is delivered again.
                     return [], {"outcome": outcome, "order": order}
-            elif event.kind in (PAYMENT_REFUNDED, DISPUTED):
+            elif event.kind in (PAYMENT_REFUNDED, DISPUTE_LOST):
                 outcome, changed = self._reverse(order, event)
+            elif event.kind in (DISPUTE_OPENED, DISPUTE_WON):
+                # An open dispute may still be won: nothing irreversible until it is lost.
+                order.flag(f"{event.kind} ({event.event_id})")
+                outcome = ("dispute opened: flagged for operators" if event.kind == DISPUTE_OPENED
+                           else "dispute won: nothing changes")
+                changed = [order]
             else:  # FAILED: the reservation stands until it expires; the buyer may retry
                 outcome, changed = f"payment failed for {order.state} order", []
             record = ProcessedPaymentEvent(event.event_id, event.kind,
@@ -559,6 +577,14 @@ class Marketplace(Ledger):
         if order.state in (PAID, FULFILLED, REFUNDED):
             return f"already {order.state}", []
         changed = [order]
+        if order.reversal_due == order.total_minor:
+            # The provider gave all the money back before telling us it was paid.
+            if order.state == RESERVED:
+                order.pay(event.event_id, event.amount_minor)
+                changed += self._release(order)
+            order.refund(event.event_id, "refunded by the provider before its payment "
+                                         "settled: nothing delivered")
+            return "refunded before delivery", changed
         if order.state == CANCELLED:
             return REFUND_DUE, []
         if order.state == EXPIRED:
@@ -568,6 +594,13 @@ class Marketplace(Ledger):
                 return REFUND_DUE, []
         order.pay(event.event_id, event.amount_minor)
         changed += self._deliver(order, event)
+        if order.reversal_due > order.reversed_minor:  # a part given back early
+            booked = next(sale for sale in changed if isinstance(sale, SaleProceeds))
+            reversed_now, note = self._reverse_due(order, event.event_id,
+                                                   "refunded before its payment settled", booked)
+            saved = {id(aggregate) for aggregate in changed}
+            return f"fulfilled; {note}", [*changed, *(aggregate for aggregate in reversed_now
+                                                      if id(aggregate) not in saved)]
         return "fulfilled", changed
 
     def _deliver(self, order: Order, event: PaymentEvent) -> list:
@@ -602,16 +635,42 @@ class Marketplace(Ledger):
         return [journal, sale]
 
     def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
-        """The provider gave the money back (a refund made at Stripe, or a lost dispute):
-        the money is gone, so the order is refunded whatever Kapok holds; what can be
-        undone is undone (see ``_undo_sale``)."""
-        if order.state == PAID or order.state == RESERVED:
-            return f"{event.kind} noted on {order.state} order", []
+        """The provider gave money back (a refund, or a lost dispute): remembered on the
+        order whatever its state, and reversed at once if it is fulfilled (else when its
+        payment settles); what can be undone is undone (see ``_undo_sale``)."""
+        if event.kind == DISPUTE_LOST:
+            order.note_dispute_lost(event.amount_minor)
+        else:
+            order.note_refunds(event.amount_minor)
         if order.state != FULFILLED:
-            return f"{event.kind} ignored for {order.state} order", []
-        changed, note = self._undo_sale(order, credits=RECOVER_HELD)
-        order.refund(event.event_id, f"{event.kind} reported by {self.payments.name}; {note}")
-        return f"{event.kind}: order refunded; {note}", [order, *changed]
+            return f"{event.kind} noted on {order.state} order", [order]
+        if order.reversal_due <= order.reversed_minor:
+            return f"{event.kind}: nothing more to reverse", [order]
+        changed, note = self._reverse_due(order, event.event_id,
+                                          f"{event.kind} reported by {self.payments.name}")
+        return f"{event.kind}: {note}", [order, *changed]
+
+    def _reverse_due(self, order: Order, reference: str, reason: str,
+                     sale: SaleProceeds | None = None) -> tuple[list, str]:
+        """Reverses what the provider gave back of a fulfilled sale and the sale has not
+        reversed yet: all of it refunds the order (``_undo_sale``); a part moves that money
+        back out of the journal, split as the sale was, and takes back the tonnes it paid
+        for (rounded down: the buyer keeps the tonne a part of whose price it still paid).
+        ``sale``: the order's, when booked in this same command (not in the store yet).
+        Returns what changed besides the order, and a note."""
+        due = order.reversal_due
+        if due == order.total_minor:
+            changed, note = self._undo_sale(order, credits=RECOVER_HELD)
+            order.refund(reference, f"{reason}; {note}")
+            return changed, f"order refunded; {note}"
+        journal = self._proceeds(order.currency)
+        sale = sale or self.sale_proceeds(order.currency, order.order_id)
+        journal.record_refund(sale, self.now().date(), due - order.reversed_minor)
+        tonnes = due * order.tonnes // order.total_minor
+        changed, taken = self._take_back(order, tonnes - order.tonnes_taken_back, RECOVER_HELD)
+        note = f"{due} of {order.total_minor} minor units refunded in part; {taken}"
+        order.partly_refund(due, tonnes, f"{reason}; {note}")
+        return [journal, sale, *changed], note
 
     def _undo_sale(self, order: Order, credits: str) -> tuple[list, str]:
         """Reverses a fulfilled sale's effects, the refund policy in one place:
@@ -632,23 +691,32 @@ class Marketplace(Ledger):
         if not sale.refunded:
             journal.record_refund(sale, self.now().date())
             changed += [journal, sale]
+        taken_back, note = self._take_back(order, order.tonnes - order.tonnes_taken_back,
+                                           credits)
+        return changed + taken_back, note
+
+    def _take_back(self, order: Order, tonnes: int, credits: str) -> tuple[list, str]:
+        """Up to ``tonnes`` of the order's delivered serials back from the buyer to the
+        listing's inventory, as ``credits`` says (see ``_undo_sale``)."""
         if order.retirement is not None:
             if credits == RECOVER_ALL:
                 raise IllegalTransitionError(
                     f"order {order.order_id}: its {order.tonnes} t were retired for the buyer "
                     "and cannot come back; refund it without recovering the credits")
-            return changed, f"{order.tonnes} t stay retired (not recoverable)"
+            return [], f"{tonnes} t stay retired (not recoverable)"
         if credits == RECOVER_NONE:
-            return changed, "credits left with the buyer"
+            return [], "credits left with the buyer"
         buyer = self.get_account(order.buyer_account)
-        held = _held_parts(buyer.blocks, [_serial_numbers(serial) for serial in order.serials])
+        held = _first_tonnes(_held_parts(
+            buyer.blocks, [_serial_numbers(serial) for serial in order.serials]), tonnes)
         recovered = sum(block.quantity for block in held)
-        missing = order.tonnes - recovered
+        missing = tonnes - recovered
         if missing and credits == RECOVER_ALL:
             raise IllegalTransitionError(
                 f"order {order.order_id}: the buyer no longer holds {missing} of its "
-                f"{order.tonnes} t (retired or transferred); refund it without recovering "
+                f"{tonnes} t (retired or transferred); refund it without recovering "
                 "the credits")
+        changed: list = []
         if held:
             listing = self.get_listing(order.listing_id)
             inventory = self.get_account(listing.inventory_account)
@@ -906,6 +974,34 @@ def _serial_numbers(serial: str) -> tuple[int, int, int]:
     """(batch, first, last) of a printed block serial ``KAP-{batch}-{first}-{last}-...``."""
     _prefix, batch, first, last = serial.split("-")[:4]
     return int(batch), int(first), int(last)
+
+
+def _mismatch(order: Order, event: PaymentEvent) -> str | None:
+    """Why a signed event cannot be this order's, or None: another payment, another
+    currency, another amount than the order's total (a success), or more (a reversal)."""
+    if event.payment_id != order.payment_id:
+        return (f"payment {event.payment_id} is not the order's "
+                f"({order.payment_id or 'none attached'})")
+    if event.currency != order.currency:
+        return f"currency {event.currency}, the order's is {order.currency}"
+    if event.kind == SUCCEEDED and event.amount_minor != order.total_minor:
+        return f"{event.amount_minor} paid, the order's total is {order.total_minor}"
+    if event.amount_minor > order.total_minor:
+        return f"{event.amount_minor} is more than the order's total {order.total_minor}"
+    return None
+
+
+def _first_tonnes(blocks: Sequence[SerialBlock], tonnes: int) -> list[SerialBlock]:
+    """The first ``tonnes`` of ``blocks`` (all of them if they hold fewer)."""
+    taken = []
+    for block in blocks:
+        if tonnes <= 0:
+            break
+        part = block if block.quantity <= tonnes else block.sub(block.first,
+                                                                 block.first + tonnes - 1)
+        taken.append(part)
+        tonnes -= part.quantity
+    return taken
 
 
 def _held_parts(held: Sequence[SerialBlock], delivered: Sequence[tuple[int, int, int]]

@@ -5,6 +5,12 @@
     draft | reserved -> cancelled;  paid | fulfilled | expired | cancelled -> refunded
     (a payment that arrives for an expired or cancelled order whose tonnes are gone)
 
+Whatever its state, an order remembers what its provider reported giving back (refunds, lost
+disputes: ``reversal_due``) and how much of it the sale has reversed so far
+(``reversed_minor``, with the tonnes taken back); a fulfilled order partly refunded stays
+fulfilled. Operators' attention is drawn by ``flags`` (a dispute opened, an event that did not
+match the order).
+
 Reserved tonnes sit in an escrow account of the ledger named after the order, so inventory
 is always exact and the auditor sees reservations too.
 """
@@ -56,7 +62,7 @@ def payment_index_id(payment_id: str) -> UUID:
 class Order(Aggregate):
     # Containers of immutable values only: a copy for a command copies them shallowly
     # (ledger.application.copy_aggregate).
-    flat_containers = frozenset({"serials"})
+    flat_containers = frozenset({"serials", "flags"})
 
     @staticmethod
     def create_id(order_id: str, **_: object) -> UUID:
@@ -87,6 +93,11 @@ class Order(Aggregate):
         self.delivery_reference: str | None = None
         self.refund_id: str | None = None
         self.note = ""
+        self.provider_refunded_minor = 0  # the provider's running total of refunds
+        self.disputes_lost_minor = 0  # what lost disputes took back
+        self.reversed_minor = 0  # of the money given back, what the sale has reversed
+        self.tonnes_taken_back = 0  # tonnes that reversal accounted for (back or not)
+        self.flags: list[str] = []  # for operators: disputes, mismatched events
 
     def _check(self, command: str) -> None:
         if self.state not in ALLOWED_FROM[command]:
@@ -166,6 +177,48 @@ class Order(Aggregate):
     @event("Refunded")
     def _refunded(self, refund_id: str, reason: str) -> None:
         self.state, self.refund_id, self.note = REFUNDED, refund_id, reason
+        self.reversed_minor, self.tonnes_taken_back = self.total_minor, self.tonnes
+
+    @property
+    def reversal_due(self) -> int:
+        """Money the provider gave back, never more than was paid."""
+        return min(self.total_minor, self.provider_refunded_minor + self.disputes_lost_minor)
+
+    def note_refunds(self, refunded_total_minor: int) -> None:
+        """The provider's running total of refunds of this payment (events may come late or
+        out of order: a smaller total than one already known changes nothing)."""
+        if refunded_total_minor > self.provider_refunded_minor:
+            self._refunds_noted(refunded_total_minor)
+
+    @event("RefundsNoted")
+    def _refunds_noted(self, refunded_total_minor: int) -> None:
+        self.provider_refunded_minor = refunded_total_minor
+
+    def note_dispute_lost(self, amount_minor: int) -> None:
+        self._dispute_lost(amount_minor)
+
+    @event("DisputeLost")
+    def _dispute_lost(self, amount_minor: int) -> None:
+        self.disputes_lost_minor += amount_minor
+
+    def partly_refund(self, reversed_minor: int, tonnes_taken_back: int, note: str) -> None:
+        """A fulfilled sale reversed in part: ``reversed_minor`` and ``tonnes_taken_back``
+        are the new running totals."""
+        self._check("refund")
+        self._partly_refunded(reversed_minor, tonnes_taken_back, note)
+
+    @event("PartlyRefunded")
+    def _partly_refunded(self, reversed_minor: int, tonnes_taken_back: int, note: str) -> None:
+        self.reversed_minor, self.tonnes_taken_back, self.note = (
+            reversed_minor, tonnes_taken_back, note)
+
+    def flag(self, note: str) -> None:
+        """Draws operators' attention (shown on the console's order page)."""
+        self._flagged(note)
+
+    @event("Flagged")
+    def _flagged(self, note: str) -> None:
+        self.flags = [*self.flags, note]
 
 
 class PaymentIndex(Aggregate):

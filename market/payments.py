@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -20,8 +21,14 @@ from market.errors import MarketError
 
 SUCCEEDED = "payment_succeeded"
 FAILED = "payment_failed"
-REFUNDED = "refunded"
-DISPUTED = "disputed"
+REFUNDED = "refunded"  # its amount: the provider's running total refunded of the payment
+# Disputes follow the card networks' lifecycle: opened, then closed won or lost.
+DISPUTE_OPENED = "dispute_opened"
+DISPUTE_WON = "dispute_won"
+DISPUTE_LOST = "dispute_lost"  # its amount: what the dispute took back
+KINDS = (SUCCEEDED, FAILED, REFUNDED, DISPUTE_OPENED, DISPUTE_WON, DISPUTE_LOST)
+MAX_MINOR = 10 ** 15  # more than any payment (a trillion and more in major units)
+MAX_ID = 255
 
 
 class PaymentError(MarketError):
@@ -57,7 +64,7 @@ class PaymentEvent:
     """What a provider tells us happened to a payment (from a verified webhook)."""
 
     event_id: str
-    kind: str  # SUCCEEDED, FAILED, REFUNDED, DISPUTED
+    kind: str  # one of KINDS
     payment_id: str
     order_id: str | None
     amount_minor: int
@@ -65,9 +72,45 @@ class PaymentEvent:
     fee_minor: int | None = None
 
 
+def checked_event(fields: object) -> PaymentEvent:
+    """The event a signed body's ``fields`` describe. Signed is not well-formed: raises
+    InvalidWebhookError naming every field that is not what the market can act on."""
+    if not isinstance(fields, dict):
+        raise InvalidWebhookError(
+            f"malformed webhook body: a JSON object expected, not {type(fields).__name__}")
+    problems = [f"unexpected field {name!r}" for name in sorted(fields, key=str)
+                if name not in PaymentEvent.__dataclass_fields__]
+    texts = {"event_id": False, "payment_id": False, "order_id": True}
+    for name, optional in texts.items():
+        value = fields.get(name)
+        if not (optional and value is None) and not (
+                isinstance(value, str) and 0 < len(value) <= MAX_ID and value.isprintable()):
+            problems.append(f"{name} must be 1-{MAX_ID} printable characters")
+    if fields.get("kind") not in KINDS:
+        problems.append(f"kind must be one of {', '.join(KINDS)}")
+    for name in ("amount_minor", "fee_minor"):
+        value = fields.get(name)
+        if name == "fee_minor" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MINOR:
+            problems.append(f"{name} must be whole minor units from 0 to {MAX_MINOR}")
+    currency = fields.get("currency")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()
+            and currency.isalpha() and currency.isupper()):
+        problems.append("currency must be a three-letter code such as USD")
+    if problems:
+        raise InvalidWebhookError("malformed webhook body: " + "; ".join(problems))
+    return PaymentEvent(**fields)
+
+
 class PaymentProvider(ABC):
     name: str
     takes_card_details = False  # whether start_card_setup gives the browser a card form
+
+    def unfit_for_production(self) -> str | None:
+        """Why this provider must not take a production site's payments, or None. A provider
+        is unfit until it says otherwise."""
+        return f"the {self.name} provider is not one that takes real payments"
 
     @abstractmethod
     def create_payment(self, order_id: str, amount_minor: int, currency: str,
@@ -106,8 +149,15 @@ class OfflinePaymentProvider(PaymentProvider):
     name = "offline"
     TEST_METHOD = "pm_offline_test"
 
-    def __init__(self, webhook_secret: str = "offline-demo-secret"):
-        self._secret = webhook_secret.encode()
+    def __init__(self, webhook_secret: str | None = None):
+        # Without one, a secret of this process alone: its webhooks are signed by nobody
+        # else (the demo's own sales settle directly, without a webhook).
+        self._secret = (webhook_secret or secrets.token_urlsafe(32)).encode()
+
+    def unfit_for_production(self) -> str | None:
+        return ("the offline provider takes test payments only: set KAPOK_STRIPE_SECRET_KEY "
+                "and KAPOK_STRIPE_WEBHOOK_SECRET for real payments (or KAPOK_ENV=development "
+                "to run the demo)")
 
     @staticmethod
     def payment_id_for(order_id: str) -> str:
@@ -143,7 +193,13 @@ class OfflinePaymentProvider(PaymentProvider):
             raise InvalidWebhookError("missing or malformed signature header") from None
         if not hmac.compare_digest(expected, parts["v1"]):
             raise InvalidWebhookError("bad webhook signature")
-        try:
-            return PaymentEvent(**json.loads(payload))
-        except (ValueError, TypeError) as error:
-            raise InvalidWebhookError(f"malformed webhook body: {error}") from None
+        return checked_event(json_body(payload))
+
+
+def json_body(payload: bytes) -> object:
+    """A signed body parsed as JSON; raises InvalidWebhookError if it is not JSON (or holds
+    a number too long to read)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError) as error:  # ValueError: not UTF-8 or not JSON
+        raise InvalidWebhookError(f"malformed webhook body: {error}") from None

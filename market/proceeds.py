@@ -366,6 +366,21 @@ class JournalEntry:
                             tuple(Posting(p.account, -p.amount) for p in self.postings),
                             self.project)
 
+    def reversed_in_part(self, amount_minor: int, reversed_so_far: Mapping[str, int],
+                         on: date) -> JournalEntry:
+        """The refund of ``amount_minor`` of this sale: each side's lines reversed in
+        proportion to what is left of them (largest remainder), so the parts sum exactly,
+        no line gives back more than it has left, and the refund of all that is left
+        leaves nothing. ``reversed_so_far``: what earlier refunds took from each line."""
+        postings = []
+        for side in (1, -1):  # debits (cash, fees), then credits (the payees)
+            lines = [p for p in self.postings if p.amount * side > 0]
+            left = [abs(p.amount) - reversed_so_far.get(p.account, 0) for p in lines]
+            parts = allocate(amount_minor, left) if sum(left) else [0] * len(lines)
+            postings += [Posting(p.account, -side * part)
+                         for p, part in zip(lines, parts) if part]
+        return JournalEntry(REFUND, self.reference, on, tuple(postings), self.project)
+
 
 @dataclass(frozen=True)
 class StatementRow:
@@ -476,12 +491,16 @@ class ProceedsLedger(Aggregate):
         self._sale_recorded(entry)
         return SaleProceeds(self.currency, entry)
 
-    def record_refund(self, sale: SaleProceeds, refunded_on: date) -> JournalEntry:
-        """Gives a sale back: every line of its entry reversed, so each payee's allocation
-        from it is withdrawn, and the sale marked refunded (save it with the journal). What
-        was already paid out stays paid: the payee's ``owed`` goes below zero and is netted
-        against its next sales (the policy in README). Raises InvalidSaleError for a sale of
-        another journal, SaleAlreadyRecordedError if it was refunded already."""
+    def record_refund(self, sale: SaleProceeds, refunded_on: date,
+                      amount_minor: int | None = None) -> JournalEntry:
+        """Gives a sale back, all that is left of it or ``amount_minor`` of it: its entry's
+        lines reversed in proportion (``JournalEntry.reversed_in_part``), so each payee's
+        allocation from it is withdrawn by the same benefit-sharing split, and the sale
+        marked refunded once nothing is left (save it with the journal). What was already
+        paid out stays paid: the payee's ``owed`` goes below zero and is netted against its
+        next sales (the policy in README). Raises InvalidSaleError for a sale of another
+        journal or an amount not within 1 and what is left, SaleAlreadyRecordedError if it
+        was refunded already."""
         _check_day(refunded_on, "refunded_on", InvalidSaleError)
         if not isinstance(sale, SaleProceeds):
             raise InvalidSaleError(f"a refund reverses a booked sale, not {sale!r}")
@@ -491,9 +510,19 @@ class ProceedsLedger(Aggregate):
         if sale.refunded:
             raise SaleAlreadyRecordedError(f"order {sale.order_id} is refunded already",
                                            sale.order_id)
-        entry = sale.entry.reversed(refunded_on)
+        left = sale.amount_minor - sale.refunded_minor
+        amount = left if amount_minor is None else amount_minor
+        if not _is_whole(amount) or not 0 < amount <= left:
+            raise InvalidSaleError(f"order {sale.order_id}: cannot refund {amount!r} of the "
+                                   f"{self._show(left)} left of it")
+        if sale.refunded_minor == 0 and amount == left:
+            entry = sale.entry.reversed(refunded_on)
+        else:
+            entry = sale.entry.reversed_in_part(amount, sale.reversed_lines, refunded_on)
+            sale._partly_refunded(entry)
         self._refund_recorded(entry)
-        sale._refunded(refunded_on)  # only here: a sale is refunded with its reversal
+        if amount == left:
+            sale._refunded(refunded_on)  # only here: a sale is refunded with its reversal
         return entry
 
     def _payables(self, order_id: str, amount_minor: int, allocations: Sequence[Allocation]
@@ -595,6 +624,7 @@ class SaleProceeds(Aggregate):
         self.currency = currency
         self.entry = entry
         self.refunded_on: date | None = None
+        self.reversed_lines: dict[str, int] = {}  # what partial refunds took from each line
 
     @property
     def order_id(self) -> str:
@@ -603,6 +633,24 @@ class SaleProceeds(Aggregate):
     @property
     def refunded(self) -> bool:
         return self.refunded_on is not None
+
+    @property
+    def amount_minor(self) -> int:
+        return self.entry.allocated
+
+    @property
+    def refunded_minor(self) -> int:
+        """What refunds gave back of the sale so far."""
+        if self.refunded:
+            return self.amount_minor
+        return sum(minor for account, minor in self.reversed_lines.items() if payee_of(account))
+
+    @event("PartlyRefunded")
+    def _partly_refunded(self, entry: JournalEntry) -> None:
+        lines = dict(self.reversed_lines)
+        for posting in entry.postings:
+            lines[posting.account] = lines.get(posting.account, 0) + abs(posting.amount)
+        self.reversed_lines = lines
 
     def allocations(self) -> list[Allocation]:
         """Who the sale's money went to, as booked: one allocation per payee (a farm's
@@ -643,6 +691,8 @@ def validate_balanced(journal: ProceedsLedger, entries: Iterable[JournalEntry]) 
     problems = []
     counted = ProceedsLedger.open(journal.currency)  # the entries counted again from scratch
     booked: set[tuple] = set()
+    sold: dict[str, int] = {}  # each sale's amount, and what refunds gave back of it
+    refunded: dict[str, int] = {}
     allocated: dict[str, int] = {}
     paid: dict[str, int] = {}
     for entry in entries:
@@ -652,10 +702,16 @@ def validate_balanced(journal: ProceedsLedger, entries: Iterable[JournalEntry]) 
         payees = [posting for posting in entry.postings if payee_of(posting.account)]
         key = (entry.kind, entry.reference,
                frozenset(p.account for p in payees) if entry.kind == PAYOUT else None)
-        if key in booked:
+        if entry.kind == REFUND:  # a sale may be refunded in parts, never beyond itself
+            if (SALE, entry.reference, None) not in booked:
+                problems.append(f"refund {entry.reference} reverses no sale booked before it")
+            refunded[entry.reference] = refunded.get(entry.reference, 0) - entry.allocated
+            if refunded[entry.reference] > sold.get(entry.reference, 0):
+                problems.append(f"refunds of {entry.reference} exceed its sale")
+        elif key in booked:
             problems.append(f"{entry.kind} {entry.reference} is booked more than once")
-        if entry.kind == REFUND and (SALE, entry.reference, None) not in booked:
-            problems.append(f"refund {entry.reference} reverses no sale booked before it")
+        if entry.kind == SALE:
+            sold[entry.reference] = entry.allocated
         booked.add(key)
         counted._count(entry)
         totals = paid if entry.kind == PAYOUT else allocated if entry.kind == SALE else {}

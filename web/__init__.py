@@ -88,8 +88,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     # A request waits at most this long for a pooled PostgreSQL connection (eventsourcing
     # retries ten times): short, so a lost database gives a quick 503, not a hung worker.
     pool_wait = {"POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "1")}
+    payments = app.config.get("PAYMENT_PROVIDER") or payment_provider()
+    if production and (problem := payments.unfit_for_production()):
+        # Test payments in production would let anyone who can sign them settle or
+        # reverse real orders.
+        raise ConfigurationError(f"no real payment provider in production: {problem}")
     market = Marketplace(env=pool_wait, database=app.config["DATABASE_URL"],
-                         payments=app.config.get("PAYMENT_PROVIDER") or payment_provider(),
+                         payments=payments,
                          reservation_minutes=app.config["RESERVATION_MINUTES"])
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)

@@ -300,6 +300,7 @@ def _order_page(order_id: str, cancel_form=None, refund_form=None):
     order = market().order_summary(found)
     return lambda: render_template(
         "console/order.html", order=order, sale=market().booked_sale(found),
+        flags=found.flags, given_back_minor=found.reversed_minor, note=found.note,
         cancel_form=cancel_form or ReasonForm(formdata=None),
         refund_form=refund_form or RefundForm(formdata=None))
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 
+from ledger.accounts import ESCROW
+from ledger.errors import UnknownAccountError
 from ledger.public_registry import tonnes_by_month
 from market.errors import NoRuleInForceError
 from market.listings import ACTIVE, listing_summary
@@ -18,6 +20,7 @@ from market.proceeds import FARMERS, split_proceeds
 from web.consistency import read_view
 
 PER_PAGE = 20
+IN_ESCROW = "reserved in escrow for a buyer's order"
 EXAMPLE_SALE = Decimal(100)  # the benefit-sharing example: what each party gets of 100
 
 
@@ -203,3 +206,14 @@ def farm_names(market) -> dict[str, str]:
     return {farm.farm_code: farm.details.farmer_name
             for row in read_view().projects()
             for farm in market.farms(row["registry_id"])}
+
+
+def public_account(market, name: str) -> str:
+    """How a public page names an account. An escrow account is named after its order, and
+    an order id is its buyer's business (and names the order to whoever would forge its
+    payment events): public pages say only that the credits were in escrow."""
+    try:
+        escrow = market.get_account(name).kind == ESCROW
+    except UnknownAccountError:
+        escrow = False
+    return IN_ESCROW if escrow else name

@@ -154,7 +154,8 @@ def retirement(retirement_id: str):
         record = _market().get_retirement(_short("retirement id", retirement_id))
     except UnknownRetirementError:
         abort(404, description=f"there is no retirement {retirement_id} in the registry")
-    return render_template("storefront/retirement.html", retirement=record)
+    return render_template("storefront/retirement.html", retirement=record,
+                           account=figures.public_account(_market(), record.account))
 
 
 @bp.get("/transparency")

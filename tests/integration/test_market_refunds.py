@@ -13,7 +13,7 @@ import pytest
 from market.application import Marketplace
 from market.listings import PriceTier
 from market.orders import FULFILLED, REFUNDED, IllegalTransitionError
-from market.payments import DISPUTED, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
+from market.payments import DISPUTE_LOST, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
 from market.proceeds import FARMERS
 from tests.builders import claim
 from tests.integration.test_market_orders import (
@@ -86,7 +86,7 @@ def test_a_retire_at_once_order_cannot_recover_its_credits(market):
     assert_sound(market.app)
 
 
-@pytest.mark.parametrize("kind", [PAYMENT_REFUNDED, DISPUTED])
+@pytest.mark.parametrize("kind", [PAYMENT_REFUNDED, DISPUTE_LOST])
 def test_a_refund_or_lost_dispute_at_the_provider_recovers_what_the_buyer_still_holds(
         market, kind):
     order_id = paid_order(market, 8)

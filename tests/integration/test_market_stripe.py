@@ -18,7 +18,9 @@ import pytest
 from market.application import Marketplace
 from market.orders import FULFILLED, REFUNDED, RESERVED, IllegalTransitionError
 from market.payments import (
-    DISPUTED,
+    DISPUTE_LOST,
+    DISPUTE_OPENED,
+    DISPUTE_WON,
     FAILED,
     REFUNDED as REFUND_REPORTED,
     SUCCEEDED,
@@ -332,6 +334,13 @@ def dispute_created(payment_id: str, amount: int, metadata: dict) -> dict:
     }
 
 
+def dispute_closed(payment_id: str, amount: int, status: str) -> dict:
+    event = dispute_created(payment_id, amount, {})
+    event["id"], event["type"] = f"evt_dispute_{status}", "charge.dispute.closed"
+    event["data"]["object"]["status"] = status
+    return event
+
+
 def stripe_provider() -> StripePaymentProvider:
     # Parsing a webhook makes no API call: the API address is never used here.
     return StripePaymentProvider(API_KEY, WEBHOOK_SECRET, api_base="http://127.0.0.1:9")
@@ -341,8 +350,10 @@ def stripe_provider() -> StripePaymentProvider:
     (charge_refunded("pi_1", 13_125, 13_125, {"order_id": "KAP-ORD-1"}), REFUND_REPORTED,
      13_125, "KAP-ORD-1"),
     (charge_refunded("pi_1", 13_125, 5_000, {}), REFUND_REPORTED, 5_000, None),
-    (dispute_created("pi_1", 13_125, {}), DISPUTED, 13_125, None),
-], ids=["full refund", "partial refund", "dispute"])
+    (dispute_created("pi_1", 13_125, {}), DISPUTE_OPENED, 13_125, None),
+    (dispute_closed("pi_1", 13_125, "lost"), DISPUTE_LOST, 13_125, None),
+    (dispute_closed("pi_1", 13_125, "won"), DISPUTE_WON, 13_125, None),
+], ids=["full refund", "partial refund", "dispute opened", "dispute lost", "dispute won"])
 def test_refunds_and_disputes_in_stripes_documented_payloads_are_read(event, kind, amount,
                                                                          order_id):
     body = json.dumps(event).encode()
@@ -359,22 +370,31 @@ def test_an_event_kind_we_do_not_act_on_is_read_as_nothing():
     assert stripe_provider().parse_webhook(body, signed(body)) is None
 
 
-@pytest.mark.parametrize("body", [b"not json", b""])
+@pytest.mark.parametrize("body", [
+    b"not json", b"", b"[]", b"[1, 2]", b"42", b"null", b'"charge.refunded"',
+    b'{"id": "evt_1", "type": ["charge.refunded"]}',
+    b'{"id": "evt_1", "type": "charge.refunded", "data": []}',
+    json.dumps(charge_refunded("pi_1", 100, 50, {})).replace(
+        '"amount_refunded": 50', '"amount_refunded": ' + "9" * 5000).encode(),
+    json.dumps(charge_refunded("pi_1", 100, 50, {})).replace(
+        '"amount_refunded": 50', '"amount_refunded": 50.5').encode(),
+], ids=["text", "empty", "empty array", "array", "number", "null", "string", "type a list",
+        "data a list", "5,000-digit amount", "fractional amount"])
 def test_a_signed_body_that_is_not_an_event_is_refused(body):
     with pytest.raises(InvalidWebhookError):
         stripe_provider().parse_webhook(body, signed(body))
 
 
 @pytest.mark.parametrize("report", ["refund", "dispute"])
-def test_a_refund_or_dispute_reported_by_stripe_refunds_the_order_and_recovers_its_credits(
+def test_a_refund_or_lost_dispute_reported_by_stripe_refunds_the_order_and_recovers_credits(
         market, report):
     # An order is paid by card and delivered...
     order_id = market.order(7)
     payment_id = market.pay_by_card(order_id)
     market.deliver(market.webhooks.wait_for("payment_intent.succeeded", payment_id))
-    # ...then Stripe reports a refund or a dispute, naming only the PaymentIntent.
+    # ...then Stripe reports a refund or a dispute closed lost, naming only the payment.
     event = (charge_refunded(payment_id, 13_125, 13_125, {}) if report == "refund"
-             else dispute_created(payment_id, 13_125, {}))
+             else dispute_closed(payment_id, 13_125, "lost"))
     body = json.dumps(event).encode()
 
     outcome = market.deliver(Delivery(body, signed(body)))
@@ -382,7 +402,7 @@ def test_a_refund_or_dispute_reported_by_stripe_refunds_the_order_and_recovers_i
     # The order is found through its payment and refunded; the buyer still held the 7 t,
     # so they go back to the inventory and the farms' allocation is withdrawn.
     order = market.app.get_order(order_id)
-    assert outcome == (f"{REFUND_REPORTED if report == 'refund' else DISPUTED}: order "
+    assert outcome == (f"{REFUND_REPORTED if report == 'refund' else DISPUTE_LOST}: order "
                        f"refunded; 7 t recovered to the inventory")
     assert (order.state, order.refund_id) == (REFUNDED, event["id"])
     assert market.app.get_account(order.buyer_account).balance == 0

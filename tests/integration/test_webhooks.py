@@ -3,13 +3,17 @@ nothing and gets a 400, never a 500."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
 
 import pytest
 
 from ledger.demo import demo_steps
 from market.demo import market_demo_steps
 from market.payments import SUCCEEDED, OfflinePaymentProvider, PaymentEvent
+from market.stripe_payments import StripePaymentProvider
 from web import create_app
 
 
@@ -140,3 +144,78 @@ def test_a_retirement_proof_is_served_and_unknown_ids_are_404(app, tmp_path, mon
     assert proof.status_code == 200
     assert verify_proof_file(proof.json, key_file.with_name("tree.pub.pem").read_bytes()) == []
     assert client.get("/audit/proofs/KAP-RET-NOPE.json").status_code == 404
+
+
+# --- signed, yet not an event: 400, for either provider ------------------------------------
+
+STRIPE_SECRET = "whsec_test_webhooks"
+EVENT = {"event_id": "evt_x", "kind": SUCCEEDED, "payment_id": "pi_x", "order_id": None,
+         "amount_minor": 100, "currency": "USD", "fee_minor": None}
+STRIPE_EVENT = {"id": "evt_x", "type": "charge.refunded", "data": {"object": {
+    "payment_intent": "pi_x", "amount_refunded": 100, "currency": "usd"}}}
+
+
+def stripe_signed(body: bytes) -> str:
+    timestamp = int(time.time())
+    mac = hmac.new(STRIPE_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def five_thousand_digits(event: dict, field: str) -> bytes:
+    return json.dumps(event).replace(f'"{field}": 100', f'"{field}": ' + "9" * 5000).encode()
+
+
+@pytest.fixture(params=["offline", "stripe"])
+def signing_app(request, sqlite_url):
+    """An empty store behind the webhook, and how its provider signs a body."""
+    if request.param == "offline":
+        provider = OfflinePaymentProvider("test-webhook-secret")
+        sign = provider.sign
+    else:
+        # Reading a webhook makes no API call: the address is never used.
+        provider = StripePaymentProvider("sk_test_x", STRIPE_SECRET, "http://127.0.0.1:9")
+        sign = stripe_signed
+    app = create_app({"DATABASE_URL": sqlite_url, "PAYMENT_PROVIDER": provider, "TESTING": True})
+    yield app, request.param, sign
+    app.extensions["kapok_market"].close()
+
+
+@pytest.mark.parametrize("body", [
+    b"[]", b'[{"event_id": "evt_x"}]', b"42", b"null", b'"payment_succeeded"', b"[" * 100_000,
+    "five thousand digits", "amount as text", "fractional amount",
+], ids=["empty array", "array", "number", "null", "string", "deep array", "5,000 digits",
+        "amount as text", "fractional amount"])
+def test_a_signed_body_that_is_not_an_event_is_a_400_with_a_message(signing_app, body):
+    app, provider, sign = signing_app
+    event, field = (EVENT, "amount_minor") if provider == "offline" else (
+        STRIPE_EVENT, "amount_refunded")
+    if body == "five thousand digits":
+        body = five_thousand_digits(event, field)
+    elif body in ("amount as text", "fractional amount"):
+        body = json.dumps(event).replace(f'"{field}": 100', f'"{field}": ' + (
+            '"100"' if body == "amount as text" else "100.5")).encode()
+    market = app.extensions["kapok_market"]
+    before = market.recorder.max_notification_id()
+
+    response = app.test_client().post("/webhooks/payments", data=body, headers={
+        "Stripe-Signature": sign(body), "Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.json["message"].startswith(("malformed webhook body", "unexpected"))
+    assert market.recorder.max_notification_id() == before
+
+
+def test_a_signed_event_for_another_orders_payment_is_answered_as_a_mismatch(app):
+    order, other = reserved_order(app), reserved_order(app)
+    event = PaymentEvent("evt_crossed", SUCCEEDED, other["payment_id"], order["order_id"],
+                         order["total_minor"], "USD")
+    body, headers = signed(app, event)
+
+    response = app.test_client().post("/webhooks/payments", data=body, headers=headers)
+
+    # Answered, so the provider stops retrying; changed nothing but a flag for operators.
+    assert response.status_code == 200 and response.json["outcome"] == "mismatch"
+    market = app.extensions["kapok_market"]
+    assert market.get_order(order["order_id"]).state == "reserved"
+    assert market.get_order(other["order_id"]).state == "reserved"
+    assert "evt_crossed" in market.get_order(order["order_id"]).flags[0]

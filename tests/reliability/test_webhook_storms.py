@@ -1,7 +1,13 @@
 """Webhook storms: the provider's events for several orders arrive duplicated, out of order,
-hours late (after reservations expired) and for orders already refunded. Whatever the order
-of arrival, each order ends in one coherent state, is delivered at most once, the money
-journal and the registry's rules hold, and a repeated event is only ever a duplicate."""
+hours late (after reservations expired), refunds in parts and disputes opened, won and lost.
+
+The policy (README): what the provider gave back of a payment (its running total of refunds,
+plus what lost disputes took) is remembered whenever it arrives and applied once the payment
+has settled; all of it refunds the order with nothing left with the buyer, a part takes back
+the money and the tonnes it pays for (rounded down); a dispute that opens or closes won
+changes nothing. So however the events arrive, each order ends as the set of events it was
+sent says, the money journal holds exactly what was not given back, the buyer exactly the
+tonnes not taken back, the registry's rules hold, and a repeated event is only a duplicate."""
 
 from __future__ import annotations
 
@@ -13,16 +19,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.application import Marketplace
-from market.orders import CANCELLED, EXPIRED, FULFILLED, REFUNDED, RESERVED
-from market.payments import DISPUTED, FAILED, REFUNDED as PAYMENT_REFUNDED, SUCCEEDED
+from market.orders import EXPIRED, FULFILLED, REFUNDED, RESERVED
+from market.payments import (
+    DISPUTE_LOST,
+    DISPUTE_OPENED,
+    DISPUTE_WON,
+    FAILED,
+    REFUNDED as PAYMENT_REFUNDED,
+    SUCCEEDED,
+)
 from market.payments import OfflinePaymentProvider, PaymentEvent
 from tests.integration.test_market_orders import BUYER, Clock, assert_sound, seed_market
 from web import create_app
 
-KINDS = (SUCCEEDED, FAILED, PAYMENT_REFUNDED, DISPUTED)
+# What the provider may report, with the part of the payment it concerns (in thirds).
+REPORTS = {"paid": (SUCCEEDED, 3), "failed": (FAILED, 3), "refund a third": (PAYMENT_REFUNDED, 1),
+           "refund all": (PAYMENT_REFUNDED, 3), "dispute opened": (DISPUTE_OPENED, 3),
+           "dispute won": (DISPUTE_WON, 3), "dispute lost": (DISPUTE_LOST, 3)}
+GIVE_BACK = ("refund a third", "refund all", "dispute lost")
 ON_OFFER = 40
-
-
 @pytest.fixture(scope="module")
 def seeded_store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("storm")
@@ -34,17 +49,24 @@ def seeded_store(tmp_path_factory):
 
 storms = st.tuples(
     st.lists(st.integers(3, 10), min_size=2, max_size=4),  # tonnes of each order (<= 40 t)
-    st.lists(st.tuples(st.integers(0, 3), st.sampled_from(KINDS), st.integers(1, 3),
-                       st.integers(0, 7 * 60)),  # order, kind, copies, minutes later
+    st.lists(st.tuples(st.integers(0, 3), st.sampled_from(sorted(REPORTS)), st.integers(1, 3),
+                       st.integers(0, 7 * 60)),  # order, report, copies, minutes later
              min_size=1, max_size=14),
     st.randoms(use_true_random=False),
 )
 
 
+def given_back(total: int, reports: set[str]) -> int:
+    """What the provider gave back of a payment, by the reports it sent (in any order)."""
+    refunded = max([total // 3 if "refund a third" in reports else 0,
+                    total if "refund all" in reports else 0])
+    return min(total, refunded + (total if "dispute lost" in reports else 0))
+
+
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(storm=storms)
-def test_any_storm_of_events_leaves_every_order_coherent_and_delivered_at_most_once(
+def test_any_storm_of_events_leaves_every_order_as_its_events_say(
         seeded_store, tmp_path_factory, storm):
     sizes, deliveries, shuffler = storm
     folder, listing = seeded_store
@@ -57,13 +79,15 @@ def test_any_storm_of_events_leaves_every_order_coherent_and_delivered_at_most_o
         for tonnes in sizes:
             placed = market.place_order(listing, tonnes, BUYER.title(), BUYER)
             orders.append(market.start_payment(placed["order_id"]))
-        events = []
-        for index, kind, copies, minutes in deliveries:
+        events, sent = [], {order["order_id"]: set() for order in orders}
+        for index, report, copies, minutes in deliveries:
             order = orders[index % len(orders)]
-            event = PaymentEvent(f"evt_{kind}_{order['order_id']}", kind, order["payment_id"],
+            kind, thirds = REPORTS[report]
+            event = PaymentEvent(f"evt_{report}_{order['order_id']}", kind, order["payment_id"],
                                  order["order_id"] if kind in (SUCCEEDED, FAILED) else None,
-                                 order["amount_minor"], "USD", 0)
+                                 order["amount_minor"] * thirds // 3, "USD", 0)
             events += [(event, minutes)] * copies
+            sent[order["order_id"]].add(report)
         shuffler.shuffle(events)
 
         seen: set[str] = set()
@@ -75,28 +99,36 @@ def test_any_storm_of_events_leaves_every_order_coherent_and_delivered_at_most_o
                 assert outcome == "duplicate"
             seen.add(event.event_id)
 
-        fulfilled_tonnes = 0
+        kept_tonnes = 0
         entries = market.caught_up_view().proceeds_entries("USD")
         for placed in orders:
             order = market.get_order(placed["order_id"])
-            assert order.state in (RESERVED, EXPIRED, FULFILLED, REFUNDED, CANCELLED)
+            back = given_back(order.total_minor, sent[order.order_id])
+            if "paid" not in sent[order.order_id]:
+                assert order.state in (RESERVED, EXPIRED)
+                expected_booked = 0
+            elif back == order.total_minor:
+                assert order.state == REFUNDED
+                expected_booked = 0
+            else:
+                assert order.state == FULFILLED
+                expected_booked = order.total_minor - back
+                kept_tonnes += order.tonnes - back * order.tonnes // order.total_minor
             booked = sum(-p.amount for entry in entries
                          if entry.reference == order.order_id
                          for p in entry.postings if p.account.startswith("payable:"))
-            # Money owed to the farms exists exactly for delivered, unrefunded orders.
-            assert booked == (order.total_minor if order.state == FULFILLED else 0)
-            if order.state == FULFILLED:
-                fulfilled_tonnes += order.tonnes
-        # The buyer holds exactly what was delivered and not taken back by a refund.
-        assert market.get_account(BUYER).balance == fulfilled_tonnes
-        listing_now = market.get_listing(listing)
-        assert listing_now.sold == fulfilled_tonnes
+            # Money owed to the farms and partners is exactly what the buyer paid and kept paid.
+            assert booked == expected_booked
+        # The buyer holds exactly the tonnes delivered and not taken back.
+        assert market.get_account(BUYER).balance == kept_tonnes
+        assert market.get_listing(listing).sold == kept_tonnes
         assert_sound(market)
     finally:
         market.close()
 
 
-def test_a_storm_through_the_webhook_endpoint_settles_once_and_refuses_forgeries(tmp_path):
+def test_a_storm_through_the_webhook_endpoint_settles_as_its_events_say_and_refuses_forgeries(
+        tmp_path):
     provider = OfflinePaymentProvider("storm-secret")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db", "TESTING": True,
                       "SECRET_KEY": "x", "PAYMENT_PROVIDER": provider})
@@ -123,8 +155,10 @@ def test_a_storm_through_the_webhook_endpoint_settles_once_and_refuses_forgeries
     codes = [response.status_code for response in outcomes]
     assert codes == [200, 200, 200, 200, 400, 200]
     results = [json.loads(r.data).get("outcome") for r in outcomes]
-    assert results[1] == "fulfilled" and results[2:4] == ["duplicate", "duplicate"]
-    assert results[5] == "duplicate"  # the early refund was recorded when it came
-    assert market.get_order(placed["order_id"]).state == FULFILLED
+    assert results[0] == f"{PAYMENT_REFUNDED} noted on reserved order"
+    assert results[1] == "refunded before delivery"
+    assert results[2:4] == ["duplicate", "duplicate"] and results[5] == "duplicate"
+    assert market.get_order(placed["order_id"]).state == REFUNDED
+    assert market.get_account(BUYER).balance == 0
     assert_sound(market)
     market.close()

@@ -206,3 +206,23 @@ def test_an_order_to_retire_keeps_its_claim_through_replay():
     order.reserve(SERIALS, UNTIL)
 
     assert replayed(order).retirement == claim("Andes Coffee Roasters S.A.C.")
+
+
+def test_money_given_back_is_the_latest_refund_total_plus_lost_disputes_at_most_the_total():
+    order = order_in(RESERVED)
+    order.note_refunds(3000)
+    order.note_refunds(1000)  # an older running total, delivered late
+    assert order.reversal_due == 3000
+    order.note_dispute_lost(order.total_minor)
+    assert order.reversal_due == order.total_minor
+    assert replayed(order).reversal_due == order.total_minor
+
+
+def test_a_partly_refunded_order_stays_fulfilled_and_keeps_its_flags_through_replay():
+    order = order_in(FULFILLED)
+    order.flag("dispute_opened (evt_1)")
+    order.partly_refund(1000, 1, "a part back")
+
+    again = replayed(order)
+    assert (again.state, again.reversed_minor, again.tonnes_taken_back) == (FULFILLED, 1000, 1)
+    assert again.flags == ["dispute_opened (evt_1)"]

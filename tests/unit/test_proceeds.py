@@ -744,6 +744,63 @@ def test_a_refund_reverses_a_sale_booked_in_the_same_journal():
     assert journal.withdrawn == {} and not sale_in_euros.refunded
 
 
+def test_a_partial_refund_withdraws_that_money_split_as_the_sale_was():
+    journal = ProceedsLedger.open("USD")
+    sale = sell(journal, 10000, fee=300, project=REGISTRY)
+
+    entry = journal.record_refund(sale, date(2024, 6, 2), 1000)
+
+    payees = {p.account: p.amount for p in entry.postings if p.account.startswith("payable:")}
+    assert sum(payees.values()) == 1000 and sum(p.amount for p in entry.postings) == 0
+    assert payees["payable:farmers:F-1"] == 300  # half the farmers' 60 %, as in the sale
+    assert (sale.refunded, sale.refunded_minor) == (False, 1000)
+    assert journal.totals_by_project() == {REGISTRY: 9000}
+    assert audit(journal) == []
+    assert replayed(sale) == sale
+
+
+def test_partial_refunds_accumulate_and_never_exceed_the_sale():
+    journal = ProceedsLedger.open("USD")
+    sale = sell(journal, 10000, project=REGISTRY)
+    journal.record_refund(sale, date(2024, 6, 2), 1)
+    journal.record_refund(sale, date(2024, 6, 3), 4999)
+
+    with pytest.raises(InvalidSaleError, match="cannot refund 5001 of the USD 50.00 left"):
+        journal.record_refund(sale, date(2024, 6, 4), 5001)
+    journal.record_refund(sale, date(2024, 6, 4))  # the rest
+
+    assert sale.refunded and journal.totals_by_project() == {REGISTRY: 0}
+    assert all(journal.allocated(*payee) == 0 for payee in journal.payees())
+    assert audit(journal) == []
+
+
+def test_the_balance_check_names_refunds_beyond_their_sale():
+    journal = journal_with_sale(100)
+    sale = entries_of(journal)[0]
+    refund = sale.reversed(date(2024, 6, 1))
+
+    problems = validate_balanced(journal, [sale, refund, refund])
+
+    assert "refunds of order-1 exceed its sale" in problems
+
+
+@given(st.integers(1, 10**7), st.integers(0, 100),
+       st.lists(st.integers(1, 10**7), min_size=1, max_size=8))
+def test_refunds_in_parts_sum_exactly_and_take_no_line_below_zero(amount, fee_percent, parts):
+    journal = ProceedsLedger.open("USD")
+    sale = sell(journal, amount, fee=amount * fee_percent // 100)
+    booked = {p.account: abs(p.amount) for p in sale.entry.postings}
+    for part in parts:
+        left = amount - sale.refunded_minor
+        if left == 0:
+            break
+        entry = journal.record_refund(sale, date(2024, 6, 2), min(part, left))
+        assert sum(p.amount for p in entry.postings if p.amount > 0) == min(part, left)
+        assert all(sale.reversed_lines.get(account, 0) <= booked[account]
+                   for account in booked) or sale.refunded
+    assert audit(journal) == []
+
+
 def test_a_journal_replays_from_its_events_to_the_same_state():
     journal = ProceedsLedger.open("USD")
     sale = sell(journal, 10000, fee=120, project=REGISTRY)

@@ -227,6 +227,8 @@ def test_production_refuses_to_start_without_a_secret_key(store_url, monkeypatch
 
 def test_production_cookies_are_secure_httponly_and_samesite(store_url, monkeypatch):
     monkeypatch.setenv("KAPOK_ENV", "production")
+    monkeypatch.setenv("KAPOK_STRIPE_SECRET_KEY", "sk_test_x")  # production takes real payments
+    monkeypatch.setenv("KAPOK_STRIPE_WEBHOOK_SECRET", "whsec_x")
     app = create_app({"DATABASE_URL": store_url, "SECRET_KEY": "s" * 32,
                       "RATELIMIT_STORAGE_URI": "memory://"})
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -13,7 +13,7 @@ import click
 
 from ledger.errors import LedgerError
 from market.errors import MarketError
-from ledger.settings import DatabaseURLError, database_url
+from ledger.settings import DatabaseURLError, database_url, local_secret
 from web.cli.audit_commands import audit
 from web.cli.backup_commands import backup
 from web.cli.ledger_commands import ledger
@@ -124,15 +124,7 @@ def _run_with_worker(gunicorn: list[str]) -> None:
 
 
 def _local_secret_key() -> str:
-    import secrets
-    from pathlib import Path
-
-    path = Path(os.environ.get("KAPOK_SECRET_KEY_FILE", "var/secret-key"))
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return local_secret(os.environ.get("KAPOK_SECRET_KEY_FILE", "var/secret-key"))
 
 
 @cli.command()
