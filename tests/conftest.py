@@ -123,6 +123,13 @@ def settled(market):
     return market
 
 
+def expire_as_the_worker(market) -> list[str]:
+    """A round of `kapok worker`: the view projected, then the due reservations it lists
+    expired."""
+    market.caught_up_view()
+    return market.expire_due_orders()
+
+
 def pytest_sessionfinish(session, exitstatus):
     # In CI no test may be skipped silently: a skip there fails the run.
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

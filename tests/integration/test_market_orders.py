@@ -27,6 +27,7 @@ from market.proceeds import CASH, FARMERS, FarmDetails, payable_account
 from market.quotes import BelowMinimumQuantityError
 from market.reservations import validate_holds
 from tests.builders import claim
+from tests.conftest import expire_as_the_worker
 
 PROJECT, VINTAGE = "KAP-AF-01", 2022
 HELD = 10_200  # the demo issues 12,000 t of this vintage; 15% go to the buffer pool
@@ -400,14 +401,14 @@ def test_an_expired_reservation_returns_its_tonnes_to_the_inventory_and_the_list
     order_id = market.order(7)
 
     clock.advance(31)
-    assert market.app.expire_due_orders() == [order_id]
+    assert expire_as_the_worker(market.app) == [order_id]
 
     order = market.app.get_order(order_id)
     assert (order.state, order.serials) == (EXPIRED, [])
     assert market.held() == before
     assert market.app.get_account(order.escrow_name).blocks == []
     assert market.counters() == (500, 0, 0, 500)
-    assert market.app.expire_due_orders() == []  # nothing is left to expire
+    assert expire_as_the_worker(market.app) == []  # nothing is left to expire
     assert_sound(market.app)
 
 
@@ -431,7 +432,7 @@ def test_only_reservations_past_their_time_expire(market, clock):
 
     clock.advance(15)  # the first reservation is 35 minutes old, the second 15
 
-    assert market.app.expire_due_orders() == [early]
+    assert expire_as_the_worker(market.app) == [early]
     assert market.app.get_order(late).state == RESERVED
     assert market.app.get_order(paid).state == FULFILLED
     assert market.counters() == (500, 4, 5, 491)
@@ -444,7 +445,7 @@ def test_a_late_payment_after_expiry_is_fulfilled_while_the_tonnes_remain(market
     order_id = market.order(7)
     market.app.start_payment(order_id)
     clock.advance(45)
-    market.app.expire_due_orders()
+    expire_as_the_worker(market.app)
 
     assert market.succeeded(order_id) == "fulfilled"
 
@@ -473,7 +474,7 @@ def test_a_late_payment_whose_tonnes_are_gone_is_refunded(small_market, clock):
     late = market.order(10)
     market.app.start_payment(late)
     clock.advance(31)
-    market.app.expire_due_orders()
+    expire_as_the_worker(market.app)
     # ...and another buyer reserves the same 10 t before the first payment is confirmed.
     other = market.order(10, OTHER_BUYER)
 
@@ -514,7 +515,7 @@ def test_a_refund_the_provider_failed_to_make_is_made_when_the_event_is_delivere
         late = market.order(10)
         app.start_payment(late)
         clock.advance(31)
-        app.expire_due_orders()
+        expire_as_the_worker(app)
         market.order(10, OTHER_BUYER)
         # The refund call fails, so the webhook is answered with an error...
         with pytest.raises(PaymentError):

@@ -29,6 +29,7 @@ from market.payments import (
     SUCCEEDED,
 )
 from market.payments import OfflinePaymentProvider, PaymentEvent
+from tests.conftest import expire_as_the_worker
 from tests.integration.test_market_orders import BUYER, Clock, assert_sound, seed_market
 from web import create_app
 
@@ -93,7 +94,7 @@ def test_any_storm_of_events_leaves_every_order_as_its_events_say(
         seen: set[str] = set()
         for event, minutes in events:
             clock.advance(minutes)
-            market.expire_due_orders()  # the worker, running meanwhile
+            expire_as_the_worker(market)  # the worker, running meanwhile
             outcome = market.handle_payment_event(event)
             if event.event_id in seen:
                 assert outcome == "duplicate"
