@@ -115,3 +115,27 @@ def test_the_ledger_rule_allows_exactly_the_standard_library_and_eventsourcing(
     name, imported, allowed
 ):
     assert ledger_may_import(name, imported) is allowed
+
+
+# Writing the read model belongs to the worker's projection; the command line may catch it up.
+VIEW_WRITERS = {"caught_up_view", "catch_up", "apply", "flush"}
+
+
+def view_writes(source: str) -> list[tuple[int, str]]:
+    """(line, method) of every call of a method that writes the read model."""
+    return [(node.lineno, node.func.attr) for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in VIEW_WRITERS]
+
+
+def test_no_web_module_writes_the_read_model():
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line} calls {method}"
+             for path in modules_of("web") if "cli" not in path.relative_to(ROOT).parts
+             for line, method in view_writes(path.read_text(encoding="utf-8"))]
+
+    assert not found, "web requests only read the view:\n" + "\n".join(found)
+
+
+def test_the_rule_finds_a_web_module_catching_the_view_up():
+    assert view_writes("def page():\n    view = market().caught_up_view()") == [
+        (2, "caught_up_view")]

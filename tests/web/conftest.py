@@ -54,14 +54,18 @@ def store_url(seeded_template, tmp_path):
     return f"sqlite:///{tmp_path}/kapok.db"
 
 
-def served(database_url: str, tmp_path, monkeypatch):
-    """Yields the app on ``database_url`` for one test, and closes its stores afterwards."""
+def served(database_url: str, tmp_path, monkeypatch, worker: bool = True):
+    """Yields the app on ``database_url`` for one test (with the worker's projection beside
+    it unless ``worker`` is false), and closes its stores afterwards."""
     # The audit key lives outside the store; each test gets its own (made on first use).
     monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing-key.pem"))
     app = create_app({"TESTING": True, "DATABASE_URL": database_url,
                       "SECRET_KEY": "test-secret-key", "LOGIN_ATTEMPTS_PER_MINUTE": 1000,
                       "ADDRESS_ATTEMPTS_PER_MINUTE": 1000})
-    with view_worker(app.extensions["kapok_market"]):
+    if worker:
+        with view_worker(app.extensions["kapok_market"]):
+            yield app
+    else:
         yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()

@@ -1,0 +1,78 @@
+"""The read model's projection across processes, on SQLite and PostgreSQL: each process is an
+application instance of its own on one store, as gunicorn workers and `kapok worker` are."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from ledger.accounts import HOLDING
+from ledger.application import Ledger
+from ledger.projection import ViewProjection, keep_view_projected
+from ledger.replay import replay
+from tests.builders import ledger_with_project
+
+KEY = ("account", "project", "vintage", "status", "quantity")
+
+
+def holdings(rows) -> list[tuple]:
+    return sorted(tuple(row[k] for k in KEY) for row in rows
+                  if row["status"] not in ("retired", "cancelled") and row["quantity"])
+
+
+def test_a_view_applies_accounts_opened_in_events_another_process_applied(database_url):
+    first, second = Ledger(database=database_url), Ledger(database=database_url)
+    try:
+        ledger_with_project(first)
+        first.caught_up_view()
+        second.open_account("newcomer", HOLDING)
+        second.caught_up_view()  # the other process applies the account's opening
+        first.issue("VCS-1067", 2021, 10, buffer_percent=Decimal(0), to_account="newcomer")
+
+        first.caught_up_view()  # then this one applies what follows
+
+        assert holdings(first.view.balances()) == holdings(replay(first).balances())
+        assert ("newcomer", "VCS-1067", 2021, "held", 10) in holdings(first.view.balances())
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_projections_at_once_apply_every_event_once(database_url):
+    writer = Ledger(database=database_url)
+    ledger_with_project(writer)
+    projectors = [Ledger(database=database_url) for _ in range(2)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=keep_view_projected, args=(projector, stop),
+                                kwargs={"every": 0.05}) for projector in projectors]
+    try:
+        for thread in threads:
+            thread.start()
+        for number in range(40):
+            writer.open_account(f"holder-{number}", HOLDING)
+            writer.issue("VCS-1067", 2021, number + 1, to_account=f"holder-{number}")
+            if number and number % 3 == 0:
+                writer.transfer(f"holder-{number}", f"holder-{number // 2}", quantity=1)
+        writer.view.wait(writer.recorder.max_notification_id(), timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+    assert holdings(writer.view.balances()) == holdings(replay(writer).balances())
+    for app in (writer, *projectors):
+        app.close()
+
+
+def test_a_projection_behind_another_drops_what_the_other_applied(database_url):
+    ahead, behind = Ledger(database=database_url), Ledger(database=database_url)
+    try:
+        ledger_with_project(ahead)
+        late = ViewProjection(behind.view)  # knows the position before the other catches up
+        ahead.caught_up_view()
+
+        assert late.catch_up() == ahead.view.position()
+        assert holdings(ahead.view.balances()) == holdings(replay(ahead).balances())
+    finally:
+        ahead.close()
+        behind.close()
