@@ -141,6 +141,10 @@ class Load:
             self._count(status, f"GET {path}", body)
             turn += 1
 
+    def summary(self) -> str:
+        return (f"{self.orders} orders placed, paid and listed; answers by status: "
+                f"{dict(sorted(self.statuses.items()))}")
+
     def run(self, seconds: float, meanwhile=lambda: None) -> None:
         threads = ([threading.Thread(target=self.buyer, args=(n,)) for n in range(BUYERS)]
                    + [threading.Thread(target=self.reader, args=(n,)) for n in range(READERS)])
@@ -227,6 +231,7 @@ def test_two_instances_and_the_worker_on_postgresql_serve_every_read_and_write(
             stop_worker(second[0])
 
         load.run(SECONDS / 3, meanwhile=restart_and_double_the_worker)
+        print("PostgreSQL, two instances:", load.summary())  # the figures of RELIABILITY.md
         assert worker.poll() is None, "the worker died"
         assert not load.failures, load.failures[:10]
         assert load.orders > 0 and load.statuses.get(200, 0) > 0, load.statuses
@@ -253,6 +258,7 @@ def test_kapok_serve_on_the_embedded_store_serves_every_read_and_write(tmp_path)
         wait_for(base, serve)
         load = Load([base, base], listing, tokens)
         load.run(SECONDS)
+        print("SQLite, kapok serve:", load.summary())
         assert serve.poll() is None
         workers = subprocess.run(["pgrep", "-f", "-s", str(serve.pid), "web.cli worker"],
                                  capture_output=True, text=True).stdout.split()
