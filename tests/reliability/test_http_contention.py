@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 
 import pytest
 
@@ -21,10 +20,8 @@ from bench.http_load import free_port, start_worker, stop_worker
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
-from ledger.demo import INVENTORY
 from market.application import Marketplace
-from tests.web.conftest import seed_demo
-from web.identity import Identity
+from tests.web.conftest import store_with_buyers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -44,18 +41,7 @@ def call(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
 
 @pytest.fixture
 def server(postgres_url, tmp_path):
-    seed_demo(postgres_url)
-    market = Marketplace(database=postgres_url)
-    listing = market.create_listing("KAP-AF-01", 2022, INVENTORY, Decimal("18.00"), "USD",
-                                    ON_OFFER)["listing_id"]
-    market.close()
-    identity = Identity(postgres_url)
-    tokens = []
-    for n in range(BUYERS):
-        email = f"buyer{n}@racer{n}.example"
-        identity.sign_up(f"Racer {n}", f"Buyer {n}", email, "a long passphrase")
-        tokens.append(identity.issue_token(email, "race"))
-    identity.close()
+    listing, tokens = store_with_buyers(postgres_url, BUYERS, ON_OFFER)
     port = free_port()
     env = {**os.environ, "KAPOK_DATABASE_URL": postgres_url, "KAPOK_SECRET_KEY": "race",
            "KAPOK_ENV": "development", "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "key.pem")}

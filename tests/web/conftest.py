@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 import shutil
+from decimal import Decimal
 
 import pytest
 
-from ledger.demo import demo_steps
+from ledger.demo import INVENTORY, demo_steps
 from market.application import Marketplace
 from market.demo import market_demo_steps
 from web import create_app
 from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN, seed_people
-from web.identity import Identity
 from tests.conftest import view_worker
+from web.identity import Identity
 
 LOGINS = {
     "buyer": BUYER_LOGIN,  # Andes Coffee Roasters (org A)
@@ -37,6 +38,24 @@ def seed_demo(database_url: str) -> None:
     identity = Identity(database_url)
     seed_people(identity)
     identity.close()
+
+
+def store_with_buyers(database_url: str, buyers: int, on_offer: int) -> tuple[str, list[str]]:
+    """The demo on ``database_url`` with a listing of ``on_offer`` tonnes of KAP-AF-01 2022 at
+    USD 18.00, and ``buyers`` organisations of one buyer each: the listing and their tokens."""
+    seed_demo(database_url)
+    market = Marketplace(database=database_url)
+    listing = market.create_listing("KAP-AF-01", 2022, INVENTORY, Decimal("18.00"), "USD",
+                                    on_offer)["listing_id"]
+    market.close()
+    identity = Identity(database_url)
+    tokens = []
+    for n in range(buyers):
+        email = f"buyer{n}@company{n}.example"
+        identity.sign_up(f"Company {n}", f"Buyer {n}", email, "a long passphrase")
+        tokens.append(identity.issue_token(email, "tests"))
+    identity.close()
+    return listing, tokens
 
 
 @pytest.fixture(scope="session")
