@@ -813,14 +813,8 @@ class Marketplace(Ledger):
     def expire_due_orders(self) -> list[str]:
         """Expires every reservation past its time (the worker runs this, beside the
         projection that keeps the view up to date)."""
-        view = self.view
-        escrows = {row["account"] for row in view.balances(status="reserved")}
-        expired = []
-        for name in sorted(escrows):
-            order_id = name.removeprefix("escrow-").upper()
-            if self.expire_order(order_id):
-                expired.append(order_id)
-        return expired
+        return [order_id for order_id in self.view.due_reservations(self.now())
+                if self.expire_order(order_id)]
 
     @staticmethod
     def order_summary(order: Order) -> dict:

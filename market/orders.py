@@ -11,12 +11,14 @@ disputes: ``reversal_due``) and how much of it the sale has reversed so far
 fulfilled. Operators' attention is drawn by ``flags`` (a dispute opened, an event that did not
 match the order).
 
-Reserved tonnes sit in an escrow account of the ledger named after the order, so inventory
-is always exact and the auditor sees reservations too.
+Reserved tonnes sit in an escrow account of the ledger, so inventory is always exact and the
+auditor sees reservations too. Its name is a one-way digest of the order id: a retirement
+recorded from it (and its public proof) does not reveal the buyer's order.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -108,11 +110,15 @@ class Order(Aggregate):
 
     @property
     def escrow_name(self) -> str:
-        return self.escrow_name_of(self.order_id)
+        """The escrow account its reservation recorded (orders reserved before the names
+        became digests keep ``escrow-<order id>``), else the one it will record."""
+        return self.escrow_account or self.escrow_name_of(self.order_id)
 
     @staticmethod
     def escrow_name_of(order_id: str) -> str:
-        return f"escrow-{order_id.lower()}"
+        """A new order's escrow account: the same for the same order, and no way back to it."""
+        digest = hashlib.sha256(f"kapok-escrow:{order_id.strip().upper()}".encode())
+        return f"escrow-{digest.hexdigest()[:20]}"
 
     def reserve(self, serials: list[str], until: datetime) -> None:
         self._check("reserve")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 from market.orders import Order
@@ -20,9 +21,12 @@ ORDER_TABLES = [
         vintage INTEGER NOT NULL, tonnes BIGINT NOT NULL, unit_price TEXT NOT NULL,
         total_minor BIGINT NOT NULL, currency TEXT NOT NULL, retire INTEGER NOT NULL,
         state TEXT NOT NULL, placed_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-        reserved_until TEXT, serials TEXT NOT NULL, payment_id TEXT, delivery_reference TEXT)""",
+        reserved_until TEXT, serials TEXT NOT NULL, payment_id TEXT, delivery_reference TEXT,
+        escrow_account TEXT, expires_at TEXT)""",
     """CREATE INDEX IF NOT EXISTS kapok_orders_buyer ON kapok_orders (buyer_org, placed_at)""",
     """CREATE INDEX IF NOT EXISTS kapok_orders_state ON kapok_orders (state, placed_at)""",
+    """CREATE INDEX IF NOT EXISTS kapok_orders_due ON kapok_orders (state, expires_at)""",
+    """CREATE INDEX IF NOT EXISTS kapok_orders_escrow ON kapok_orders (escrow_account)""",
 ]
 INSERT_ORDER = (
     "INSERT INTO kapok_orders (aggregate_id, order_id, buyer_org, buyer_account, listing_id, "
@@ -83,6 +87,20 @@ class MarketView(ProceedsView):
             {**params, "limit": max(0, int(limit)), "offset": max(0, int(offset))})
         return [_order_row(row) for row in rows], total
 
+    def due_reservations(self, now: datetime) -> list[str]:
+        """The orders still reserved whose reservation ended at or before ``now``."""
+        rows = self.recorder.query(
+            "SELECT order_id FROM kapok_orders WHERE state = 'reserved' AND expires_at <= :now "
+            "ORDER BY expires_at, order_id", {"now": _utc_text(now)})
+        return [row["order_id"] for row in rows]
+
+    def order_of_escrow(self, account: str) -> str | None:
+        """The order whose reservation recorded this escrow account, if any."""
+        rows = self.recorder.query(
+            "SELECT order_id FROM kapok_orders WHERE escrow_account = :account",
+            {"account": account})
+        return rows[0]["order_id"] if rows else None
+
     def order_states(self) -> dict[str, int]:
         rows = self.recorder.query(
             "SELECT state, COUNT(*) AS n FROM kapok_orders GROUP BY state", {})
@@ -99,12 +117,19 @@ def _order_changes(event) -> dict | None:
         return None
     changes = {"state": state}
     if isinstance(event, Order.Reserved):
-        changes.update(reserved_until=event.until.isoformat(), serials=json.dumps(event.serials))
+        changes.update(reserved_until=event.until.isoformat(), serials=json.dumps(event.serials),
+                       escrow_account=event.escrow_account, expires_at=_utc_text(event.until))
     elif isinstance(event, (Order.Expired, Order.Cancelled)):
         changes["serials"] = "[]"  # released with the reservation
     elif isinstance(event, Order.Fulfilled):
         changes["delivery_reference"] = event.delivery_reference
     return changes
+
+
+def _utc_text(moment: datetime) -> str:
+    """``moment`` in UTC, in a fixed width: such texts sort as their times do, whatever the
+    database's collation (isoformat drops the microseconds when there are none)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _order_row(row: Any) -> dict:

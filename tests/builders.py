@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
+
+import pytest
 
 from ledger.application import Ledger
 from ledger.projects import ProjectDetails, Vintage
 from ledger.retirements import RetirementClaim
+from market.orders import Order
 
 INVENTORY = "ecosphere-inventory"
 
@@ -37,3 +41,13 @@ def ledger_with_project(ledger: Ledger, registry_id: str = "VCS-1067",
 
 def claim(beneficiary: str = "ACME S.A.C.", reason: str = "Environmental Benefit") -> RetirementClaim:
     return RetirementClaim(beneficiary=beneficiary, reason=reason)
+
+
+@contextlib.contextmanager
+def escrows_named_as_before():
+    """Orders reserved inside get an escrow account named ``escrow-<order id>``, as every
+    order did before escrow names became digests: stores upgraded since still hold them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Order, "escrow_name_of",
+                      staticmethod(lambda order_id: f"escrow-{order_id.lower()}"))
+        yield

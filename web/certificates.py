@@ -21,11 +21,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.graphics.barcode.qr import QrCode
 
-from ledger.accounts import ESCROW
-from ledger.errors import UnknownAccountError
 from market.errors import NoRuleInForceError
 from market.money import Money
-from market.orders import UnknownOrderError
 
 GREEN = colors.HexColor("#2f6b3a")
 MUTED = colors.HexColor("#5b6b5d")
@@ -127,17 +124,10 @@ class CertificateFacts:
 
 
 def order_of_account(market, account: str):
-    """The order whose escrow account retired (a retire-at-once order), or None."""
-    try:
-        holder = market.get_account(account)
-    except UnknownAccountError:
-        return None
-    if holder.kind != ESCROW:
-        return None
-    try:
-        return market.get_order(account.removeprefix("escrow-").upper())
-    except UnknownOrderError:
-        return None
+    """The order whose escrow account retired (a retire-at-once order), or None: the order
+    book knows each order's escrow by the name its reservation recorded."""
+    order_id = market.view.order_of_escrow(account)
+    return market.get_order(order_id) if order_id is not None else None
 
 
 def certificate_facts(market, retirement_id: str, verification_url: str) -> CertificateFacts:

@@ -209,9 +209,10 @@ def farm_names(market) -> dict[str, str]:
 
 
 def public_account(market, name: str) -> str:
-    """How a public page names an account. An escrow account is named after its order, and
-    an order id is its buyer's business (and names the order to whoever would forge its
-    payment events): public pages say only that the credits were in escrow."""
+    """How a public page names an account. An order's escrow account was named after the
+    order before its name became a digest (old ones keep it), and an order id is its buyer's
+    business (and names the order to whoever would forge its payment events): public pages
+    say only that the credits were in escrow."""
     try:
         escrow = market.get_account(name).kind == ESCROW
     except UnknownAccountError:

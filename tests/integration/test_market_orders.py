@@ -13,6 +13,7 @@ from fractions import Fraction
 
 import pytest
 
+from ledger.accounts import check_account_name
 from ledger.demo import INVENTORY, demo_steps
 from ledger.errors import InsufficientCreditsError
 from ledger.invariants import validate
@@ -21,12 +22,12 @@ from ledger.serials import SerialBlock
 from market.application import Marketplace
 from market.errors import MarketError, OverpaidError
 from market.listings import ListingNotActiveError, NotEnoughAvailableError, validate_listing
-from market.orders import CANCELLED, EXPIRED, FULFILLED, RESERVED, REFUNDED
+from market.orders import CANCELLED, EXPIRED, FULFILLED, RESERVED, REFUNDED, Order
 from market.payments import FAILED, SUCCEEDED, OfflinePaymentProvider, PaymentError, PaymentEvent
 from market.proceeds import CASH, FARMERS, FarmDetails, payable_account
 from market.quotes import BelowMinimumQuantityError
 from market.reservations import validate_holds
-from tests.builders import claim
+from tests.builders import claim, escrows_named_as_before
 from tests.conftest import expire_as_the_worker
 
 PROJECT, VINTAGE = "KAP-AF-01", 2022
@@ -590,6 +591,66 @@ def test_an_order_that_is_no_longer_reserved_cannot_be_cancelled(market, clock, 
         market.app.cancel_order(order_id, "too late")
 
     assert market.position() == position
+
+
+# --- Escrow names ---------------------------------------------------------------------------
+
+
+def test_an_orders_escrow_and_the_retirement_from_it_do_not_name_the_order(market):
+    order_id = market.order(5, retirement=claim("Acme Carbon S.A.C."))
+    escrow = market.app.get_order(order_id).escrow_account
+
+    market.app.pay_offline(order_id)
+
+    # The retirement, public with its proof, is recorded from the escrow account.
+    retirement = market.app.get_retirement(market.app.get_order(order_id).delivery_reference)
+    assert retirement.account == escrow == Order.escrow_name_of(order_id)
+    assert order_id.lower() not in escrow.lower()
+    check_account_name(escrow)
+    assert market.app.get_account(escrow).kind == "escrow"
+    # Derived again from the order id alone (in either case), and each order's its own.
+    assert Order.escrow_name_of(order_id.lower()) == escrow
+    assert market.app.get_order(market.order(5)).escrow_account != escrow
+    assert_sound(market.app)
+
+
+def test_orders_under_old_and_new_escrow_names_alike_expire_pay_refund_and_cancel(
+        market, clock):
+    # A store upgraded with reservations standing: orders placed before the upgrade have
+    # escrow accounts named after them, those placed after have opaque ones.
+    with escrows_named_as_before():
+        old = [market.order(3) for _ in range(4)]
+    new = [market.order(3) for _ in range(4)]
+    assert [market.app.get_order(o).escrow_account for o in old] == [
+        f"escrow-{o.lower()}" for o in old]
+    assert not any(o.lower() in market.app.get_order(o).escrow_account for o in new)
+    (old_due, old_paid, old_late, old_cancelled), (new_due, new_paid, new_late, new_released) = (
+        old, new)
+    for order_id in (old_late, new_late):
+        market.app.start_payment(order_id)
+    for order_id in (old_paid, new_paid):
+        assert market.app.pay_offline(order_id) == "fulfilled"
+    market.app.cancel_order(old_cancelled, "the buyer changed their mind")
+    market.app.release_reservation(new_released, "held too long")
+
+    # The worker finds the due reservations in the order book, whatever their escrow's name.
+    clock.advance(31)
+    assert sorted(expire_as_the_worker(market.app)) == sorted(
+        [old_due, old_late, new_due, new_late])
+    # Late payments reserve again in the escrow each order recorded, and deliver.
+    for order_id in (old_late, new_late):
+        assert market.succeeded(order_id) == "fulfilled"
+    # Refunds take the delivered credits back.
+    for order_id in (old_paid, new_paid):
+        assert market.app.refund_order(order_id, "goodwill")["state"] == REFUNDED
+
+    assert [market.app.get_order(o).state for o in old + new] == [
+        EXPIRED, REFUNDED, FULFILLED, CANCELLED, EXPIRED, REFUNDED, FULFILLED, CANCELLED]
+    assert all(market.app.get_account(market.app.get_order(o).escrow_name).blocks == []
+               for o in old + new)
+    assert market.app.get_account(BUYER).balance == 6  # the two late payments' tonnes
+    assert market.counters() == (500, 0, 6, 494)
+    assert_sound(market.app)
 
 
 # --- Refusals -------------------------------------------------------------------------------

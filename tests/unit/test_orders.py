@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from ledger.accounts import check_account_name
 from market.errors import MarketError
 from market.orders import (
     ALLOWED_FROM,
@@ -123,11 +124,25 @@ def test_an_illegal_transition_is_a_market_error():
     assert issubclass(IllegalTransitionError, MarketError)
 
 
-def test_reserving_puts_the_serials_in_the_escrow_named_after_the_order():
+def test_reserving_puts_the_serials_in_an_escrow_whose_name_does_not_reveal_the_order():
     order = order_in(RESERVED)
 
-    assert order.escrow_account == order.escrow_name == "escrow-kap-ord-7f3k9q2m4xbd"
+    assert order.escrow_account == order.escrow_name == Order.escrow_name_of(order.order_id)
+    assert order.escrow_account.startswith("escrow-")
+    assert "7f3k9q2m4xbd" not in order.escrow_account.lower()
+    check_account_name(order.escrow_account)
     assert (order.serials, order.reserved_until) == (SERIALS, UNTIL)
+
+
+def test_an_order_reserved_under_an_old_escrow_name_keeps_it_through_expiry_and_replay():
+    order = new_order()
+    order._reserved("escrow-kap-ord-7f3k9q2m4xbd", SERIALS, UNTIL)  # as reserved before
+    order.expire()
+    order.reserve(SERIALS, UNTIL)  # a late payment reserves again
+
+    for same in (order, replayed(order)):
+        assert same.escrow_account == same.escrow_name == "escrow-kap-ord-7f3k9q2m4xbd"
+    assert order.escrow_name != Order.escrow_name_of(order.order_id)
 
 
 @pytest.mark.parametrize("state", [EXPIRED, CANCELLED])

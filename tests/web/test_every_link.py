@@ -40,12 +40,17 @@ def walk(client, start: str = "/") -> dict[str, int]:
     return seen
 
 
-@pytest.fixture
-def as_served(market):
-    """The demo as `kapok demo` leaves it: a signing key, and the audit log followed to the
-    store's last event under a signed head (the background worker keeps it so)."""
+def sign_the_log(market) -> None:
+    """The audit log followed to the store's last event under a signed head, as the
+    background worker keeps it (the signing key made on first use)."""
     generate_key(signing_key_file())
     AuditLog(market).follow(SigningKey.load(signing_key_file()))
+
+
+@pytest.fixture
+def as_served(market):
+    """The demo as `kapok demo` leaves it: a signing key, and the log signed to its end."""
+    sign_the_log(market)
 
 
 @pytest.mark.parametrize("who", ["anonymous", "buyer", "operator", "auditor"])

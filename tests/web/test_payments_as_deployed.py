@@ -4,6 +4,7 @@ operators see the payment events that did not match their order."""
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 
@@ -11,7 +12,11 @@ import pytest
 
 from market.payments import REFUNDED, SUCCEEDED, OfflinePaymentProvider, PaymentEvent
 from market.settings import payment_provider
-from tests.web.test_every_link import walk
+from tests.conftest import settled
+from tests.unit.test_certificates import page_text
+from tests.web.conftest import post_form
+from tests.web.test_buyer import place
+from tests.web.test_every_link import sign_the_log, walk
 from web import ConfigurationError, create_app
 
 # The offline provider's secret as it once was, written in the source for anyone to read.
@@ -80,11 +85,13 @@ def test_a_refund_forged_with_the_published_secret_is_refused(app, market, monke
 def test_no_anonymous_page_names_a_buyers_order(anonymous, market):
     order_ids = [row["order_id"] for row in market.caught_up_view().orders(limit=1000)[0]]
     assert any(market.get_order(o).retirement for o in order_ids)  # one retired from escrow
+    sign_the_log(market)
     pages = {path: anonymous.get(path).get_data(as_text=True)
              for path in [*walk(anonymous), *PUBLIC_API]}
     for row in json.loads(pages["/api/v1/retirements"])["items"]:
-        path = f"/api/v1/retirements/{row['retirement_id']}"
-        pages[path] = anonymous.get(path).get_data(as_text=True)
+        for path in (f"/api/v1/retirements/{row['retirement_id']}",
+                     f"/audit/proofs/{row['retirement_id']}.json"):
+            pages[path] = anonymous.get(path).get_data(as_text=True)
     assert any(path.startswith("/registry/KAP-RET") for path in pages)
 
     leaks = {path: order for path, text in pages.items() for order in order_ids
@@ -92,6 +99,28 @@ def test_no_anonymous_page_names_a_buyers_order(anonymous, market):
 
     assert leaks == {}
     assert any("reserved in escrow" in text for text in pages.values())
+
+
+def test_a_retire_at_once_orders_public_proof_and_record_do_not_name_the_order(
+        buyer, anonymous, market):
+    # A buyer orders tonnes retired at once, and pays, through the site.
+    order_id = place(buyer, market, tonnes="2", retire_now="y", beneficiary="Andes Team")
+    post_form(buyer, f"/my/orders/{order_id}/pay", {})
+    order = market.get_order(order_id)
+    sign_the_log(settled(market))  # the worker signs a head past the retirement
+
+    proof = anonymous.get(f"/audit/proofs/{order.delivery_reference}.json")
+    record = anonymous.get(f"/registry/{order.delivery_reference}")
+
+    assert proof.status_code == record.status_code == 200
+    event = proof.json["event"]
+    assert event["decoded"]["account"] == order.escrow_account  # retired from the escrow
+    stored = base64.b64decode(event["state"]).decode()
+    for text in (proof.get_data(as_text=True), stored, record.get_data(as_text=True)):
+        assert order_id.lower() not in text.lower()
+    # The buyer's certificate still names the order: the order book knows its escrow.
+    certificate = buyer.get(f"/my/retirements/{order.delivery_reference}/certificate.pdf")
+    assert f"Order {order_id} (fulfilled) paid USD 28.00" in page_text(certificate.data)
 
 
 def test_operators_see_an_event_that_did_not_match_its_order(market, operator):
