@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from market.stripe_payments import StripePaymentProvider
+from tests.conftest import view_worker
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
     localstripe,
     localstripe_process,
@@ -37,7 +38,8 @@ def stripe_app(store_url, tmp_path, monkeypatch, localstripe, webhook_endpoint):
     app = create_app({"TESTING": True, "DATABASE_URL": store_url, "SECRET_KEY": "x" * 32,
                       "PAYMENT_PROVIDER": provider, "STRIPE_PUBLISHABLE_KEY": "pk_test_kapok_api",
                       "CARD_ATTEMPTS_PER_HOUR": 2})
-    yield app
+    with view_worker(app.extensions["kapok_market"]):
+        yield app
     app.extensions["kapok_market"].close()
     app.extensions["kapok_identity"].close()
 

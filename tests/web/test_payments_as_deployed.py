@@ -30,6 +30,7 @@ def production(monkeypatch, tmp_path):
                  "KAPOK_OFFLINE_WEBHOOK_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KAPOK_ENV", "production")
+    monkeypatch.setenv("KAPOK_RATELIMIT_STORAGE_URI", "memory://")  # production needs one
     monkeypatch.setenv("KAPOK_OFFLINE_WEBHOOK_SECRET_FILE", str(tmp_path / "offline-secret"))
 
 
