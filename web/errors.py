@@ -72,7 +72,9 @@ def _database_errors() -> tuple[type[Exception], ...]:
         pass
     from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-    errors.append(StoreOperationalError)
+    from ledger.pg_store import DatabaseTimeoutError
+
+    errors += [StoreOperationalError, DatabaseTimeoutError]
     return tuple(errors)
 
 
