@@ -47,9 +47,9 @@ def _config_from_environment() -> dict:
 def _database_bounds() -> dict[str, str]:
     """How long a web request may wait on PostgreSQL (``ledger/pg_store.py``): short, so that
     a database that is away, hung or saturated gives a 503 in seconds, never a hung thread.
-    eventsourcing tries a read ten times, each waiting up to the pool timeout for a
-    connection; a statement runs at most the statement timeout, and the client waits one
-    second more for its answer before giving up on the connection."""
+    eventsourcing tries a read several times, each waiting up to the pool timeout for a
+    connection; a statement runs at most the statement timeout, and the client waits a little
+    longer for its answer before giving up on the connection."""
     defaults = {"POSTGRES_CONNECT_TIMEOUT": "1", "POSTGRES_POOL_TIMEOUT": "0.5",
                 "POSTGRES_STATEMENT_TIMEOUT": "5", "POSTGRES_LOCK_TIMEOUT": "5"}
     return {name: os.environ.get(name, value) for name, value in defaults.items()}

@@ -1,10 +1,11 @@
 """Fail fast while the database is away.
 
-eventsourcing retries a failed read ten times, waiting for a pooled connection each time,
-so a request that meets a dead database would wait through every attempt. Before a request,
-if the database was not asked in the last second, the gate asks it once, briefly; while its
-last answer is a failure, requests get a 503 at once. Under load that costs one
-``SELECT 1`` per worker per second; on SQLite nothing."""
+eventsourcing tries a failed read again and again, waiting for a pooled connection each
+time, so a request that meets a dead database would wait through every attempt. Before a
+request, if the database was not asked in the last second, the gate asks it once, briefly;
+while its last answer is a failure (or a request has just found the database away), requests
+get a 503 at once. Under load that costs one ``SELECT 1`` per worker per second; on SQLite
+nothing."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ class DatabaseGate:
                 self._asking.release()
         if self.failure is not None:
             raise DatabaseUnavailable(self.failure)
+
+    def report(self, failure: str) -> None:
+        """A request found the database away: the next ones hear it at once, until the gate
+        asks again."""
+        self.failure, self.asked_at = failure, self.clock()
 
 
 def gate_for(app_service) -> DatabaseGate | None:

@@ -100,6 +100,12 @@ def register(app) -> None:
 
     def database_unavailable(error: Exception):
         log.warning("database unavailable: %s", error)
+        gate = app.extensions.get("kapok_db_gate")
+        # An error the server sent (a turn not granted, a statement cancelled) says it is
+        # there; no answer at all, or no connection to ask with, says it is not.
+        answered = getattr(error.__cause__ or error, "sqlstate", None)
+        if gate is not None and not answered and not isinstance(error, DatabaseUnavailable):
+            gate.report(str(error) or type(error).__name__)
         response = error_response(503, "the database is unavailable; please retry shortly")
         response.headers["Retry-After"] = "5"
         return response

@@ -40,6 +40,7 @@ class CuttableProxy:
             except OSError:
                 client.close()
                 continue
+            server.settimeout(None)  # the timeout was for connecting: an idle pipe stays open
             with self.lock:
                 self.connections += [client, server]
             for source, sink in ((client, server), (server, client)):
