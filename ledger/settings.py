@@ -9,8 +9,10 @@ from urllib.parse import unquote, urlsplit
 DEFAULT_DATABASE_URL = "sqlite:///./var/kapok.db"
 # eventsourcing's PostgreSQL factory with Kapok's bounds on its connections.
 POSTGRES_FACTORY = "ledger.pg_store:Factory"
-# Pooled connections per application and process: kept open, and opened beyond it under load.
-POOL_SIZE, MAX_OVERFLOW = "2", "2"
+# Pooled connections per application and process: kept open, and opened beyond it under load
+# (together twice the requests a web worker runs at once, see web/serving.py: a command that
+# holds its turns' connection may read on another).
+POOL_SIZE, MAX_OVERFLOW = "2", "6"
 
 
 class DatabaseURLError(ValueError):

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ledger.errors import LedgerError
 from market.errors import MarketError
+from ledger.pg_store import DatabaseTimeoutError
 from web.dbgate import DatabaseUnavailable
 from web.identity import IdentityError
 
@@ -72,8 +73,6 @@ def _database_errors() -> tuple[type[Exception], ...]:
         pass
     from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-    from ledger.pg_store import DatabaseTimeoutError
-
     errors += [StoreOperationalError, DatabaseTimeoutError]
     return tuple(errors)
 
@@ -101,11 +100,11 @@ def register(app) -> None:
     def database_unavailable(error: Exception):
         log.warning("database unavailable: %s", error)
         gate = app.extensions.get("kapok_db_gate")
-        # An error the server sent (a turn not granted, a statement cancelled) says it is
-        # there; no answer at all, or no connection to ask with, says it is not.
-        answered = getattr(error.__cause__ or error, "sqlstate", None)
-        if gate is not None and not answered and not isinstance(error, DatabaseUnavailable):
-            gate.report(str(error) or type(error).__name__)
+        # No answer at all says the database is away, and the next requests need not wait to
+        # hear it; an error the server sent (a turn not granted) says it is there, and a pool
+        # with no connection free says only that this process is busy.
+        if gate is not None and isinstance(error, DatabaseTimeoutError):
+            gate.report(str(error))
         response = error_response(503, "the database is unavailable; please retry shortly")
         response.headers["Retry-After"] = "5"
         return response

@@ -23,9 +23,14 @@ from gunicorn.workers.gthread import ThreadWorker
 
 worker_class = "web.serving.KapokThreadWorker"
 workers = 2
-# Requests served at once per worker, and so the slow or idle clients one worker can carry
-# while it still answers everyone else.
+# Connections one worker reads from at once, and so the slow clients it can carry while it
+# still answers everyone else.
 threads = 16
+# Requests one worker runs the app for at once. The others wait for a turn here, without a
+# time limit and holding no database connection, as they would wait for a sync worker; let
+# into the app they would queue on the pool and on a listing's turn, where every wait is
+# bounded and a burst of orders for one listing would meet those bounds.
+APP_SLOTS = 4
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = 30  # a worker whose main loop stops for this long is restarted
 graceful_timeout = 20  # on restart or shutdown, requests in flight get this long to finish
@@ -56,10 +61,10 @@ def post_worker_init(worker) -> None:
 
 
 class KapokThreadWorker(ThreadWorker):
-    """gunicorn's threaded worker, with two changes: a request line too long for gunicorn is
-    refused in JSON under ``/api/``, as the app refuses everything else there; and a
-    connection's closing handshake is waited for in the request's thread, not in the main
-    loop that accepts everyone else."""
+    """gunicorn's threaded worker, with three changes: at most ``APP_SLOTS`` of its threads
+    run the app at once; a request line too long for gunicorn is refused in JSON under
+    ``/api/``, as the app refuses everything else there; and a connection's closing handshake
+    is waited for in the request's thread, not in the main loop that accepts everyone else."""
 
     _API_PREFIXES = tuple(f"{method} /api/".encode() for method in
                           ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
@@ -67,6 +72,11 @@ class KapokThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._request_start = threading.local()
+        self._app_slots = threading.BoundedSemaphore(APP_SLOTS)
+
+    def handle_request(self, req, conn):
+        with self._app_slots:
+            return super().handle_request(req, conn)
 
     def handle(self, conn):
         # gunicorn keeps no part of a request line it refuses: look at its start beforehand,

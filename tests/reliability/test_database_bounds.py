@@ -96,8 +96,8 @@ def connections_to(postgres_url: str) -> int:
                              (name,)).fetchone()[0]
 
 
-# Marketplace 2 kept + 2 under load, identity 1 + 1 (ledger/settings.py, web/identity.py).
-PER_PROCESS = 6
+# Marketplace 2 kept + 6 under load, identity 1 + 1 (ledger/settings.py, web/identity.py).
+PER_PROCESS = 10
 
 
 def test_a_web_process_under_load_holds_a_few_connections(proxied):
@@ -149,7 +149,7 @@ def test_a_request_finding_every_pooled_connection_taken_gets_a_503_not_a_wait(p
     print(f"with the pool exhausted: 503 after {timings[0]:.2f} s, the next after "
           f"{timings[1]:.3f} s")
     assert timings[0] < POOL_BOUND
-    assert timings[1] < 0.5  # the first told the gate
+    assert timings[1] < 1.0  # the gate asks again, and finds no connection either
     time.sleep(1.1)  # the gate's failure stands for a second
     after = http.get("/api/v1/listings")
     assert after.status_code == 200, after.get_data(as_text=True)
