@@ -13,11 +13,11 @@ acknowledges. So, on top of eventsourcing's settings:
 - ``POSTGRES_LOCK_TIMEOUT`` (eventsourcing's, seconds): also the session's ``lock_timeout``;
 - ``POSTGRES_POOL_TIMEOUT`` (seconds, fractions allowed): how long one attempt waits for a
   pooled connection (eventsourcing's ``POSTGRES_CONNECT_TIMEOUT`` takes whole seconds only,
-  and eventsourcing tries ten times);
+  and eventsourcing tries a read several times);
 - TCP keepalives and ``tcp_user_timeout``, so that a connection to a host gone from the
   network fails in seconds rather than the kernel's minutes.
 
-Selected by ``PERSISTENCE_MODULE=ledger.pg_store`` (``ledger.settings.persistence_env``).
+Selected by ``PERSISTENCE_MODULE=ledger.pg_store:Factory`` (``ledger.settings``).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ledger.errors import LedgerError
-from market.errors import MarketError
 from ledger.pg_store import DatabaseTimeoutError
+from market.errors import MarketError
 from web.dbgate import DatabaseUnavailable
 from web.identity import IdentityError
 

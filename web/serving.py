@@ -4,9 +4,9 @@ Procfile, ``kapok serve`` and the benchmark's servers).
 gunicorn's threaded worker: the main thread accepts and watches idle connections, a pool of
 threads reads requests and runs the app. A client that idles or sends its headers slowly
 holds one thread (an idle one only until gunicorn hands it back to the main loop), not the
-whole process as with the sync worker, so a few of them cannot starve the others. Threads
-beyond the pooled database connections cost little: they wait on clients, not on the
-database (``ledger/pg_store.py`` bounds the pool and every query).
+whole process as with the sync worker, so a few of them cannot starve the others. Only a
+few threads at a time run the app (``APP_SLOTS``): the others wait on clients or for a slot,
+holding no database connection (``ledger/pg_store.py`` bounds the pool and every query).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import socket
 import threading
 import time
@@ -30,7 +31,7 @@ threads = 16
 # time limit and holding no database connection, as they would wait for a sync worker; let
 # into the app they would queue on the pool and on a listing's turn, where every wait is
 # bounded and a burst of orders for one listing would meet those bounds.
-APP_SLOTS = 4
+APP_SLOTS = int(os.environ.get("KAPOK_APP_SLOTS", "4"))
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = 30  # a worker whose main loop stops for this long is restarted
 graceful_timeout = 20  # on restart or shutdown, requests in flight get this long to finish

@@ -11,11 +11,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from tests.reliability.proxy import CuttableProxy
-from tests.web.conftest import LOGINS, seed_demo
-from web import create_app
-from web.identity import Identity
-
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 # A statement waits at most the web's statement timeout (5 s) and the client's margin past it
@@ -23,22 +18,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # that meets the hang in two reads, both; and slack for a busy machine.
 BOUND = 9.0
 PAUSE = 12.0  # longer than the bound: a request that waits for the database shows
-
-
-@pytest.fixture
-def proxied(postgres_url, monkeypatch, tmp_path):
-    """The seeded demo on PostgreSQL, and an app that reaches it through a proxy."""
-    seed_demo(postgres_url)
-    token = Identity(postgres_url).issue_token(LOGINS["buyer"][0], "bounds test")
-    parts = urlsplit(postgres_url)
-    proxy = CuttableProxy((parts.hostname, parts.port))
-    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "key.pem"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL":
-                      f"postgresql://postgres@127.0.0.1:{proxy.port}{parts.path}"})
-    yield app, proxy, token, postgres_url
-    proxy.close()
-    app.extensions["kapok_market"].close()
-    app.extensions["kapok_identity"].close()
 
 
 def test_while_the_database_hangs_requests_answer_503_within_the_bound_and_succeed_after(
