@@ -21,6 +21,7 @@ import time
 
 from gunicorn.http.errors import LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
+from werkzeug.http import HTTP_STATUS_CODES
 
 worker_class = "web.serving.KapokThreadWorker"
 workers = 2
@@ -83,9 +84,10 @@ class KapokThreadWorker(ThreadWorker):
         # gunicorn keeps no part of a request line it refuses: look at its start beforehand,
         # without taking it from the socket.
         try:
-            self._request_start.value = conn.sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except OSError:
-            self._request_start.value = b""
+            start = conn.sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (OSError, ValueError):  # nothing there yet, or a TLS socket (no peeking)
+            start = b""
+        self._request_start.value = start
         keep = super().handle(conn)
         if keep is False:
             # gunicorn waits for the client to close its side (RFC 9112 section 9.6) on the
@@ -98,9 +100,10 @@ class KapokThreadWorker(ThreadWorker):
         if isinstance(exc, LimitRequestLine) and getattr(self._request_start, "value", b"") \
                 .startswith(self._API_PREFIXES):
             self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
-            body = json.dumps({"code": 414, "status": "Request-URI Too Long",
+            phrase = HTTP_STATUS_CODES[414]  # as the app's own errors (web/errors.py)
+            body = json.dumps({"code": 414, "status": phrase,
                                "message": "the request line is too long"}).encode()
-            head = ("HTTP/1.1 414 Request-URI Too Long\r\nConnection: close\r\n"
+            head = (f"HTTP/1.1 414 {phrase}\r\nConnection: close\r\n"
                     "Content-Type: application/json\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n").encode()
             try:

@@ -202,7 +202,7 @@ def test_a_request_line_too_long_is_refused_in_json_under_the_api(tmp_path):
         head, _, body = raw.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 414")
         assert b"content-type: application/json" in head.lower()
-        assert json.loads(body) == {"code": 414, "status": "Request-URI Too Long",
+        assert json.loads(body) == {"code": 414, "status": "Request URI Too Long",
                                     "message": "the request line is too long"}
         with pytest.raises(urllib.error.HTTPError) as page:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/catalogue?{LONG_QUERY}", timeout=5)
