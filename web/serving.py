@@ -15,6 +15,7 @@ import contextlib
 import gc
 import json
 import os
+import select
 import socket
 import threading
 import time
@@ -82,12 +83,9 @@ class KapokThreadWorker(ThreadWorker):
 
     def handle(self, conn):
         # gunicorn keeps no part of a request line it refuses: look at its start beforehand,
-        # without taking it from the socket.
-        try:
-            start = conn.sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (OSError, ValueError):  # nothing there yet, or a TLS socket (no peeking)
-            start = b""
-        self._request_start.value = start
+        # without taking it from the socket (a client sends it as soon as it connects; one
+        # that has sent nothing within a second is left to gunicorn's own wait).
+        self._request_start.value = _peek(conn.sock, PEEK_WAIT)
         keep = super().handle(conn)
         if keep is False:
             # gunicorn waits for the client to close its side (RFC 9112 section 9.6) on the
@@ -112,6 +110,23 @@ class KapokThreadWorker(ThreadWorker):
                 self.log.debug("Failed to send error message.")
             return
         super().handle_error(req, client, addr, exc)
+
+
+PEEK_WAIT = 1.0  # seconds
+
+
+def _peek(sock, wait: float) -> bytes:
+    """The first bytes waiting in the socket, left there; nothing if none come within
+    ``wait`` seconds, or the socket cannot be peeked at (TLS). (poll, not select: select
+    refuses descriptors above 1023.)"""
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(wait * 1000):
+            return b""
+        return sock.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (OSError, ValueError):
+        return b""
 
 
 def _wait_for_client_to_close(sock, timeout: float = 2.0, max_drain: int = 65536) -> None:
