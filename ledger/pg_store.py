@@ -37,23 +37,28 @@ class DatabaseTimeoutError(Exception):
     """The database did not answer within the connection's deadline."""
 
 
+_DEFAULT = object()  # no timeout given: a statement, a commit, a rollback
+
+
 class DeadlineConnection(psycopg.Connection):
-    """A connection that waits at most ``deadline`` seconds for the server's answer to any
-    one operation (None: for ever, as psycopg does)."""
+    """A connection that waits at most ``deadline`` seconds for the server's answer to a
+    statement, a commit or a rollback (None: for ever, as psycopg does). A wait given its own
+    timeout (``notifies()``, listening for new events) keeps it."""
 
     deadline: float | None = None
 
-    def wait(self, gen, *args, timeout: float | None = None, **kwargs):
-        bound = self.deadline if timeout is None else timeout
+    def wait(self, gen, *args, timeout=_DEFAULT, **kwargs):
+        if timeout is not _DEFAULT:
+            return super().wait(gen, *args, timeout=timeout, **kwargs)
         started = time.monotonic()
         try:
-            return super().wait(gen, *args, timeout=bound, **kwargs)
+            return super().wait(gen, *args, timeout=self.deadline, **kwargs)
         except psycopg.OperationalError:
-            if timeout is None and bound and time.monotonic() - started >= bound:
+            if self.deadline and time.monotonic() - started >= self.deadline:
                 # Half a conversation is left on it: no further statement can use it.
                 self.close()
                 raise DatabaseTimeoutError(
-                    f"the database did not answer within {bound:g} s") from None
+                    f"the database did not answer within {self.deadline:g} s") from None
             raise
 
 
