@@ -102,16 +102,18 @@ def _die_with_parent() -> None:
 
 class Server:
     """``gunicorn -w 2`` with Kapok's settings (``web.serving``) on a free loopback port, in a
-    process group of its own."""
+    process group of its own; the code of ``root`` (another checkout, to compare two)."""
 
-    def __init__(self, app: str, env: dict, workdir: str, name: str, ready_path: str):
+    def __init__(self, app: str, env: dict, workdir: str, name: str, ready_path: str,
+                 root: Path = ROOT):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(workdir) / f"{name}.log", "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "-w", "2", "-b",
              f"127.0.0.1:{self.port}", app],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         try:
             self._wait(ready_path)
@@ -352,7 +354,7 @@ def server_env(url: str) -> dict:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("KAPOK_STRIPE_")}  # the offline provider, always
     env.update(KAPOK_DATABASE_URL=url, KAPOK_SECRET_KEY="bench-secret-not-for-production",
-               KAPOK_ENV="development", PYTHONPATH=str(ROOT))
+               KAPOK_ENV="development")
     return env
 
 
@@ -550,7 +552,7 @@ def main(argv=None) -> int:
     summary = {"benchmark": "http_load", "store": "postgres", "quick": args.quick, **facts,
                "database": url.rsplit("/", 1)[1],  # created for this run, dropped already
                "load_average_at_end": os.getloadavg()[0],
-               "servers": "gunicorn -c python:web.serving -w 2 (sync workers), Kapok and "
+               "servers": "gunicorn -c python:web.serving -w 2 (threaded workers), Kapok and "
                           "bench.bare_app",
                "seconds_per_get_run": seconds, "seconds_per_order_run": order_seconds,
                "order_rounds": rounds,

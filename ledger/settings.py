@@ -7,6 +7,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/kapok.db"
+# eventsourcing's PostgreSQL factory with Kapok's bounds on its connections.
+POSTGRES_FACTORY = "ledger.pg_store:Factory"
+# Pooled connections per application and process: kept open, and opened beyond it under load
+# (together twice the requests a web worker runs at once, see web/serving.py: a command that
+# holds its turns' connection may read on another).
+POOL_SIZE, MAX_OVERFLOW = "2", "6"
 
 
 class DatabaseURLError(ValueError):
@@ -64,7 +70,7 @@ def persistence_env(url: str) -> dict[str, str]:
                 f"invalid PostgreSQL URL {url!r}: use postgresql://user[:password]@host:port/db"
             )
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": POSTGRES_FACTORY,
             # eventsourcing's recorder, saving in one statement (see ledger/pg_recorder.py).
             "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:KapokPostgresRecorder",
             "POSTGRES_DBNAME": unquote(dbname),
@@ -75,7 +81,16 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             # Fail fast with a clear message rather than hang when the server is away.
             "POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+            # eventsourcing's own defaults (5, and 10 more under load) per application made
+            # each web worker hold about a dozen connections.
+            "POSTGRES_POOL_SIZE": os.environ.get("POSTGRES_POOL_SIZE", POOL_SIZE),
+            "POSTGRES_MAX_OVERFLOW": os.environ.get("POSTGRES_MAX_OVERFLOW", MAX_OVERFLOW),
         }
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db"
     )
+
+
+def is_postgres(env) -> bool:
+    """Whether eventsourcing's settings ``env`` select Kapok's PostgreSQL store."""
+    return env.get("PERSISTENCE_MODULE") == POSTGRES_FACTORY

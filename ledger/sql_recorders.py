@@ -22,6 +22,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
 
+from ledger.settings import is_postgres
+
 Statement = tuple[str, dict[str, Any]]
 
 logger = logging.getLogger(__name__)
@@ -202,7 +204,7 @@ def schema_lock(env) -> Iterator[None]:
     """Serialises table creation on PostgreSQL: gunicorn workers and tests start at the same
     moment on a new database, and concurrent CREATE TABLE / CREATE TYPE collide there
     ("tuple concurrently updated"). SQLite serialises writers by itself."""
-    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+    if not is_postgres(env):
         yield
         return
     import psycopg

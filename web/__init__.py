@@ -53,6 +53,17 @@ def _config_from_environment() -> dict:
     }
 
 
+def _database_bounds() -> dict[str, str]:
+    """How long a web request may wait on PostgreSQL (``ledger/pg_store.py``): short, so that
+    a database that is away, hung or saturated gives a 503 in seconds, never a hung thread.
+    eventsourcing tries a read several times, each waiting up to the pool timeout for a
+    connection; a statement runs at most the statement timeout, and the client waits a little
+    longer for its answer before giving up on the connection."""
+    defaults = {"POSTGRES_CONNECT_TIMEOUT": "1", "POSTGRES_POOL_TIMEOUT": "0.5",
+                "POSTGRES_STATEMENT_TIMEOUT": "5", "POSTGRES_LOCK_TIMEOUT": "5"}
+    return {name: os.environ.get(name, value) for name, value in defaults.items()}
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(_config_from_environment())
@@ -85,19 +96,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.setdefault("KAPOK_PRODUCTION", production)
 
-    # A request waits at most this long for a pooled PostgreSQL connection (eventsourcing
-    # retries ten times): short, so a lost database gives a quick 503, not a hung worker.
-    pool_wait = {"POSTGRES_CONNECT_TIMEOUT": os.environ.get("POSTGRES_CONNECT_TIMEOUT", "1")}
+    bounds = _database_bounds()
     payments = app.config.get("PAYMENT_PROVIDER") or payment_provider()
     if production and (problem := payments.unfit_for_production()):
         # Test payments in production would let anyone who can sign them settle or
         # reverse real orders.
         raise ConfigurationError(f"no real payment provider in production: {problem}")
-    market = Marketplace(env=pool_wait, database=app.config["DATABASE_URL"],
+    market = Marketplace(env=bounds, database=app.config["DATABASE_URL"],
                          payments=payments,
                          reservation_minutes=app.config["RESERVATION_MINUTES"])
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
-    app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=pool_wait)
+    app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=bounds)
     app.extensions["kapok_db_gate"] = gate_for(market)
     if app.config["PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"])

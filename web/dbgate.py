@@ -1,10 +1,11 @@
 """Fail fast while the database is away.
 
-eventsourcing retries a failed read ten times, waiting for a pooled connection each time,
-so a request that meets a dead database would hang for many seconds (longer than gunicorn's
-worker timeout). Before a request, if the database has not answered in the last second, the
-gate asks it once, briefly; when it does not answer, the request gets a 503 at once. Under
-load that costs one ``SELECT 1`` per worker per second; on SQLite nothing."""
+eventsourcing tries a failed read again and again, waiting for a pooled connection each
+time, so a request that meets a dead database would wait through every attempt. Before a
+request, if the database was not asked in the last second, the gate asks it once, briefly;
+while its last answer is a failure (or a request has just found the database away), requests
+get a 503 at once. Under load that costs one ``SELECT 1`` per worker per second; on SQLite
+nothing."""
 
 from __future__ import annotations
 
@@ -19,22 +20,31 @@ class DatabaseUnavailable(Exception):
 class DatabaseGate:
     def __init__(self, pool, fresh_for: float = 1.0, wait: float = 0.5, clock=time.monotonic):
         self.pool, self.fresh_for, self.wait, self.clock = pool, fresh_for, wait, clock
-        self.answered_at = clock()
-        self._lock = threading.Lock()
+        self.asked_at, self.failure = clock(), None
+        self._asking = threading.Lock()
 
     def check(self) -> None:
-        """Raises DatabaseUnavailable unless the database answered recently or answers now."""
-        if self.clock() - self.answered_at < self.fresh_for:
-            return
-        with self._lock:
-            if self.clock() - self.answered_at < self.fresh_for:
-                return
+        """Raises DatabaseUnavailable unless the database answered when last asked, and asks
+        again when that is older than ``fresh_for``. One thread asks at a time; while it
+        waits (as long as the connection's deadline when the database hangs), the others go
+        by the last answer instead of queueing behind it."""
+        if self.clock() - self.asked_at >= self.fresh_for and self._asking.acquire(False):
             try:
                 with self.pool.connection(timeout=self.wait) as connection:
                     connection.execute("SELECT 1")
+                self.failure = None
             except Exception as error:  # any failure to answer means the same here
-                raise DatabaseUnavailable(str(error)) from None
-            self.answered_at = self.clock()
+                self.failure = str(error) or type(error).__name__
+            finally:
+                self.asked_at = self.clock()
+                self._asking.release()
+        if self.failure is not None:
+            raise DatabaseUnavailable(self.failure)
+
+    def report(self, failure: str) -> None:
+        """A request found the database away: the next ones hear it at once, until the gate
+        asks again."""
+        self.failure, self.asked_at = failure, self.clock()
 
 
 def gate_for(app_service) -> DatabaseGate | None:

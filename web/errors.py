@@ -9,6 +9,7 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ledger.errors import LedgerError
+from ledger.pg_store import DatabaseTimeoutError
 from market.errors import MarketError
 from web.consistency import ViewNotReadyError
 from web.dbgate import DatabaseUnavailable
@@ -81,7 +82,7 @@ def _database_errors() -> tuple[type[Exception], ...]:
         pass
     from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-    errors.append(StoreOperationalError)
+    errors += [StoreOperationalError, DatabaseTimeoutError]
     return tuple(errors)
 
 
@@ -107,6 +108,12 @@ def register(app) -> None:
 
     def database_unavailable(error: Exception):
         log.warning("database unavailable: %s", error)
+        gate = app.extensions.get("kapok_db_gate")
+        # No answer at all says the database is away, and the next requests need not wait to
+        # hear it; an error the server sent (a turn not granted) says it is there, and a pool
+        # with no connection free says only that this process is busy.
+        if gate is not None and isinstance(error, DatabaseTimeoutError):
+            gate.report(str(error))
         return unavailable_response("the database is unavailable; please retry shortly", 5)
 
     @app.errorhandler(ViewNotReadyError)

@@ -236,6 +236,9 @@ def identity_env(database_url: str) -> dict[str, str]:
         else:
             file = Path(path)
             env["SQLITE_DBNAME"] = str(file.with_name(f"{file.stem}-identity{file.suffix}"))
+    else:
+        # A token's lookup and a sign-up are one short query each: fewer than the ledger's.
+        env.update(POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="1")
     return env
 
 

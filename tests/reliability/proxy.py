@@ -1,4 +1,5 @@
-"""A TCP proxy the tests put between Kapok and PostgreSQL, to cut the database away."""
+"""A TCP proxy the tests put between Kapok and PostgreSQL, to cut the database away or to make
+it hang."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import threading
 
 class CuttableProxy:
     """Forwards 127.0.0.1:<port> to a server; ``cut()`` drops every connection and refuses
-    new ones (as a network partition or a stopped server would), ``restore()`` heals it."""
+    new ones (as a network partition or a stopped server would), ``restore()`` heals it.
+    ``pause()`` holds every byte and every new connection, refusing nothing (as a hung
+    server or a stalled network would: the client's kernel sees its data acknowledged),
+    ``resume()`` delivers what was held and goes on."""
 
     def __init__(self, target: tuple[str, int]):
         self.target = target
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.up = True
@@ -28,20 +34,22 @@ class CuttableProxy:
             if not self.up:
                 client.close()
                 continue
+            self.flowing.wait()
             try:
                 server = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
+            server.settimeout(None)  # the timeout was for connecting: an idle pipe stays open
             with self.lock:
                 self.connections += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -67,6 +75,13 @@ class CuttableProxy:
     def restore(self) -> None:
         self.up = True
 
+    def pause(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
     def close(self) -> None:
+        self.resume()
         self.cut()
         self.listener.close()

@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
-
-from tests.conftest import view_worker
-from tests.reliability.proxy import CuttableProxy
-from tests.web.conftest import LOGINS, seed_demo
-from web import create_app
-from web.identity import Identity
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def outage(postgres_url, monkeypatch, tmp_path):
-    """The seeded demo on PostgreSQL, and an app that reaches it through a cuttable proxy."""
-    seed_demo(postgres_url)
-    token = Identity(postgres_url).issue_token(LOGINS["buyer"][0], "outage test")
-    parts = urlsplit(postgres_url)
-    proxy = CuttableProxy((parts.hostname, parts.port))
-    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "key.pem"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL":
-                      f"postgresql://postgres@127.0.0.1:{proxy.port}{parts.path}"})
-    with view_worker(app.extensions["kapok_market"]):
-        yield app, proxy, token
-    proxy.close()
-    app.extensions["kapok_market"].close()
-    app.extensions["kapok_identity"].close()
+def outage(proxied):
+    app, proxy, token, _ = proxied
+    return app, proxy, token
 
 
 def first_listing(client) -> str:

@@ -1,5 +1,6 @@
-"""gunicorn with Kapok's settings (web.serving): a client slow to close its connection does not
-hold a worker, and a response to a request whose body was left unread still arrives whole."""
+"""gunicorn with Kapok's settings (web.serving): slow, idle and lingering clients do not starve
+the others, a response to a request whose body was left unread still arrives whole, and a
+request line too long is refused in the API's own JSON."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -62,7 +65,7 @@ def request(port: int, raw: bytes) -> tuple[socket.socket, bytes]:
     return connection, response
 
 
-GET = b"GET / HTTP/1.1\r\nHost: kapok\r\n\r\n"
+GET = b"GET / HTTP/1.1\r\nHost: kapok\r\nConnection: close\r\n\r\n"
 
 
 def seconds_for_the_next_client_while_one_stays_open(port: int) -> float:
@@ -102,29 +105,122 @@ def test_a_response_to_a_request_whose_body_was_not_read_arrives_whole():
     assert response.endswith(b'"state":"reserved"}\n')
 
 
+def local_env(tmp_path) -> dict[str, str]:
+    """Kapok on a SQLite store of its own, with a home directory of its own."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {**{name: value for name, value in os.environ.items() if name != "XDG_RUNTIME_DIR"},
+            "HOME": str(home), "KAPOK_DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
+            "KAPOK_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
+            "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "signing-key.pem")}
+
+
+def wait_for_health(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                assert json.loads(r.read())["status"] == "ok"
+            return
+        except OSError:
+            assert process.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def kapok_under_gunicorn(tmp_path):
+    """Kapok as the Procfile runs it (two workers), on SQLite."""
+    port = free_port()
+    env = {**local_env(tmp_path), "KAPOK_ENV": "development", "KAPOK_SECRET_KEY": "x" * 32}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "-w", "2", "-b",
+         f"127.0.0.1:{port}", "web:create_app()"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_health(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def slow_header_client(port: int, stop: threading.Event) -> None:
+    """Sends a request's head one byte a second and never ends it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        head = b"GET /healthz HTTP/1.1\r\nHost: kapok\r\nX-Slow: " + b"a" * 10_000
+        for byte in head:
+            if stop.wait(1.0):
+                return
+            try:
+                connection.sendall(bytes([byte]))
+            except OSError:
+                return
+
+
+SLOW_CLIENTS, IDLE_CLIENTS, PROBES, PROBE_BOUND = 4, 4, 15, 2.0
+
+
+def test_slow_and_idle_clients_do_not_starve_the_health_probe(tmp_path):
+    with kapok_under_gunicorn(tmp_path) as port:
+        stop = threading.Event()
+        slow = [threading.Thread(target=slow_header_client, args=(port, stop), daemon=True)
+                for _ in range(SLOW_CLIENTS)]
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(IDLE_CLIENTS)]
+        for thread in slow:
+            thread.start()
+        time.sleep(2)  # every slow client has a thread (or a worker) reading it
+        answered, slowest = 0, 0.0
+        try:
+            for _ in range(PROBES):
+                started = time.monotonic()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                                timeout=PROBE_BOUND) as response:
+                        answered += response.status == 200
+                    slowest = max(slowest, time.monotonic() - started)
+                except OSError:
+                    slowest = max(slowest, time.monotonic() - started)
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        finally:
+            stop.set()
+            for connection in idle:
+                connection.close()
+        print(f"health probes answered {answered} of {PROBES}, slowest {slowest:.3f} s")
+        assert (answered, PROBES) == (PROBES, PROBES), f"{answered} of {PROBES} probes answered"
+        assert slowest < PROBE_BOUND
+
+
+LONG_QUERY = "x=" + "a" * 5000  # past gunicorn's limit on a request line (4094 bytes)
+
+
+def test_a_request_line_too_long_is_refused_in_json_under_the_api(tmp_path):
+    with kapok_under_gunicorn(tmp_path) as port:
+        connection, raw = request(port, f"GET /api/v1/listings?{LONG_QUERY} HTTP/1.1\r\n"
+                                        "Host: kapok\r\n\r\n".encode())
+        connection.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 414")
+        assert b"content-type: application/json" in head.lower()
+        assert json.loads(body) == {"code": 414, "status": "Request URI Too Long",
+                                    "message": "the request line is too long"}
+        with pytest.raises(urllib.error.HTTPError) as page:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/catalogue?{LONG_QUERY}", timeout=5)
+        page.value.close()
+        assert page.value.code == 414
+        assert page.value.headers["Content-Type"].startswith("text/html")
+
+
 def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
     port = free_port()
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**{name: value for name, value in os.environ.items() if name != "XDG_RUNTIME_DIR"},
-           "HOME": str(home), "KAPOK_DATABASE_URL": f"sqlite:///{tmp_path}/kapok.db",
-           "KAPOK_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
-           "KAPOK_SIGNING_KEY_FILE": str(tmp_path / "signing-key.pem")}
+    env = local_env(tmp_path)
+    home = Path(env["HOME"])
     process = subprocess.Popen(
         [sys.executable, "-m", "web.cli", "serve", "--no-worker", "--workers", "1",
          "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                    assert json.loads(r.read())["status"] == "ok"
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read()[-2000:]
-                assert time.monotonic() < deadline, "kapok serve did not answer"
-                time.sleep(0.3)
+        wait_for_health(port, process)
         command = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         assert b"python:web.serving" in command  # the Procfile's settings, not gunicorn's
         # No control socket: gunicorn's default puts one per user in the home directory,

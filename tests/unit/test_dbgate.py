@@ -50,14 +50,42 @@ def test_after_a_quiet_second_the_gate_asks_once_and_remembers_the_answer():
     assert pool.asked == 1
 
 
-def test_a_database_that_does_not_answer_is_reported_at_once_until_it_is_back():
+def test_a_database_that_does_not_answer_is_reported_at_once_until_asked_again():
     pool, clock = Pool(), Clock()
     gate = DatabaseGate(pool, fresh_for=1.0, clock=clock)
     pool.up = False
     clock.now += 2
     with pytest.raises(DatabaseUnavailable):
         gate.check()
-    with pytest.raises(DatabaseUnavailable):
-        gate.check()
     pool.up = True
+    with pytest.raises(DatabaseUnavailable):  # the failure stands for a second, unasked
+        gate.check()
+    assert pool.asked == 1
+    clock.now += 1
     gate.check()
+    assert pool.asked == 2
+
+
+def test_while_one_request_asks_the_others_go_by_the_last_answer():
+    import threading
+
+    asking, release = threading.Event(), threading.Event()
+
+    class HangingPool(Pool):
+        @contextmanager
+        def connection(self, timeout):
+            self.asked += 1
+            asking.set()
+            release.wait(5)
+            yield self
+
+    pool, clock = HangingPool(), Clock()
+    gate = DatabaseGate(pool, fresh_for=1.0, clock=clock)
+    clock.now += 2
+    asker = threading.Thread(target=gate.check)
+    asker.start()
+    asking.wait(5)
+    gate.check()  # not queued behind the question: the last answer was good
+    release.set()
+    asker.join(5)
+    assert pool.asked == 1

@@ -1,0 +1,99 @@
+"""Two checkouts of Kapok served side by side on one store, measured in alternation:
+
+    python -m bench.serving_compare OTHER_CHECKOUT [--seconds 8] [--rounds 3] [--json FILE]
+
+Each is ``gunicorn -c python:web.serving -w 2`` with its own code and settings (as
+``bench.http_load`` runs one). In every round, each GET (``wrk``, 8 connections) and each
+order phase (4 and 16 clients, ``bench.order_load``) runs against this checkout and then the
+other, so both meet the same moment of a shared machine; the result is this checkout's
+figure over the other's, per round and as the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import new_store, run_facts, write_json
+from bench.http_load import ROOT, Server, _drop, order_load, seed, server_env, wrk
+
+PAGES = ("/catalogue", "/api/v1/listings")
+CLIENTS = (4, 16)
+
+
+def compare(url: str, other: Path, workdir: str, seconds: float, rounds: int) -> dict:
+    listing, tokens, _ = seed(url, max(CLIENTS))
+    tokens_file = Path(workdir) / "tokens.txt"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    servers = {}
+    try:
+        for name, root in (("this", ROOT), ("other", other)):
+            servers[name] = Server("web:create_app()", server_env(url), workdir, name,
+                                   "/healthz", root=root)
+        figures: dict[str, dict[str, list]] = {}
+        for _ in range(rounds):
+            for path in PAGES:
+                for name, server in servers.items():
+                    run = wrk(server.base + path, seconds, 8)
+                    figures.setdefault(path, {}).setdefault(name, []).append(run)
+            for count in CLIENTS:
+                for name, server in servers.items():
+                    run = order_load(server.base, listing, str(tokens_file), count, seconds)
+                    figures.setdefault(f"orders-{count}", {}).setdefault(name, []).append(run)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {phase: summarise(runs) for phase, runs in figures.items()}
+
+
+def summarise(runs: dict[str, list]) -> dict:
+    rate = "requests_per_second" if "requests_per_second" in runs["this"][0] else \
+        "orders_per_second"
+    ratios = [round(a[rate] / b[rate], 3) for a, b in zip(runs["this"], runs["other"])]
+    errors = "non_2xx" if rate == "requests_per_second" else "server_errors_5xx"
+    return {"this": [run[rate] for run in runs["this"]],
+            "other": [run[rate] for run in runs["other"]],
+            "this_p99_ms": [run["p99_ms"] for run in runs["this"]],
+            "other_p99_ms": [run["p99_ms"] for run in runs["other"]],
+            "errors": {name: sum(run.get(errors, 0) for run in group)
+                       for name, group in runs.items()},
+            "ratios": ratios, "median_ratio": statistics.median(ratios)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="the other checkout (e.g. a git worktree)")
+    parser.add_argument("--seconds", type=float, default=8, help="per GET and order run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", dest="json_path")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (Debian: apt-get install wrk)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    facts = run_facts()
+    workdir = tempfile.mkdtemp(prefix="kapok-compare-")
+    url = new_store("postgres", workdir)
+    try:
+        results = compare(url, args.other.resolve(), workdir, args.seconds, args.rounds)
+    finally:
+        _drop(url)
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = {"benchmark": "serving_compare", **facts, "other": str(args.other),
+               "load_average_at_end": os.getloadavg()[0], "seconds": args.seconds,
+               "rounds": args.rounds, **results}
+    for phase, row in results.items():
+        print(f"{phase:<20} this {row['this']} other {row['other']} -> x{row['median_ratio']} "
+              f"(rounds {row['ratios']}); p99 ms {row['this_p99_ms']} vs {row['other_p99_ms']};"
+              f" errors {row['errors']}")
+    write_json(args.json_path, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
