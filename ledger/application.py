@@ -148,6 +148,7 @@ class Ledger(Application[UUID]):
         with schema_lock(env):
             super().__init__(env=env)
         self._view = None
+        self._making_view = threading.Lock()
         # What one command has loaded or created, and which aggregates it knows to be absent.
         self._unit = threading.local()
         self._batch_reads = supports_batch_reads(self.recorder)
@@ -163,7 +164,9 @@ class Ledger(Application[UUID]):
         """The ledger's read model (balances, serial history), as the worker's projection
         has written it (``ledger.projection``)."""
         if self._view is None:
-            self._view = self.view_class()(self)
+            with self._making_view:  # threads of one process share one view and its tables
+                if self._view is None:
+                    self._view = self.view_class()(self)
         return self._view
 
     def view_class(self):

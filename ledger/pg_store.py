@@ -73,6 +73,8 @@ def _seconds(env, name: str, default: float = 0.0) -> float:
 def connection_settings(env) -> dict:
     """libpq's parameters for every new connection of a pool configured by ``env``."""
     settings = {"connect_timeout": max(2, int(_seconds(env, "POSTGRES_CONNECT_TIMEOUT", 5))),
+                # Which of Kapok's processes holds a connection, in pg_stat_activity.
+                "application_name": env.get("POSTGRES_APPLICATION_NAME") or "kapok",
                 "keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
                 "keepalives_interval": KEEPALIVE_INTERVAL, "keepalives_count": KEEPALIVE_COUNT,
                 "tcp_user_timeout": TCP_USER_TIMEOUT_MS}

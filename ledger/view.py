@@ -12,6 +12,7 @@ of the concrete view class), they are dropped and the view replays the log from 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -105,6 +106,8 @@ class LedgerView:
         self.recorder = tables_recorder(app, f"{type(self).__name__}Recorder", self.tables,
                                         projection=self.tracking_name)
         self.known_accounts = KnownAccounts(self.recorder)
+        self._seen = 0  # the highest position this process has seen the view reach
+        self._asking = threading.Lock()
 
     # --- updating (by the projection only) ---------------------------------------------
     def translate(self, event, position: int) -> tuple[list[Statement], dict]:
@@ -137,11 +140,20 @@ class LedgerView:
     def wait(self, position: int | None, timeout: float) -> None:
         """Returns once the view has applied the event at ``position`` (None: nothing to
         wait for); raises ViewBehindError when ``timeout`` seconds pass first."""
-        if position is None:
+        if position is None or self._seen >= position:
             return
         deadline = time.monotonic() + timeout
         pause = 0.002
-        while self.position() < position:
+        while True:
+            # One question at a time: every waiting thread reads its answer.
+            if self._asking.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                try:
+                    if self._seen < position:
+                        self._seen = max(self._seen, self.position())
+                finally:
+                    self._asking.release()
+            if self._seen >= position:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ViewBehindError(

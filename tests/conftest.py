@@ -99,14 +99,19 @@ def ledger(database_url):
     app.close()
 
 
+WORKER = "kapok worker"  # the worker's connections, as pg_stat_activity names them
+
+
 @contextlib.contextmanager
 def view_worker(market):
     """The worker's projection (eventsourcing's runner, started again when it fails) beside
-    a test's app, as `kapok worker` runs beside the web: the only writer of the read model."""
+    a test's app, on an application instance of its own, as `kapok worker` runs beside the
+    web: the only writer of the read model."""
     from ledger.projection import keep_view_projected
 
+    worker = type(market)(env={**market.view_env(), "POSTGRES_APPLICATION_NAME": WORKER})
     stop = threading.Event()
-    thread = threading.Thread(target=keep_view_projected, args=(market, stop),
+    thread = threading.Thread(target=keep_view_projected, args=(worker, stop),
                               kwargs={"every": 0.1}, daemon=True)
     thread.start()
     try:
@@ -114,6 +119,7 @@ def view_worker(market):
     finally:
         stop.set()
         thread.join(30)
+        worker.close()
 
 
 def settled(market):

@@ -106,6 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                          payments=payments,
                          reservation_minutes=app.config["RESERVATION_MINUTES"])
     app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
+    market.view  # its tables made once, before requests share it
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=bounds)
     app.extensions["kapok_db_gate"] = gate_for(market)
     if app.config["PROXIES"]:

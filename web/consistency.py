@@ -51,15 +51,13 @@ def register(app) -> None:
     @app.after_request
     def remember_own_writes(response):
         position = _market().saved_position()
-        if position is None or request.blueprint == "webhooks":
+        if position is None or request.blueprint == "webhooks" or response.status_code >= 400:
             return response  # a payment provider lists nothing afterwards
         if request.path.startswith("/api/"):
             try:
                 _wait(position)
-            except ViewNotReadyError as error:
-                from web.errors import unavailable_response
-
-                return unavailable_response(str(error), error.retry_after)
+            except Exception as error:  # answered by the app's handlers, as in a view
+                return app.make_response(app.handle_user_exception(error))
             return response
         session[SESSION_KEY] = max(position, session.get(SESSION_KEY) or 0)
         return response

@@ -139,6 +139,7 @@ def worker(interval, once):
     from ledger.projection import keep_view_projected
     from web.cli.audit_commands import follow_log
 
+    os.environ.setdefault("POSTGRES_APPLICATION_NAME", "kapok worker")
     app = open_ledger()
     if once:
         app.caught_up_view()
