@@ -153,13 +153,15 @@ class Server:
         self.log.close()
 
 
-def start_worker(env: dict, workdir: str) -> subprocess.Popen:
-    """``kapok worker`` beside the server, as the Procfile runs it: the read model's only
-    writer, which every request that saved waits for."""
-    with open(Path(workdir) / "worker.log", "w") as log:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+def start_worker(env: dict, workdir: str, root: Path = ROOT,
+                 name: str = "worker") -> subprocess.Popen:
+    """``kapok worker`` beside the server, as the Procfile runs it (the code of ``root``):
+    the read model's only writer, which every request that saved waits for."""
+    with open(Path(workdir) / f"{name}.log", "w") as log:  # the child keeps its own copy
+        return subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=root,
+                                env={**env, "PYTHONPATH": str(root)}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
 
 
 def stop_worker(worker: subprocess.Popen) -> None:

@@ -2,8 +2,8 @@
 
     python -m bench.serving_compare OTHER_CHECKOUT [--seconds 8] [--rounds 3] [--json FILE]
 
-Each is ``gunicorn -c python:web.serving -w 2`` with its own code and settings (as
-``bench.http_load`` runs one). In every round, each GET (``wrk``, 8 connections) and each
+Each is ``gunicorn -c python:web.serving -w 2`` with its own code and settings, on a store of
+its own seeded alike, with its own ``kapok worker`` (as ``bench.http_load`` runs one). In every round, each GET (``wrk``, 8 connections) and each
 order phase (4 and 16 clients, ``bench.order_load``) runs against this checkout and then the
 other, so both meet the same moment of a shared machine; the result is this checkout's
 figure over the other's, per round and as the median.
@@ -21,20 +21,28 @@ import tempfile
 from pathlib import Path
 
 from bench.common import new_store, run_facts, write_json
-from bench.http_load import ROOT, Server, _drop, order_load, seed, server_env, wrk
+from bench.http_load import (ROOT, Server, _drop, order_load, seed, server_env, start_worker,
+                             stop_worker, wrk)
 
 PAGES = ("/catalogue", "/api/v1/listings")
 CLIENTS = (4, 16)
 
 
-def compare(url: str, other: Path, workdir: str, seconds: float, rounds: int) -> dict:
-    listing, tokens, _ = seed(url, max(CLIENTS))
-    tokens_file = Path(workdir) / "tokens.txt"
-    tokens_file.write_text("\n".join(tokens) + "\n")
-    servers = {}
+def compare(urls: dict[str, str], roots: dict[str, Path], workdir: str, seconds: float,
+            rounds: int) -> dict:
+    """Each checkout on a store of its own (the same demo and buyers), with its own
+    ``kapok worker``: two versions' read models cannot share one store."""
+    seeded = {name: seed(url, max(CLIENTS)) for name, url in urls.items()}
+    tokens_files = {}
+    for name, (_, tokens, _) in seeded.items():
+        tokens_files[name] = Path(workdir) / f"tokens-{name}.txt"
+        tokens_files[name].write_text("\n".join(tokens) + "\n")
+    servers, workers = {}, []
     try:
-        for name, root in (("this", ROOT), ("other", other)):
-            servers[name] = Server("web:create_app()", server_env(url), workdir, name,
+        for name, root in roots.items():
+            workers.append(start_worker(server_env(urls[name]), workdir, root,
+                                        f"worker-{name}"))
+            servers[name] = Server("web:create_app()", server_env(urls[name]), workdir, name,
                                    "/healthz", root=root)
         figures: dict[str, dict[str, list]] = {}
         for _ in range(rounds):
@@ -44,11 +52,14 @@ def compare(url: str, other: Path, workdir: str, seconds: float, rounds: int) ->
                     figures.setdefault(path, {}).setdefault(name, []).append(run)
             for count in CLIENTS:
                 for name, server in servers.items():
-                    run = order_load(server.base, listing, str(tokens_file), count, seconds)
+                    run = order_load(server.base, seeded[name][0], str(tokens_files[name]),
+                                     count, seconds)
                     figures.setdefault(f"orders-{count}", {}).setdefault(name, []).append(run)
     finally:
         for server in servers.values():
             server.stop()
+        for worker in workers:
+            stop_worker(worker)
     return {phase: summarise(runs) for phase, runs in figures.items()}
 
 
@@ -78,11 +89,13 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     facts = run_facts()
     workdir = tempfile.mkdtemp(prefix="kapok-compare-")
-    url = new_store("postgres", workdir)
+    urls = {name: new_store("postgres", workdir) for name in ("this", "other")}
     try:
-        results = compare(url, args.other.resolve(), workdir, args.seconds, args.rounds)
+        results = compare(urls, {"this": ROOT, "other": args.other.resolve()}, workdir,
+                          args.seconds, args.rounds)
     finally:
-        _drop(url)
+        for url in urls.values():
+            _drop(url)
         shutil.rmtree(workdir, ignore_errors=True)
     summary = {"benchmark": "serving_compare", **facts, "other": str(args.other),
                "load_average_at_end": os.getloadavg()[0], "seconds": args.seconds,
