@@ -113,9 +113,17 @@ def keep_view_projected(app, stop: threading.Event, every: float = 2.0,
         try:
             with run_view_projection(app) as runner:
                 while not stop.is_set() and not runner.is_interrupted.is_set():
-                    between()
+                    _logging_failure(between)
                     runner.run_forever(timeout=every)
         except Exception:  # logged, then tried again: the worker must outlive the outage
             log.exception("the read model's projection stopped; starting it again in %.1f s",
                           every)
             stop.wait(every)
+
+
+def _logging_failure(work: Callable[[], object]) -> None:
+    """Runs ``work``; a failure is logged, and the projection beside it goes on."""
+    try:
+        work()
+    except Exception:
+        log.exception("a round of the worker failed; it runs again in the next")

@@ -76,3 +76,29 @@ def test_a_projection_behind_another_drops_what_the_other_applied(database_url):
     finally:
         ahead.close()
         behind.close()
+
+
+def test_a_failing_round_of_the_worker_leaves_the_projection_running(database_url):
+    writer = Ledger(database=database_url)
+    projector = Ledger(database=database_url)
+    ledger_with_project(writer)
+    stop = threading.Event()
+    failed = threading.Event()
+
+    def failing_round():  # as the audit's round without a signing key
+        failed.set()
+        raise RuntimeError("no signing key")
+
+    thread = threading.Thread(target=keep_view_projected, args=(projector, stop),
+                              kwargs={"every": 2.0, "between": failing_round})
+    thread.start()
+    try:
+        failed.wait(10)
+        writer.open_account("late", HOLDING)
+        # Applied within a fraction of the worker's round, not after a restart.
+        writer.view.wait(writer.saved_position(), timeout=1.0)
+    finally:
+        stop.set()
+        thread.join(30)
+        writer.close()
+        projector.close()
