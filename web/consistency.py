@@ -2,11 +2,12 @@
 
 A command's save is in the event store at once, but the pages and lists that read the view
 show it once the worker's projection has applied it, a few milliseconds later. So a request
-that must see a write waits for it: an API call that saved waits before it answers (its
-client may list what it made next); a page reads the view through ``read_view``, which waits
-for what this request saved and for what this browser saved last (the position travels in
-the session, from a form's POST to the page it redirects to). The wait is bounded; past it
-the answer is 503 with Retry-After, and nothing is lost: the write itself is recorded.
+that reads the view through ``read_view`` first waits for the writes it must show: a page,
+for what this request saved and what this browser saved last (the position travels in the
+session, from a form's POST to the page it redirects to); an API call, which carries no
+session, for every write stored before it began, its client's among them. Writes never wait:
+their answers come from the aggregates they saved. The wait is bounded; past it the answer is
+503 with Retry-After, and nothing is lost: the write itself is recorded.
 """
 
 from __future__ import annotations
@@ -20,24 +21,30 @@ RETRY_AFTER_SECONDS = 2
 
 
 class ViewNotReadyError(Exception):
-    """The read model does not show this request's own write yet."""
+    """The read model does not show the writes this request must show yet."""
 
     retry_after = RETRY_AFTER_SECONDS
 
     def __init__(self):
         super().__init__(
-            "your change is recorded, but the pages that list it are still catching up; "
-            "please retry in a few seconds (an API request repeated with the same "
-            "idempotency_key returns its result without doing it twice)")
+            "recent changes are recorded, but the pages that list them are still catching "
+            "up; please retry in a few seconds")
 
 
 def read_view():
-    """The read model, once it shows what this request and this browser saved."""
+    """The read model, once it shows the writes this request must show."""
     market = _market()
-    remembered = session.get(SESSION_KEY) if session else None
-    _wait(max(market.saved_position() or 0, remembered or 0) or None)
-    if remembered is not None:
-        session.pop(SESSION_KEY, None)
+    if request.path.startswith("/api/"):
+        wanted = market.recorder.max_notification_id()
+    else:
+        remembered = session.get(SESSION_KEY) if session else None
+        wanted = max(market.saved_position() or 0, remembered or 0) or None
+        if remembered is not None:
+            session.pop(SESSION_KEY, None)
+    try:
+        market.view.wait(wanted, current_app.config["VIEW_WAIT_SECONDS"])
+    except ViewBehindError:
+        raise ViewNotReadyError() from None
     return market.view
 
 
@@ -51,23 +58,10 @@ def register(app) -> None:
     @app.after_request
     def remember_own_writes(response):
         position = _market().saved_position()
-        if position is None or request.blueprint == "webhooks" or response.status_code >= 400:
-            return response  # a payment provider lists nothing afterwards
-        if request.path.startswith("/api/"):
-            try:
-                _wait(position)
-            except Exception as error:  # answered by the app's handlers, as in a view
-                return app.make_response(app.handle_user_exception(error))
-            return response
-        session[SESSION_KEY] = max(position, session.get(SESSION_KEY) or 0)
+        if position is not None and response.status_code < 400 and not request.path.startswith(
+                ("/api/", "/webhooks/")):
+            session[SESSION_KEY] = max(position, session.get(SESSION_KEY) or 0)
         return response
-
-
-def _wait(position: int | None) -> None:
-    try:
-        _market().view.wait(position, current_app.config["VIEW_WAIT_SECONDS"])
-    except ViewBehindError:
-        raise ViewNotReadyError() from None
 
 
 def _market():
