@@ -34,6 +34,7 @@ _CREATED_NAME = re.compile(
     r"CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=512)  # the projection adapts the same few statements again
 def to_pyformat(sql: str) -> str:
     """``:name`` placeholders (SQLite) as ``%(name)s`` (psycopg)."""
     return re.sub(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)", r"%(\1)s", sql)
@@ -92,13 +93,17 @@ class _TablesRecorder:
         ``first`` this raises IntegrityError and nothing is written, and a process applying
         the same events at this moment waits on the claim's row, then finds it moved."""
         with self.datastore.transaction(commit=True) as cursor:
-            for setting in self.projection_settings:
-                cursor.execute(setting)
-            self._insert_tracking(cursor, Tracking(name, first))
-            for sql, params in statements:
-                cursor.execute(self.adapt(sql), params)
-            if last != first:
-                self._insert_tracking(cursor, Tracking(name, last))
+            self._write_range(cursor, name, first, last, statements)
+
+    def _write_range(self, cursor, name: str, first: int, last: int,
+                     statements: Iterable[Statement]) -> None:
+        for setting in self.projection_settings:
+            cursor.execute(setting)
+        self._insert_tracking(cursor, Tracking(name, first))
+        for sql, params in statements:
+            cursor.execute(self.adapt(sql), params)
+        if last != first:
+            self._insert_tracking(cursor, Tracking(name, last))
 
     def query(self, sql: str, params: dict[str, Any]) -> list:
         with self.datastore.transaction(commit=False) as cursor:
@@ -174,6 +179,14 @@ def _postgres_base():
 
         def adapt(self, sql: str) -> str:
             return to_pyformat(sql)
+
+        def write_range(self, name: str, first: int, last: int,
+                        statements: Iterable[Statement]) -> None:
+            # In psycopg's pipeline the statements go out together: a round trip for each
+            # answer waited for (the two tracking checks, the commit), not one per statement.
+            with self.datastore.transaction(commit=True) as cursor, \
+                    cursor.connection.pipeline():
+                self._write_range(cursor, name, first, last, statements)
 
     return PostgresTablesRecorder
 
