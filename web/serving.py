@@ -37,6 +37,9 @@ APP_SLOTS = int(os.environ.get("KAPOK_APP_SLOTS", "4"))
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = 30  # a worker whose main loop stops for this long is restarted
 graceful_timeout = 20  # on restart or shutdown, requests in flight get this long to finish
+# Each worker its own listening socket, the kernel spreading new connections across them:
+# with one shared socket the first idle worker takes every kept-alive client it can.
+reuse_port = True
 # gunicorn 27's control socket is on by default at one path per user ($HOME/.gunicorn): every
 # server started on a host (a second instance, the benchmark's two) unlinks the last one's,
 # and Kapok uses none of its commands.
