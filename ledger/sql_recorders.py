@@ -17,6 +17,9 @@ import functools
 import hashlib
 import logging
 import re
+import threading
+import time
+import weakref
 from typing import Any, Iterable, Iterator, Sequence
 
 from eventsourcing.persistence import OperationalError, Tracking
@@ -197,16 +200,43 @@ def _recorder_class(sqlite: bool, name: str, tables: tuple[str, ...], projection
     return type(name, (base,), {"tables": tables, "projection": projection})
 
 
+# Each application's recorders, made (and their tables created) once per process: the web
+# asks for the audit log's on many requests.
+_RECORDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAKING = threading.Lock()
+CREATE_ATTEMPTS = 5
+
+
 def tables_recorder(app, name: str, tables: Sequence[str], projection: str | None = None):
-    """A recorder for ``tables`` on the application's own database and connection pool.
+    """A recorder for ``tables`` on the application's own database and connection pool, the
+    same one for the same tables of the same application.
 
     ``projection``, the tracking name of tables that are a projection of the event log: they
     are dropped, recreated and their position reset when their definitions change. (The audit
     log gives none: its signed tree heads could not be made again.)"""
-    cls = _recorder_class(isinstance(app.factory, SQLiteFactory), name, tuple(tables),
-                          projection)
-    with schema_lock(app.env):
-        return app.factory.tracking_recorder(cls)
+    key = (name, tuple(tables), projection)
+    with _MAKING:
+        made = _RECORDERS.setdefault(app, {})
+        if key not in made:
+            made[key] = _new_tables_recorder(app, *key)
+        return made[key]
+
+
+def _new_tables_recorder(app, name: str, tables: tuple[str, ...], projection: str | None):
+    sqlite = isinstance(app.factory, SQLiteFactory)
+    cls = _recorder_class(sqlite, name, tables, projection)
+    attempts = 0
+    while True:
+        try:
+            with schema_lock(app.env):
+                return app.factory.tracking_recorder(cls)
+        except OperationalError as error:
+            # eventsourcing creates SQLite tables in a transaction that reads before it
+            # writes: another process's commit in between makes SQLite refuse it at once.
+            attempts += 1
+            if not sqlite or "locked" not in str(error) or attempts == CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.05 * 2**attempts)
 
 
 SCHEMA_LOCK_KEY = 0x6B61706F6B  # "kapok": one advisory lock for all our table creation
