@@ -63,7 +63,7 @@ from ledger.retirements import (
 )
 from ledger.serials import SerialBlock, SerialRange, total_quantity
 from ledger.settings import database_url, persistence_env
-from ledger.sql_recorders import schema_lock
+from ledger.sql_recorders import creating_tables, schema_lock
 from ledger.text import check_printable
 from ledger.transcodings import LEDGER_TRANSCODINGS
 
@@ -146,7 +146,7 @@ class Ledger(Application[UUID]):
         self._given_env = dict(env or {})
         env = {**settings, **self._given_env}
         with schema_lock(env):
-            super().__init__(env=env)
+            creating_tables(lambda: super(Ledger, self).__init__(env=env))
         self._view = None
         self._making_view = threading.Lock()
         # What one command has loaded or created, and which aggregates it knows to be absent.

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from eventsourcing.persistence import OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
@@ -28,6 +28,7 @@ from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
 from ledger.settings import is_postgres
 
 Statement = tuple[str, dict[str, Any]]
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -225,16 +226,22 @@ def tables_recorder(app, name: str, tables: Sequence[str], projection: str | Non
 def _new_tables_recorder(app, name: str, tables: tuple[str, ...], projection: str | None):
     sqlite = isinstance(app.factory, SQLiteFactory)
     cls = _recorder_class(sqlite, name, tables, projection)
+    with schema_lock(app.env):
+        return creating_tables(lambda: app.factory.tracking_recorder(cls))
+
+
+def creating_tables(create: Callable[[], T]) -> T:
+    """``create()``, tried again when SQLite refuses it as locked: eventsourcing creates
+    SQLite tables in a transaction that reads before it writes, and another process's
+    commit in between (workers starting together, the worker's projection) makes SQLite
+    refuse it at once rather than wait."""
     attempts = 0
     while True:
         try:
-            with schema_lock(app.env):
-                return app.factory.tracking_recorder(cls)
+            return create()
         except OperationalError as error:
-            # eventsourcing creates SQLite tables in a transaction that reads before it
-            # writes: another process's commit in between makes SQLite refuse it at once.
             attempts += 1
-            if not sqlite or "locked" not in str(error) or attempts == CREATE_ATTEMPTS:
+            if "locked" not in str(error) or attempts == CREATE_ATTEMPTS:
                 raise
             time.sleep(0.05 * 2**attempts)
 

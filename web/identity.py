@@ -24,7 +24,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.ids import named_id
 from ledger.settings import persistence_env
-from ledger.sql_recorders import schema_lock
+from ledger.sql_recorders import creating_tables, schema_lock
 from ledger.text import check_text
 
 BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
@@ -263,7 +263,7 @@ class Identity(Application[UUID]):
         # Tables are created one process at a time (gunicorn workers start together and
         # share eventsourcing's database function with the ledger's store).
         with schema_lock(env):
-            super().__init__(env=env)
+            creating_tables(lambda: super(Identity, self).__init__(env=env))
         # Who a token or a session's e-mail stands for, as of a position in the store: every
         # API request asks, and answering costs 3-4 reads, but one query says nothing changed
         # (a revocation or a deactivation in any process moves the position).
