@@ -105,11 +105,11 @@ class StripePaymentProvider(PaymentProvider):
         event = json_body(payload)
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise InvalidWebhookError("malformed webhook body: not a Stripe event")
-        kind = self._kind(event)
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        kind = self._kind(event["type"], obj)
         if kind is None:
             return None
-        obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) \
-            else None
         if not isinstance(obj, dict):
             raise InvalidWebhookError(f"unexpected {event['type']} payload: no object")
         if kind in (SUCCEEDED, FAILED):
@@ -127,21 +127,19 @@ class StripePaymentProvider(PaymentProvider):
             "currency": currency.upper() if isinstance(currency, str) else currency})
 
     @staticmethod
-    def _kind(event: dict) -> str | None:
-        """Our kind of a Stripe event; None for those we ignore. A dispute changes nothing
-        until it closes lost (``charge.dispute.closed`` with status ``lost``)."""
-        kind = {
+    def _kind(event_type: str, obj: object) -> str | None:
+        """Our kind of a Stripe event of ``event_type`` about ``obj``; None for those we
+        ignore. A dispute changes nothing until it closes lost (``charge.dispute.closed``
+        with status ``lost``)."""
+        if event_type == "charge.dispute.closed":
+            status = obj.get("status") if isinstance(obj, dict) else None
+            return {"lost": DISPUTE_LOST, "won": DISPUTE_WON}.get(status)
+        return {
             "payment_intent.succeeded": SUCCEEDED,
             "payment_intent.payment_failed": FAILED,
             "charge.refunded": REFUNDED,
             "charge.dispute.created": DISPUTE_OPENED,
-        }.get(event["type"])
-        if event["type"] == "charge.dispute.closed":
-            data = event.get("data")
-            obj = data.get("object") if isinstance(data, dict) else None
-            status = obj.get("status") if isinstance(obj, dict) else None
-            kind = {"lost": DISPUTE_LOST, "won": DISPUTE_WON}.get(status)
-        return kind
+        }.get(event_type)
 
     def _payment(self, intent) -> Payment:
         customer = getattr(intent, "customer", None)
