@@ -27,6 +27,8 @@ from ledger.view import LedgerView
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# How the worker's PostgreSQL connections are named in pg_stat_activity.
+WORKER_CONNECTIONS = "kapok worker"
 
 
 class ViewProjection(Projection[TrackingRecorder]):

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from ledger.application import Ledger
+from ledger.projection import WORKER_CONNECTIONS, keep_view_projected
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "KAPOK_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -99,17 +100,13 @@ def ledger(database_url):
     app.close()
 
 
-WORKER = "kapok worker"  # the worker's connections, as pg_stat_activity names them
-
-
 @contextlib.contextmanager
 def view_worker(market):
     """The worker's projection (eventsourcing's runner, started again when it fails) beside
     a test's app, on an application instance of its own, as `kapok worker` runs beside the
     web: the only writer of the read model."""
-    from ledger.projection import keep_view_projected
-
-    worker = type(market)(env={**market.view_env(), "POSTGRES_APPLICATION_NAME": WORKER})
+    worker = type(market)(env={**market.view_env(),
+                               "POSTGRES_APPLICATION_NAME": WORKER_CONNECTIONS})
     stop = threading.Event()
     thread = threading.Thread(target=keep_view_projected, args=(worker, stop),
                               kwargs={"every": 0.1}, daemon=True)

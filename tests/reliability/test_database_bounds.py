@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from tests.conftest import WORKER
+from ledger.projection import WORKER_CONNECTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def connections_to(postgres_url: str) -> int:
     with psycopg.connect(postgres_url.replace(name, "postgres"), autocommit=True) as admin:
         return admin.execute(  # the web process's, not the worker's beside it
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-            "AND application_name <> %s", (name, WORKER)).fetchone()[0]
+            "AND application_name <> %s", (name, WORKER_CONNECTIONS)).fetchone()[0]
 
 
 # Marketplace 2 kept + 6 under load, identity 1 + 1 (ledger/settings.py, web/identity.py).

@@ -136,10 +136,10 @@ def worker(interval, once):
     of the view), the audit log (signed heads), expired reservations."""
     import threading
 
-    from ledger.projection import keep_view_projected
+    from ledger.projection import WORKER_CONNECTIONS, keep_view_projected
     from web.cli.audit_commands import follow_log
 
-    os.environ.setdefault("POSTGRES_APPLICATION_NAME", "kapok worker")
+    os.environ.setdefault("POSTGRES_APPLICATION_NAME", WORKER_CONNECTIONS)
     app = open_ledger()
     if once:
         app.caught_up_view()
