@@ -579,7 +579,7 @@ class Ledger(Application[UUID]):
         positions = [recording.notification.id for recording in recordings
                      if recording.notification.id is not None]
         if positions:
-            self._unit.saved_position = max(positions[-1], self.saved_position() or 0)
+            self._unit.saved_position = max(*positions, self.saved_position() or 0)
         self._take_snapshots(processing_event)
         self._notify(recordings)
         self.notify(processing_event.events)  # eventsourcing's deprecated hook, kept

@@ -26,12 +26,12 @@ from market.money import Money
 from market.orders import RESERVED, TERMINAL, IllegalTransitionError
 from market.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
+from web.consistency import read_view
 from web.downloads import certificate_response
 from web.errors import status_for
 from web.ratelimit import (RateLimitExceeded, count_card_charge, count_card_setup,
                            count_token_issued)
 from web.security import card_page_policy
-from web.consistency import read_view
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
 ORDERS_PER_PAGE = 20

@@ -49,8 +49,6 @@ def read_view():
 
 
 def register(app) -> None:
-    app.config.setdefault("VIEW_WAIT_SECONDS", 5.0)
-
     @app.before_request
     def forget_other_requests_writes():
         _market().forget_saved_position()  # this thread served other requests before

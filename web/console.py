@@ -21,6 +21,7 @@ from ledger.errors import LedgerError
 from market.errors import MarketError, NoRuleInForceError
 from market.money import Money
 from web.auth import require
+from web.consistency import read_view
 from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingCapForm,
                                ListingForm, ListingStatusForm, OfferForm, OrderFilter,
                                PayoutForm, PriceForm, ProjectForm, QueryForm, ReasonForm,
@@ -30,7 +31,6 @@ from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, 
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
 from web.identity import IdentityError
-from web.consistency import read_view
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)

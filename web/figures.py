@@ -54,8 +54,8 @@ def page_of(items: Sequence, number: int, per_page: int = PER_PAGE) -> Page:
 # --- headline figures ----------------------------------------------------------------------
 
 
-def tonnes_over_time(market) -> dict[str, list[tuple[str, int]]]:
-    """Tonnes issued, sold and retired per month, from the caught-up read model."""
+def tonnes_over_time() -> dict[str, list[tuple[str, int]]]:
+    """Tonnes issued, sold and retired per month, from the read model."""
     return tonnes_by_month(read_view())
 
 
@@ -63,7 +63,7 @@ def headline(market) -> dict:
     """The totals the home page leads with: tonnes issued, sold and retired, and the money
     allocated to the farms, per currency sold in."""
     totals = {name: sum(tonnes for _, tonnes in rows)
-              for name, rows in tonnes_over_time(market).items()}
+              for name, rows in tonnes_over_time().items()}
     to_farms = [Money.from_minor(sum(row.allocated.minor for row in payee_totals(journal)
                                      if row.recipient == FARMERS), journal.currency)
                 for journal in proceeds_journals(market)]

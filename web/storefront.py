@@ -17,9 +17,9 @@ from ledger.public_registry import search_retirements
 from market.application import UnknownListingError
 from market.errors import MarketError
 from web import charts, figures
+from web.consistency import read_view
 from web.errors import status_for
 from web.quote_form import QuoteForm, QuoteInputError, quote_request
-from web.consistency import read_view
 
 bp = Blueprint("storefront", __name__)
 
@@ -161,7 +161,7 @@ def retirement(retirement_id: str):
 @bp.get("/transparency")
 def transparency():
     market = _market()
-    series = figures.tonnes_over_time(market)
+    series = figures.tonnes_over_time()
     names = figures.farm_names(market)
     proceeds = []
     for journal in figures.proceeds_journals(market):

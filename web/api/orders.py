@@ -12,8 +12,8 @@ from web.api.pagination import ApiBlueprint, page_of
 from web.api.schemas import (CardPaymentSchema, OrderCreateSchema, OrderFilterSchema,
                               OrderProceedsSchema, OrderSchema, claim_of)
 from web.api.services import market
-from web.identity import holding_account
 from web.consistency import read_view
+from web.identity import holding_account
 
 bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
                   description="Buying credits: reserve, pay, receive (or retire at once).")
