@@ -259,13 +259,17 @@ def schema_lock(env) -> Iterator[None]:
         return
     import psycopg
 
+    from ledger.pg_store import connection_settings
+
+    # Named as the pools' connections are; no statement or lock timeout, as the lock is
+    # held for as long as another process takes to create its tables.
+    settings = {key: value for key, value in connection_settings(env).items()
+                if key != "options"}
     try:
         connection = psycopg.connect(
             dbname=env.get("POSTGRES_DBNAME"), host=env.get("POSTGRES_HOST"),
             port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
-            password=env.get("POSTGRES_PASSWORD") or None, autocommit=True,
-            connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 5),
-        )
+            password=env.get("POSTGRES_PASSWORD") or None, autocommit=True, **settings)
     except psycopg.OperationalError as error:
         raise OperationalError(str(error).strip()) from None
     with connection:
