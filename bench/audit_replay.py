@@ -30,7 +30,7 @@ def run_phase(phase: str, url: str, key_file: str) -> dict:
     from ledger.audit.keys import SigningKey
     from ledger.audit.log import AuditLog
     from ledger.audit.verification import verify
-    from ledger.replay import replay, stored_notifications
+    from ledger.read.replay import replay, stored_notifications
 
     ledger = Ledger(database=url)
     started = time.perf_counter()
@@ -55,7 +55,7 @@ def run_phase(phase: str, url: str, key_file: str) -> dict:
 
 
 def build_store(url: str, events: int) -> int:
-    from bench.loadgen import generate_log
+    from testbed.loadgen import generate_log
     from ledger.application import Ledger
 
     ledger = Ledger(database=url)

@@ -62,9 +62,9 @@ def seed(url: str, clients: int) -> tuple[str, list[str], str]:
     from ledger.demo import demo_steps
     from market.application import Marketplace
     from market.demo import market_demo_steps
-    from market.listings import listing_id_for
+    from market.domain.listings import listing_id_for
     from web.demo import seed_people
-    from web.identity import Identity
+    from identity.application import Identity
 
     market = Marketplace(database=url)
     for _label, step in demo_steps(market) + market_demo_steps(market):
@@ -158,7 +158,7 @@ def start_worker(env: dict, workdir: str, root: Path = ROOT,
     """``kapok worker`` beside the server, as the Procfile runs it (the code of ``root``):
     the read model's only writer, which every request that saved waits for."""
     with open(Path(workdir) / f"{name}.log", "w") as log:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=root,
+        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=root,
                                 env={**env, "PYTHONPATH": str(root)}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_die_with_parent)

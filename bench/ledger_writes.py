@@ -24,9 +24,9 @@ from eventsourcing.domain import Aggregate, event
 
 from bench.common import drop_store, new_store, run_facts, write_json
 from ledger.application import Ledger, public_id
-from ledger.projects import Vintage
-from ledger.retirements import RetirementClaim
-from tests.builders import INVENTORY, project_details
+from ledger.domain.projects import Vintage
+from ledger.domain.retirements import RetirementClaim
+from testbed.builders import INVENTORY, project_details
 
 
 class Counter(Aggregate):
@@ -112,7 +112,7 @@ def block_size_ratio(url_big: str, url_small: str, repeats: int) -> dict:
     small = seeded_ledger(url_small, 10)
     big_first = big.get_account(INVENTORY).blocks[0].first
     small_first = small.get_account(INVENTORY).blocks[0].first
-    from ledger.serials import SerialRange
+    from ledger.domain.serials import SerialRange
 
     counter = {"big": 0, "small": 0}
 

@@ -48,7 +48,7 @@ def demo_market(url: str):
 
 
 def listing_of(market) -> str:
-    from market.listings import listing_id_for
+    from market.domain.listings import listing_id_for
 
     return str(listing_id_for(LISTING_KEY))
 

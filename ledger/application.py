@@ -23,8 +23,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from ledger.batch_reads import events_after, supports_batch_reads
-from ledger.accounts import (
+from ledger.adapters.batch_reads import events_after, supports_batch_reads
+from ledger.domain.accounts import (
     ACCOUNT_KINDS,
     BUFFER,
     BUFFER_POOL,
@@ -34,8 +34,8 @@ from ledger.accounts import (
     account_id,
     check_account_name,
 )
-from ledger.commands import CommandRecord, check_key, command_record_id, fingerprint
-from ledger.errors import (
+from ledger.domain.commands import CommandRecord, check_key, command_record_id, fingerprint
+from ledger.domain.errors import (
     AccountKindError,
     ConcurrencyError,
     CreditsAlreadyRetiredError,
@@ -51,21 +51,22 @@ from ledger.errors import (
     UnknownProjectError,
     UnknownRetirementError,
 )
-from ledger.ids import named_id
-from ledger.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter, issuance_id
-from ledger.projects import Project, ProjectDetails, Vintage, project_id
-from ledger.retirements import (
+from ledger.domain.ids import named_id
+from ledger.domain.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter, issuance_id
+from ledger.domain.projects import Project, ProjectDetails, Vintage, project_id
+from ledger.domain.retirements import (
     CANCELLATION,
     REVERSAL,
     Cancellation,
     Retirement,
     RetirementClaim,
 )
-from ledger.serials import SerialBlock, SerialRange, total_quantity
+from ledger.domain.serials import SerialBlock, SerialRange, total_quantity
 from ledger.settings import database_url, persistence_env
-from ledger.sql_recorders import creating_tables, schema_lock
-from ledger.text import check_printable
-from ledger.transcodings import LEDGER_TRANSCODINGS
+from ledger.adapters.sql_recorders import creating_tables, schema_lock
+from ledger.domain.text import check_printable
+from ledger.adapters.moved_modules import LEDGER_MOVES, register_moved_modules
+from ledger.adapters.transcodings import LEDGER_TRANSCODINGS
 
 # No real issuance comes near this (the world emits ~40 Gt CO2e a year); it keeps typos and
 # overflow attacks out of the serial counter.
@@ -155,6 +156,7 @@ class Ledger(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
+        register_moved_modules(LEDGER_MOVES)
         for transcoding in LEDGER_TRANSCODINGS:
             transcoder.register(transcoding)
 
@@ -162,7 +164,7 @@ class Ledger(Application[UUID]):
     @property
     def view(self):
         """The ledger's read model (balances, serial history), as the worker's projection
-        has written it (``ledger.projection``)."""
+        has written it (``ledger.read.projection``)."""
         if self._view is None:
             with self._making_view:  # threads of one process share one view and its tables
                 if self._view is None:
@@ -170,7 +172,7 @@ class Ledger(Application[UUID]):
         return self._view
 
     def view_class(self):
-        from ledger.view import LedgerView
+        from ledger.read.view import LedgerView
 
         return LedgerView
 
@@ -432,7 +434,7 @@ class Ledger(Application[UUID]):
         that first takes their transaction-scoped advisory locks (in the order of their keys,
         so two commands never wait for each other), in the same round trip as its first
         batch read (``_prefetch``); its save commits that transaction (see
-        ``ledger/pg_recorder.py``), which ends the turns just as the events become visible.
+        ``ledger/adapters/pg_recorder.py``), which ends the turns just as the events become visible.
         Correctness never rests on the locks: a save of stale aggregates still fails and is
         retried."""
         holding = getattr(self.recorder, "holding", None)

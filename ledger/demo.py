@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Callable
 
 from ledger.application import Ledger
-from ledger.errors import DuplicateError
-from ledger.projects import ProjectDetails, Vintage
-from ledger.retirements import RetirementClaim
+from ledger.domain.errors import DuplicateError
+from ledger.domain.projects import ProjectDetails, Vintage
+from ledger.domain.retirements import RetirementClaim
 
 INVENTORY = "ecosphere-inventory"
 

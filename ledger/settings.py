@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/kapok.db"
 # eventsourcing's PostgreSQL factory with Kapok's bounds on its connections.
-POSTGRES_FACTORY = "ledger.pg_store:Factory"
+POSTGRES_FACTORY = "ledger.adapters.pg_store:Factory"
 # Pooled connections per application and process: kept open, and opened beyond it under load
 # (together twice the requests a web worker runs at once, see web/serving.py: a command that
 # holds its turns' connection may read on another).
@@ -62,7 +62,7 @@ def persistence_env(url: str) -> dict[str, str]:
             path = "file::memory:?cache=shared"
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
                 # eventsourcing's, able to subscribe (by polling) for the projection runner.
-                "APPLICATION_RECORDER_TOPIC": "ledger.sqlite_recorder:KapokSQLiteRecorder"}
+                "APPLICATION_RECORDER_TOPIC": "ledger.adapters.sqlite_recorder:KapokSQLiteRecorder"}
     if parts.scheme in ("postgresql", "postgres"):
         dbname = parts.path.lstrip("/")
         if not dbname or not parts.hostname:
@@ -71,8 +71,8 @@ def persistence_env(url: str) -> dict[str, str]:
             )
         return {
             "PERSISTENCE_MODULE": POSTGRES_FACTORY,
-            # eventsourcing's recorder, saving in one statement (see ledger/pg_recorder.py).
-            "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:KapokPostgresRecorder",
+            # eventsourcing's recorder, saving in one statement (see ledger/adapters/pg_recorder.py).
+            "APPLICATION_RECORDER_TOPIC": "ledger.adapters.pg_recorder:KapokPostgresRecorder",
             "POSTGRES_DBNAME": unquote(dbname),
             "POSTGRES_HOST": parts.hostname,
             "POSTGRES_PORT": str(parts.port or 5432),

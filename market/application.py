@@ -16,21 +16,21 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
+from ledger.domain.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
 from ledger.application import Ledger, public_id
-from ledger.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
-from ledger.projects import Project, project_id
-from ledger.retirements import Retirement, RetirementClaim
-from ledger.serials import SerialBlock
-from ledger.text import check_printable, check_text
-from market.errors import InvalidSaleError, MarketError, NoRuleInForceError
-from market.listings import (
+from ledger.domain.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
+from ledger.domain.projects import Project, project_id
+from ledger.domain.retirements import Retirement, RetirementClaim
+from ledger.domain.serials import SerialBlock
+from ledger.domain.text import check_printable, check_text
+from market.domain.errors import InvalidSaleError, MarketError, NoRuleInForceError
+from market.domain.listings import (
     LISTING_TRANSCODINGS,
     InvalidListingError,
     Listing,
     NotEnoughAvailableError,
 )
-from market.orders import (
+from market.domain.orders import (
     CANCELLED,
     IllegalTransitionError,
     EXPIRED,
@@ -45,8 +45,8 @@ from market.orders import (
     order_aggregate_id,
     payment_index_id,
 )
-from market.payments import REFUNDED as PAYMENT_REFUNDED
-from market.payments import (
+from market.domain.payments import REFUNDED as PAYMENT_REFUNDED
+from market.domain.payments import (
     DISPUTE_LOST,
     DISPUTE_OPENED,
     DISPUTE_WON,
@@ -57,7 +57,7 @@ from market.payments import (
     PaymentEvent,
     PaymentProvider,
 )
-from market.proceeds import (
+from market.domain.proceeds import (
     BenefitSharingRule,
     Farm,
     FarmDetails,
@@ -69,14 +69,18 @@ from market.proceeds import (
     sale_proceeds_id,
     split_proceeds,
 )
-from market.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
-from market.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
-from market.roster import Catalogue, FarmRoster
+from market.domain.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
+from market.domain.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
+from market.domain.roster import Catalogue, FarmRoster
 from market.settings import RESERVATION_MINUTES
-from market.transcodings import MARKET_TRANSCODINGS
+from ledger.adapters.moved_modules import register_moved_modules
+from market.adapters.transcodings import MARKET_TRANSCODINGS
 
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
+# Modules that named stored events' classes before the market's folders showed its layers.
+MARKET_MOVES = {f"market.{name}": f"market.domain.{name}" for name in (
+    "listings", "orders", "payments", "proceeds", "reservations", "roster", "quotes")}
 REFUND_DUE = "late payment: refund due"
 MISMATCH = "mismatch"
 
@@ -108,12 +112,13 @@ class Marketplace(Ledger):
         self.now = clock or (lambda: datetime.now(timezone.utc))
 
     def view_class(self):
-        from market.view import MarketView
+        from market.read.view import MarketView
 
         return MarketView
 
     def register_transcodings(self, transcoder) -> None:
         super().register_transcodings(transcoder)
+        register_moved_modules(MARKET_MOVES)
         for transcoding in (*MARKET_TRANSCODINGS, *LISTING_TRANSCODINGS):
             transcoder.register(transcoding)
 

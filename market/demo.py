@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Callable
 
 from market.application import Marketplace
-from market.errors import InvalidFarmError, NoRuleInForceError
-from market.listings import PriceTier
-from market.proceeds import FarmDetails
+from market.domain.errors import InvalidFarmError, NoRuleInForceError
+from market.domain.listings import PriceTier
+from market.domain.proceeds import FarmDetails
 
 SHARES = {"farmers": Decimal(60), "aider-field-programme": Decimal(25), "ecosphere-fee": Decimal(15)}
 
@@ -51,7 +51,7 @@ def market_demo_steps(market: Marketplace) -> list[tuple[str, Callable[[], objec
 
 
 def _payout(market: Marketplace) -> None:
-    from market.errors import PayoutAlreadyRecordedError
+    from market.domain.errors import PayoutAlreadyRecordedError
 
     try:  # part of what the farm is owed, paid by bank transfer (illustrative reference)
         market.record_payout("USD", "farmers", "COOP-004", 50_000, market.now().date(),
@@ -72,9 +72,9 @@ def _sale(market: Marketplace, project: str, vintage: int, tonnes: int, org: str
           beneficiary: str | None) -> None:
     from datetime import date
 
-    from ledger.retirements import RetirementClaim
-    from market.listings import listing_id_for
-    from market.orders import RESERVED
+    from ledger.domain.retirements import RetirementClaim
+    from market.domain.listings import listing_id_for
+    from market.domain.orders import RESERVED
 
     claim = None if beneficiary is None else RetirementClaim(
         beneficiary=beneficiary, reason="Voluntary climate contribution",

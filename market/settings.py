@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 from ledger.settings import local_secret
-from market.errors import MarketError
-from market.payments import OfflinePaymentProvider, PaymentProvider
+from market.domain.errors import MarketError
+from market.domain.payments import OfflinePaymentProvider, PaymentProvider
 
 OFFLINE_SECRET_FILE = "var/offline-webhook-secret"
 RESERVATION_MINUTES = 30
@@ -45,7 +45,7 @@ def payment_provider(environ=None) -> PaymentProvider:
         secret = environ.get("KAPOK_OFFLINE_WEBHOOK_SECRET") or local_secret(
             environ.get("KAPOK_OFFLINE_WEBHOOK_SECRET_FILE") or OFFLINE_SECRET_FILE)
         return OfflinePaymentProvider(secret)
-    from market.stripe_payments import StripePaymentProvider
+    from market.adapters.stripe_payments import StripePaymentProvider
 
     return StripePaymentProvider(key, environ.get("KAPOK_STRIPE_WEBHOOK_SECRET", ""),
                                  environ.get("KAPOK_STRIPE_API_BASE") or None)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from ledger.application import Ledger
-from ledger.projection import WORKER_CONNECTIONS, keep_view_projected
+from ledger.read.projection import WORKER_CONNECTIONS, keep_view_projected
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "KAPOK_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

@@ -19,7 +19,7 @@ from ledger.settings import database_url
 from market.application import Marketplace
 from market.settings import payment_provider, reservation_minutes
 from web.dbgate import gate_for
-from web.identity import Identity
+from identity.application import Identity
 
 csrf = CSRFProtect()
 
@@ -54,7 +54,7 @@ def _config_from_environment() -> dict:
 
 
 def _database_bounds() -> dict[str, str]:
-    """How long a web request may wait on PostgreSQL (``ledger/pg_store.py``): short, so that
+    """How long a web request may wait on PostgreSQL (``ledger/adapters/pg_store.py``): short, so that
     a database that is away, hung or saturated gives a 503 in seconds, never a hung thread.
     eventsourcing tries a read several times, each waiting up to the pool timeout for a
     connection; a statement runs at most the statement timeout, and the client waits a little

@@ -16,15 +16,15 @@ from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectF
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from ledger.accounts import ESCROW
+from ledger.domain.accounts import ESCROW
 from ledger.application import MAX_QUANTITY
-from ledger.errors import UnknownAccountError, UnknownRetirementError
-from ledger.holder_queries import retirements_of
-from ledger.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
-from ledger.serials import SerialRange
-from market.money import Money
-from market.orders import RESERVED, TERMINAL, IllegalTransitionError
-from market.payments import OfflinePaymentProvider, PaymentError
+from ledger.domain.errors import UnknownAccountError, UnknownRetirementError
+from ledger.read.holder_queries import retirements_of
+from ledger.domain.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim
+from ledger.domain.serials import SerialRange
+from market.domain.money import Money
+from market.domain.orders import RESERVED, TERMINAL, IllegalTransitionError
+from market.domain.payments import OfflinePaymentProvider, PaymentError
 from web.auth import identity, require
 from web.consistency import read_view
 from web.downloads import certificate_response

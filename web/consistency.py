@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import current_app, request, session
 
-from ledger.view import ViewBehindError
+from ledger.read.view import ViewBehindError
 
 SESSION_KEY = "kapok_position"
 RETRY_AFTER_SECONDS = 2

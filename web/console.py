@@ -16,10 +16,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from ledger.accounts import INVENTORY
-from ledger.errors import LedgerError
-from market.errors import MarketError, NoRuleInForceError
-from market.money import Money
+from ledger.domain.accounts import INVENTORY
+from ledger.domain.errors import LedgerError
+from market.domain.errors import MarketError, NoRuleInForceError
+from market.domain.money import Money
 from web.auth import require
 from web.consistency import read_view
 from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingCapForm,
@@ -30,7 +30,7 @@ from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, L
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
-from web.identity import IdentityError
+from identity.application import IdentityError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)

@@ -20,12 +20,12 @@ from wtforms.validators import (Email, EqualTo, InputRequired, Length, Optional,
                                 ValidationError)
 
 from ledger.application import MAX_QUANTITY
-from ledger.projects import FIRST_VINTAGE, PROJECT_TYPES, ProjectDetails, Vintage
-from market import money
-from market.errors import InvalidMoneyError
-from market.listings import LAST_VINTAGE, MAX_PRICE, MAX_PRICE_PLACES, PriceTier
-from market.proceeds import FarmDetails
-from web.identity import AUDITOR, MIN_PASSWORD, OPERATOR
+from ledger.domain.projects import FIRST_VINTAGE, PROJECT_TYPES, ProjectDetails, Vintage
+from market.domain import money
+from market.domain.errors import InvalidMoneyError
+from market.domain.listings import LAST_VINTAGE, MAX_PRICE, MAX_PRICE_PLACES, PriceTier
+from market.domain.proceeds import FarmDetails
+from identity.application import AUDITOR, MIN_PASSWORD, OPERATOR
 
 CURRENCIES = tuple(money.CURRENCIES)
 MAX_HECTARES = Decimal("100000000")

@@ -8,11 +8,11 @@ import io
 from dataclasses import astuple, dataclass, fields
 from typing import Sequence
 
-from ledger.accounts import INVENTORY
+from ledger.domain.accounts import INVENTORY
 from ledger.audit.export import neutralise
-from ledger.serials import SerialBlock
-from market import money
-from market.proceeds import FARMERS, ProceedsLedger, StatementRow
+from ledger.domain.serials import SerialBlock
+from market.domain import money
+from market.domain.proceeds import FARMERS, ProceedsLedger, StatementRow
 from web.consistency import read_view
 
 PAGE_SIZE = 50

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from web.identity import AUDITOR, OPERATOR, AlreadyRegisteredError, Identity
+from identity.application import AUDITOR, OPERATOR, AlreadyRegisteredError, Identity
 
 DEMO_PASSWORD_NOTE = "demo only"
 OPERATOR_LOGIN = ("operator@ecosphere.example", "kapok-demo-operator")

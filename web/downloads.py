@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 
-from web.certificates import certificate_facts, certificate_pdf
+from documents.certificate import certificate_facts, certificate_pdf
 from web.consistency import read_view
 
 

@@ -8,12 +8,12 @@ import logging
 from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ledger.errors import LedgerError
-from ledger.pg_store import DatabaseTimeoutError
-from market.errors import MarketError
+from ledger.domain.errors import LedgerError
+from ledger.adapters.pg_store import DatabaseTimeoutError
+from market.domain.errors import MarketError
 from web.consistency import ViewNotReadyError
 from web.dbgate import DatabaseUnavailable
-from web.identity import IdentityError
+from identity.application import IdentityError
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 
-from ledger.accounts import ESCROW
-from ledger.errors import UnknownAccountError
-from ledger.public_registry import tonnes_by_month
-from market.errors import NoRuleInForceError
-from market.listings import ACTIVE, listing_summary
-from market.money import CURRENCIES, Money
-from market.proceeds import FARMERS, split_proceeds
+from ledger.domain.accounts import ESCROW
+from ledger.domain.errors import UnknownAccountError
+from ledger.read.public_registry import tonnes_by_month
+from market.domain.errors import NoRuleInForceError
+from market.domain.listings import ACTIVE, listing_summary
+from market.domain.money import CURRENCIES, Money
+from market.domain.proceeds import FARMERS, split_proceeds
 from web.consistency import read_view
 
 PER_PAGE = 20

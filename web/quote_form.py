@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField
 
-from market.estimates import CABINS, HAULS, InvalidActivityError, activity_from_fields
-from market.estimates import estimate as estimate_emissions
-from market.estimates import load_factors
-from market.errors import InvalidMoneyError
-from market.listings import MAX_TONNES
-from market.money import parse as parse_money
+from market.domain.estimates import CABINS, HAULS, InvalidActivityError, activity_from_fields
+from market.domain.estimates import estimate as estimate_emissions
+from market.domain.estimates import load_factors
+from market.domain.errors import InvalidMoneyError
+from market.domain.listings import MAX_TONNES
+from market.domain.money import parse as parse_money
 
 BY_TONNES, BY_AMOUNT, BY_ESTIMATE = "tonnes", "amount", "estimate"
 MAX_FIELD = 40  # characters: no real quantity needs more

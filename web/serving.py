@@ -6,7 +6,7 @@ threads reads requests and runs the app. A client that idles or sends its header
 holds one thread (an idle one only until gunicorn hands it back to the main loop), not the
 whole process as with the sync worker, so a few of them cannot starve the others. Only a
 few threads at a time run the app (``APP_SLOTS``): the others wait on clients or for a slot,
-holding no database connection (``ledger/pg_store.py`` bounds the pool and every query).
+holding no database connection (``ledger/adapters/pg_store.py`` bounds the pool and every query).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the public retirement registry and the transparency page.
 
 Views only translate HTTP: they read arguments, call one service or read function
-(``web/figures.py``, ``ledger/public_registry.py``) and render. Nothing here needs a login.
+(``web/figures.py``, ``ledger/read/public_registry.py``) and render. Nothing here needs a login.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from ledger.errors import UnknownProjectError, UnknownRetirementError
-from ledger.public_registry import search_retirements
+from ledger.domain.errors import UnknownProjectError, UnknownRetirementError
+from ledger.read.public_registry import search_retirements
 from market.application import UnknownListingError
-from market.errors import MarketError
+from market.domain.errors import MarketError
 from web import charts, figures
 from web.consistency import read_view
 from web.errors import status_for

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify
 
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog
-from ledger.errors import LedgerError, NotYetSignedError
+from ledger.domain.errors import LedgerError, NotYetSignedError
 
 bp = Blueprint("transparency", __name__, url_prefix="/audit")
 

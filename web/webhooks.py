@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from market.payments import InvalidWebhookError
+from market.domain.payments import InvalidWebhookError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 

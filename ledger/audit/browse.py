@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger.audit.export import event_fields
-from ledger.replay import LedgerState, replay
+from ledger.read.replay import LedgerState, replay
 
 MAX_POSITION = 2**63 - 1  # the largest BIGINT / SQLite rowid
 READ_PAGE = 1000

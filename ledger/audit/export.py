@@ -13,8 +13,8 @@ from typing import IO, Iterator
 from uuid import UUID
 
 from ledger.audit.log import notification_leaf
-from ledger.replay import stored_notifications
-from ledger.serials import SerialBlock
+from ledger.read.replay import stored_notifications
+from ledger.domain.serials import SerialBlock
 
 CSV_COLUMNS = ["position", "leaf_hash", "originator_id", "originator_version", "topic",
                "event", "timestamp", "fields"]

@@ -17,8 +17,8 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from ledger.audit.keys import SigningKey
 from ledger.audit.merkle import Frontier, consistency_proof, inclusion_proof
 from ledger.audit.verifier import leaf_hash, leaf_input, tree_head_message
-from ledger.errors import NotFoundError
-from ledger.sql_recorders import tables_recorder
+from ledger.domain.errors import NotFoundError
+from ledger.adapters.sql_recorders import tables_recorder
 
 TRACKING_NAME = "kapok_audit_log"
 PAGE_SIZE = 1000

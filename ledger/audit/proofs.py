@@ -6,7 +6,7 @@ import base64
 
 from ledger.audit.export import event_fields
 from ledger.audit.log import AuditLog, notification_leaf
-from ledger.errors import NotYetSignedError
+from ledger.domain.errors import NotYetSignedError
 
 
 def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: bytes) -> dict:

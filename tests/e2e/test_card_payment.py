@@ -10,7 +10,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from market.stripe_payments import StripePaymentProvider
+from market.adapters.stripe_payments import StripePaymentProvider
 from tests.conftest import view_worker
 from tests.e2e.conftest import LiveServer, browser_page, log_in, screenshot
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)

@@ -13,9 +13,9 @@ from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog, notification_leaf
 from ledger.audit.merkle import Frontier
 from ledger.audit.verification import verify
-from ledger.replay import replay, stored_notifications
-from ledger.serials import SerialRange
-from tests.builders import INVENTORY, claim, ledger_with_project
+from ledger.read.replay import replay, stored_notifications
+from ledger.domain.serials import SerialRange
+from testbed.builders import INVENTORY, claim, ledger_with_project
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import subprocess
 import sys
 import tracemalloc
 
-from bench.loadgen import generate_log
+from testbed.loadgen import generate_log
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
-from ledger.invariants import validate
-from ledger.replay import replay, stored_notifications
+from ledger.domain.invariants import validate
+from ledger.read.replay import replay, stored_notifications
 
 
 def comparable(rows):

@@ -13,11 +13,11 @@ import pytest
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
-from ledger.backup import BackupError, restore_backup, write_backup
+from ledger.adapters.backup import BackupError, restore_backup, write_backup
 from market.application import Marketplace
 from tests.web.conftest import seed_demo
-from web.cli import main
-from web.identity import Identity
+from cli import main
+from identity.application import Identity
 
 pytestmark = pytest.mark.postgres
 

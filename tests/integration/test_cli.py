@@ -13,7 +13,7 @@ import pytest
 from ledger.application import Ledger
 from market.application import Marketplace
 from market.demo import LISTINGS, SALES
-from web.cli import main
+from cli import main
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ def test_unreachable_database_exits_3_with_a_message(monkeypatch, capsys):
 
 def test_the_installed_console_script_runs(sqlite_url, tmp_path):
     env = {"KAPOK_DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "web.cli", "ledger", "transfer", "--from", "a",
+    done = subprocess.run([sys.executable, "-m", "cli", "ledger", "transfer", "--from", "a",
                            "--to", "b", "--quantity", "x"], capture_output=True, text=True, env=env,
                           cwd=tmp_path)
     assert done.returncode == 2

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from ledger.application import Ledger
-from web.cli import main
+from cli import main
 
 HUGE = "1" + "0" * 30
 OVERLONG = "x" * 10_000

@@ -13,17 +13,17 @@ import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
 
-from ledger.accounts import account_id
+from ledger.domain.accounts import account_id
 from ledger.application import _lock_key
-from ledger.batch_reads import events_after
+from ledger.adapters.batch_reads import events_after
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
 from ledger.demo import INVENTORY
 from market.application import Marketplace
-from market.listings import NotEnoughAvailableError, PriceTier
-from market.orders import IllegalTransitionError
+from market.domain.listings import NotEnoughAvailableError, PriceTier
+from market.domain.orders import IllegalTransitionError
 from tests.integration.test_market_orders import (
     BUYER,
     PROJECT,

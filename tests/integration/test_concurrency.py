@@ -13,12 +13,12 @@ from decimal import Decimal
 import pytest
 
 from ledger.application import Ledger
-from ledger.errors import InsufficientCreditsError, LedgerError
-from ledger.invariants import validate
-from ledger.issuance import FIRST_SERIAL
-from ledger.replay import replay
-from ledger.serials import SerialRange
-from tests.builders import INVENTORY, claim, ledger_with_project
+from ledger.domain.errors import InsufficientCreditsError, LedgerError
+from ledger.domain.invariants import validate
+from ledger.domain.issuance import FIRST_SERIAL
+from ledger.read.replay import replay
+from ledger.domain.serials import SerialRange
+from testbed.builders import INVENTORY, claim, ledger_with_project
 
 pytestmark = pytest.mark.postgres
 

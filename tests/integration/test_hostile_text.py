@@ -9,14 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.errors import InvalidCommandError
-from ledger.retirements import RetirementClaim
+from ledger.domain.errors import InvalidCommandError
+from ledger.domain.retirements import RetirementClaim
 from market.application import Marketplace
-from market.errors import InvalidFarmError, InvalidPayoutError, MarketError
-from market.orders import UnknownOrderError
-from market.proceeds import FarmDetails
-from tests.builders import INVENTORY, claim, ledger_with_project, project_details
-from web.identity import Identity, IdentityError
+from market.domain.errors import InvalidFarmError, InvalidPayoutError, MarketError
+from market.domain.orders import UnknownOrderError
+from market.domain.proceeds import FarmDetails
+from testbed.builders import INVENTORY, claim, ledger_with_project, project_details
+from identity.application import Identity, IdentityError
 
 
 def holding_five_tonnes(ledger) -> None:

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.accounts import BUFFER_POOL, Account, account_id
+from ledger.domain.accounts import BUFFER_POOL, Account, account_id
 from ledger.application import MAX_QUANTITY, Ledger
-from ledger.errors import (
+from ledger.domain.errors import (
     AccountKindError,
     CreditsAlreadyRetiredError,
     CreditsCancelledError,
@@ -26,14 +26,14 @@ from ledger.errors import (
     UnknownRetirementError,
     UnknownVintageError,
 )
-from ledger.ids import named_id
-from ledger.invariants import validate
-from ledger.issuance import FIRST_SERIAL
-from ledger.projects import Vintage
-from ledger.replay import replay
-from ledger.retirements import RetirementClaim
-from ledger.serials import SerialRange
-from tests.builders import INVENTORY, claim, ledger_with_project, project_details
+from ledger.domain.ids import named_id
+from ledger.domain.invariants import validate
+from ledger.domain.issuance import FIRST_SERIAL
+from ledger.domain.projects import Vintage
+from ledger.read.replay import replay
+from ledger.domain.retirements import RetirementClaim
+from ledger.domain.serials import SerialRange
+from testbed.builders import INVENTORY, claim, ledger_with_project, project_details
 
 PROJECT = "VCS-1067"
 IN_CIRCULATION = ("held", "buffer", "reserved")

@@ -27,9 +27,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ledger.accounts import BUFFER_POOL, Account
+from ledger.domain.accounts import BUFFER_POOL, Account
 from ledger.application import Ledger
-from ledger.errors import (
+from ledger.domain.errors import (
     AccountKindError,
     CreditsAlreadyRetiredError,
     CreditsCancelledError,
@@ -39,11 +39,11 @@ from ledger.errors import (
     SerialsNotHeldError,
     UnknownAccountError,
 )
-from ledger.invariants import validate
-from ledger.issuance import FIRST_SERIAL, SerialCounter
-from ledger.replay import replay
-from ledger.serials import SerialRange
-from tests.builders import INVENTORY, claim, ledger_with_project
+from ledger.domain.invariants import validate
+from ledger.domain.issuance import FIRST_SERIAL, SerialCounter
+from ledger.read.replay import replay
+from ledger.domain.serials import SerialRange
+from testbed.builders import INVENTORY, claim, ledger_with_project
 from tests.conftest import POSTGRES_ADMIN_DSN, require_postgres
 
 PROJECT = "VCS-1067"

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.application import Ledger
 from market.application import Marketplace
-from tests.builders import INVENTORY, ledger_with_project
+from testbed.builders import INVENTORY, ledger_with_project
 from tests.integration.test_market_orders import BUYER, seed_market
 
 pytestmark = pytest.mark.postgres

@@ -20,12 +20,12 @@ from typing import Callable
 
 import pytest
 
-from ledger.accounts import Account, account_id
-from ledger.replay import stored_events
+from ledger.domain.accounts import Account, account_id
+from ledger.read.replay import stored_events
 from market.application import Marketplace
-from market.orders import FULFILLED, Order, ProcessedPaymentEvent
-from market.payments import SUCCEEDED, PaymentEvent
-from market.proceeds import SALE
+from market.domain.orders import FULFILLED, Order, ProcessedPaymentEvent
+from market.domain.payments import SUCCEEDED, PaymentEvent
+from market.domain.proceeds import SALE
 from tests.integration.test_market_orders import (
     BUYER, assert_sound, journal_entries, seed_market, serial_numbers)
 
@@ -45,7 +45,7 @@ KILLED = -signal.SIGKILL
 WORKER = r"""
 import json, sys, time
 from market.application import Marketplace
-from market.payments import OfflinePaymentProvider, PaymentEvent
+from market.domain.payments import OfflinePaymentProvider, PaymentEvent
 
 url, events_file, pause_where, pause_event = sys.argv[1:5]
 app = Marketplace(database=url, payments=OfflinePaymentProvider())

@@ -13,21 +13,21 @@ from fractions import Fraction
 
 import pytest
 
-from ledger.accounts import check_account_name
+from ledger.domain.accounts import check_account_name
 from ledger.demo import INVENTORY, demo_steps
-from ledger.errors import InsufficientCreditsError
-from ledger.invariants import validate
-from ledger.replay import replay
-from ledger.serials import SerialBlock
+from ledger.domain.errors import InsufficientCreditsError
+from ledger.domain.invariants import validate
+from ledger.read.replay import replay
+from ledger.domain.serials import SerialBlock
 from market.application import Marketplace
-from market.errors import MarketError, OverpaidError
-from market.listings import ListingNotActiveError, NotEnoughAvailableError, validate_listing
-from market.orders import CANCELLED, EXPIRED, FULFILLED, RESERVED, REFUNDED, Order
-from market.payments import FAILED, SUCCEEDED, OfflinePaymentProvider, PaymentError, PaymentEvent
-from market.proceeds import CASH, FARMERS, FarmDetails, payable_account
-from market.quotes import BelowMinimumQuantityError
-from market.reservations import validate_holds
-from tests.builders import claim, escrows_named_as_before
+from market.domain.errors import MarketError, OverpaidError
+from market.domain.listings import ListingNotActiveError, NotEnoughAvailableError, validate_listing
+from market.domain.orders import CANCELLED, EXPIRED, FULFILLED, RESERVED, REFUNDED, Order
+from market.domain.payments import FAILED, SUCCEEDED, OfflinePaymentProvider, PaymentError, PaymentEvent
+from market.domain.proceeds import CASH, FARMERS, FarmDetails, payable_account
+from market.domain.quotes import BelowMinimumQuantityError
+from market.domain.reservations import validate_holds
+from testbed.builders import claim, escrows_named_as_before
 from tests.conftest import expire_as_the_worker
 
 PROJECT, VINTAGE = "KAP-AF-01", 2022

@@ -11,8 +11,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from market.application import Marketplace
-from market.errors import PayoutAlreadyRecordedError, SaleAlreadyRecordedError
-from market.proceeds import (
+from market.domain.errors import PayoutAlreadyRecordedError, SaleAlreadyRecordedError
+from market.domain.proceeds import (
     FARMERS,
     PAYOUT,
     Farm,

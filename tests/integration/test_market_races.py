@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 
 from ledger.demo import INVENTORY
-from ledger.errors import ConcurrencyError
-from ledger.invariants import validate
-from ledger.replay import replay
+from ledger.domain.errors import ConcurrencyError
+from ledger.domain.invariants import validate
+from ledger.read.replay import replay
 from market.application import Marketplace
-from market.listings import NotEnoughAvailableError
-from market.orders import EXPIRED, FULFILLED, RESERVED
+from market.domain.listings import NotEnoughAvailableError
+from market.domain.orders import EXPIRED, FULFILLED, RESERVED
 from tests.integration.test_market_orders import (
     HELD,
     PROJECT,

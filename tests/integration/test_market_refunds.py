@@ -11,11 +11,11 @@ import pytest
 
 
 from market.application import Marketplace
-from market.listings import PriceTier
-from market.orders import FULFILLED, REFUNDED, IllegalTransitionError
-from market.payments import DISPUTE_LOST, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
-from market.proceeds import FARMERS
-from tests.builders import claim
+from market.domain.listings import PriceTier
+from market.domain.orders import FULFILLED, REFUNDED, IllegalTransitionError
+from market.domain.payments import DISPUTE_LOST, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
+from market.domain.proceeds import FARMERS
+from testbed.builders import claim
 from tests.integration.test_market_orders import (
     BUYER, OTHER_BUYER, Clock, Market, assert_sound, journal_entries, seed_market,
     serial_numbers)

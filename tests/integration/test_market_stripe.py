@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from market.application import Marketplace
-from market.orders import FULFILLED, REFUNDED, RESERVED, IllegalTransitionError
-from market.payments import (
+from market.domain.orders import FULFILLED, REFUNDED, RESERVED, IllegalTransitionError
+from market.domain.payments import (
     DISPUTE_LOST,
     DISPUTE_OPENED,
     DISPUTE_WON,
@@ -30,7 +30,7 @@ from market.payments import (
     PaymentEvent,
     PaymentProviderError,
 )
-from market.stripe_payments import StripePaymentProvider
+from market.adapters.stripe_payments import StripePaymentProvider
 from tests.conftest import expire_as_the_worker
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
     Delivery,

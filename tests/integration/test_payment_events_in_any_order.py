@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from market.application import MISMATCH
-from market.orders import FULFILLED, REFUNDED, RESERVED
-from market.payments import (
+from market.domain.orders import FULFILLED, REFUNDED, RESERVED
+from market.domain.payments import (
     DISPUTE_LOST,
     DISPUTE_OPENED,
     DISPUTE_WON,

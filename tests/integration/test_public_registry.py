@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger.demo import demo_steps
-from ledger.public_registry import search_retirements, tonnes_by_month
-from ledger.retirements import RetirementClaim
+from ledger.read.public_registry import search_retirements, tonnes_by_month
+from ledger.domain.retirements import RetirementClaim
 from market.application import Marketplace
 
 ANDES = "org-andes-coffee-roasters"

@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ledger.accounts import INVENTORY as INVENTORY_KIND
+from ledger.domain.accounts import INVENTORY as INVENTORY_KIND
 from ledger.demo import INVENTORY
-from ledger.errors import ConcurrencyError
+from ledger.domain.errors import ConcurrencyError
 from market.application import Marketplace
-from market.listings import NotEnoughAvailableError
-from market.orders import CANCELLED, FULFILLED, IllegalTransitionError
-from market.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
+from market.domain.listings import NotEnoughAvailableError
+from market.domain.orders import CANCELLED, FULFILLED, IllegalTransitionError
+from market.domain.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
                                  InvalidReservationCapError, ReservationCapError)
 from tests.integration.test_market_orders import (BUYER, OTHER_BUYER, PRICE, PROJECT, VINTAGE,
                                                   Clock, Market, assert_sound, seed_market)

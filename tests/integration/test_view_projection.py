@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from ledger.accounts import HOLDING
+from ledger.domain.accounts import HOLDING
 from ledger.application import Ledger
-from ledger.projection import ViewProjection, keep_view_projected
-from ledger.replay import replay
-from tests.builders import ledger_with_project
+from ledger.read.projection import ViewProjection, keep_view_projected
+from ledger.read.replay import replay
+from testbed.builders import ledger_with_project
 
 KEY = ("account", "project", "vintage", "status", "quantity")
 

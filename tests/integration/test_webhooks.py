@@ -12,8 +12,8 @@ import pytest
 
 from ledger.demo import demo_steps
 from market.demo import market_demo_steps
-from market.payments import SUCCEEDED, OfflinePaymentProvider, PaymentEvent
-from market.stripe_payments import StripePaymentProvider
+from market.domain.payments import SUCCEEDED, OfflinePaymentProvider, PaymentEvent
+from market.adapters.stripe_payments import StripePaymentProvider
 from web import create_app
 
 

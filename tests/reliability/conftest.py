@@ -11,7 +11,7 @@ from tests.conftest import view_worker
 from tests.reliability.proxy import CuttableProxy
 from tests.web.conftest import LOGINS, seed_demo
 from web import create_app
-from web.identity import Identity
+from identity.application import Identity
 
 
 @pytest.fixture

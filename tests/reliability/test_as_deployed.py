@@ -26,7 +26,7 @@ import pytest
 from bench.http_load import free_port, start_worker, stop_worker
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.verification import verify
-from ledger.replay import replay
+from ledger.read.replay import replay
 from market.application import Marketplace
 from tests.web.conftest import store_with_buyers
 
@@ -235,7 +235,7 @@ def test_kapok_serve_on_the_embedded_store_serves_every_read_and_write(tmp_path)
     port = free_port()
     with open(tmp_path / "serve.log", "w") as log:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--port", str(port)], env=env,
+            [sys.executable, "-m", "cli", "serve", "--port", str(port)], env=env,
             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -244,7 +244,7 @@ def test_kapok_serve_on_the_embedded_store_serves_every_read_and_write(tmp_path)
         load.run(SECONDS)
         print("SQLite, kapok serve:", load.summary())
         assert serve.poll() is None
-        workers = subprocess.run(["pgrep", "-f", "-s", str(serve.pid), "web.cli worker"],
+        workers = subprocess.run(["pgrep", "-f", "-s", str(serve.pid), "cli worker"],
                                  capture_output=True, text=True).stdout.split()
         assert workers, "the worker died"
         assert not load.failures, load.failures[:10]

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from ledger.projection import WORKER_CONNECTIONS
+from ledger.read.projection import WORKER_CONNECTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -80,7 +80,7 @@ def connections_to(postgres_url: str) -> int:
             "AND application_name <> %s", (name, WORKER_CONNECTIONS)).fetchone()[0]
 
 
-# Marketplace 2 kept + 6 under load, identity 1 + 1 (ledger/settings.py, web/identity.py).
+# Marketplace 2 kept + 6 under load, identity 1 + 1 (ledger/settings.py, identity/application.py).
 PER_PROCESS = 10
 
 

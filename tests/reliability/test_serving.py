@@ -216,7 +216,7 @@ def test_kapok_serve_runs_the_app_under_these_settings(tmp_path):
     env = local_env(tmp_path)
     home = Path(env["HOME"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--no-worker", "--workers", "1",
+        [sys.executable, "-m", "cli", "serve", "--no-worker", "--workers", "1",
          "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.application import Marketplace
-from market.orders import EXPIRED, FULFILLED, REFUNDED, RESERVED
-from market.payments import (
+from market.domain.orders import EXPIRED, FULFILLED, REFUNDED, RESERVED
+from market.domain.payments import (
     DISPUTE_LOST,
     DISPUTE_OPENED,
     DISPUTE_WON,
@@ -28,7 +28,7 @@ from market.payments import (
     REFUNDED as PAYMENT_REFUNDED,
     SUCCEEDED,
 )
-from market.payments import OfflinePaymentProvider, PaymentEvent
+from market.domain.payments import OfflinePaymentProvider, PaymentEvent
 from tests.conftest import expire_as_the_worker
 from tests.integration.test_market_orders import BUYER, Clock, assert_sound, seed_market
 from web import create_app

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ledger.accounts import BUFFER, ESCROW, HOLDING, INVENTORY, Account, account_id
-from ledger.commands import CommandRecord, check_key, fingerprint
-from ledger.errors import (
+from ledger.domain.accounts import BUFFER, ESCROW, HOLDING, INVENTORY, Account, account_id
+from ledger.domain.commands import CommandRecord, check_key, fingerprint
+from ledger.domain.errors import (
     AccountKindError,
     IdempotencyConflictError,
     InvalidCommandError,
@@ -21,10 +21,10 @@ from ledger.errors import (
     SerialsNotHeldError,
     UnknownVintageError,
 )
-from ledger.projects import Project, ProjectDetails, Vintage
-from ledger.retirements import MAX_TEXT, RetirementClaim
-from ledger.serials import SerialBlock, SerialRange
-from tests.builders import claim, project_details
+from ledger.domain.projects import Project, ProjectDetails, Vintage
+from ledger.domain.retirements import MAX_TEXT, RetirementClaim
+from ledger.domain.serials import SerialBlock, SerialRange
+from testbed.builders import claim, project_details
 
 TODAY = date(2024, 6, 1)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from market.allocation import allocate
-from market.errors import InvalidAllocationError
+from market.domain.allocation import allocate
+from market.domain.errors import InvalidAllocationError
 
 totals = st.integers(min_value=0, max_value=10**12)
 weight = st.one_of(

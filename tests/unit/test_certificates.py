@@ -12,7 +12,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from web.certificates import (BenefitShares, CertificateFacts, OrderSplit, SerialLine,
+from documents.certificate import (BenefitShares, CertificateFacts, OrderSplit, SerialLine,
                               certificate_pdf)
 
 URL = "https://kapok.example/registry/KAP-RET-7F3K9Q2M4XBD"

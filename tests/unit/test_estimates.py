@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.errors import MarketError
-from market.estimates import (
+from market.domain.errors import MarketError
+from market.domain.estimates import (
     CABINS,
     HAULS,
     ActivityFileError,

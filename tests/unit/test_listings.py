@@ -12,9 +12,9 @@ from eventsourcing.application import Application
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.projects import Project, Vintage
-from market.errors import MarketError
-from market.listings import (
+from ledger.domain.projects import Project, Vintage
+from market.domain.errors import MarketError
+from market.domain.listings import (
     ACTIVE,
     CLOSED,
     LISTING_TRANSCODINGS,
@@ -31,7 +31,7 @@ from market.listings import (
     listing_summary,
     validate_listing,
 )
-from tests.builders import project_details
+from testbed.builders import project_details
 
 TIERS = (PriceTier(100, Decimal("11.00")), PriceTier(500, Decimal("9.50")))
 

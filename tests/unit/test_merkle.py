@@ -148,10 +148,10 @@ def test_a_leaf_never_hashes_like_an_inner_node_over_the_same_bytes():
 
 
 def test_the_leaf_input_is_sorted_compact_json_with_the_state_in_base64():
-    data = leaf_input("0c2f-id", 3, "ledger.retirements:Retirement.Recorded", b"\x00\xff{}")
+    data = leaf_input("0c2f-id", 3, "ledger.domain.retirements:Retirement.Recorded", b"\x00\xff{}")
 
     assert data == (b'{"originator_id":"0c2f-id","originator_version":3,'
-                    b'"state":"AP97fQ==","topic":"ledger.retirements:Retirement.Recorded"}')
+                    b'"state":"AP97fQ==","topic":"ledger.domain.retirements:Retirement.Recorded"}')
 
 
 def test_the_tree_head_message_packs_size_and_time_in_eight_bytes_each_before_the_root():
@@ -434,7 +434,7 @@ def test_a_key_that_is_not_an_ed25519_public_key_is_refused(registry_key):
 
 def stored_events(count: int) -> list[dict]:
     return [{"position": i + 1, "originator_id": str(uuid.UUID(int=i + 1)),
-             "originator_version": 1, "topic": "ledger.retirements:Retirement.Recorded",
+             "originator_version": 1, "topic": "ledger.domain.retirements:Retirement.Recorded",
              "state": json.dumps({"timestamp": f"2026-01-01T00:00:{i:02d}Z"}).encode()}
             for i in range(count)]
 
@@ -495,7 +495,7 @@ def test_a_correct_inclusion_document_has_no_problems(registry_key):
     "tamper, problem",
     [
         (flip_state, "not the hash of the event"),
-        (lambda doc: doc["event"].update(topic="ledger.issuance:Batch.Issued"), "not the hash"),
+        (lambda doc: doc["event"].update(topic="ledger.domain.issuance:Batch.Issued"), "not the hash"),
         (lambda doc: doc["event"].update(leaf_index=17), "does not place the event"),
         (lambda doc: doc["tree_head"].update(root_hash=bytes(32).hex()), "does not place"),
         (lambda doc: doc["tree_head"].update(tree_size=41), "signature"),
@@ -576,7 +576,7 @@ def test_the_command_says_what_a_valid_proof_proves_and_exits_0(auditor_files, c
 
     assert code == 0
     assert capsys.readouterr().out == (
-        "OK: event at position 17 (ledger.retirements:Retirement.Recorded) is leaf 16 of the "
+        "OK: event at position 17 (ledger.domain.retirements:Retirement.Recorded) is leaf 16 of the "
         "ledger's tree of 40 events signed at 2025-11-24T16:00:00.000Z\n")
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.errors import CurrencyMismatchError, InvalidMoneyError, UnknownCurrencyError
-from market.money import CURRENCIES, Money, currency, parse
+from market.domain.errors import CurrencyMismatchError, InvalidMoneyError, UnknownCurrencyError
+from market.domain.money import CURRENCIES, Money, currency, parse
 
 minor_units = st.integers(min_value=-10**15, max_value=10**15)
 codes = st.sampled_from(sorted(CURRENCIES))
@@ -185,7 +185,7 @@ def test_what_money_prints_parses_back_to_the_same_money(minor, code):
 
 
 def test_amounts_for_people_group_thousands_and_keep_every_cent():
-    from market.money import Money
+    from market.domain.money import Money
 
     assert Money.from_minor(300000, "USD").display() == "USD 3,000.00"
     assert Money.from_minor(-123456789, "PEN").display() == "PEN -1,234,567.89"

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.accounts import check_account_name
-from market.errors import MarketError
-from market.orders import (
+from ledger.domain.accounts import check_account_name
+from market.domain.errors import MarketError
+from market.domain.orders import (
     ALLOWED_FROM,
     CANCELLED,
     DRAFT,
@@ -24,7 +24,7 @@ from market.orders import (
     Order,
     order_aggregate_id,
 )
-from tests.builders import claim
+from testbed.builders import claim
 
 TOTAL_MINOR = 12_500
 UNTIL = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)

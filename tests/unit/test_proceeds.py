@@ -16,8 +16,8 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.ids import named_id
-from market.errors import (
+from ledger.domain.ids import named_id
+from market.domain.errors import (
     InvalidFarmError,
     InvalidMoneyError,
     InvalidPayoutError,
@@ -31,7 +31,7 @@ from market.errors import (
     UnknownFarmError,
     UnknownRecipientError,
 )
-from market.proceeds import (
+from market.domain.proceeds import (
     CASH,
     FARMERS,
     PAYMENT_FEES,
@@ -49,7 +49,7 @@ from market.proceeds import (
     split_proceeds,
     validate_balanced,
 )
-from market.transcodings import MARKET_TRANSCODINGS
+from market.adapters.transcodings import MARKET_TRANSCODINGS
 
 REGISTRY = "VCS-1067"
 AIDER = "aider-field-programme"

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from market.errors import CurrencyMismatchError, MarketError
-from market.estimates import Electricity, estimate
-from market.listings import Listing, ListingNotActiveError, NotEnoughAvailableError, PriceTier
-from market.money import Money
-from market.quotes import (
+from market.domain.errors import CurrencyMismatchError, MarketError
+from market.domain.estimates import Electricity, estimate
+from market.domain.listings import Listing, ListingNotActiveError, NotEnoughAvailableError, PriceTier
+from market.domain.money import Money
+from market.domain.quotes import (
     BY_AMOUNT,
     BY_ESTIMATE,
     BY_TONNES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
+from market.domain.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
                                  InvalidReservationCapError, ReservationCapError,
                                  ReservationCaps, ReservationHolds, ReservationPolicy,
                                  validate_holds)

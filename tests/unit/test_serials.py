@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
-from ledger.serials import (
+from ledger.domain.errors import InsufficientCreditsError, InvalidSerialError, SerialsNotHeldError
+from ledger.domain.serials import (
     BlockSet,
     add_blocks,
     remove_blocks,

@@ -1,8 +1,8 @@
 """How a projection's tables are named for dropping and fingerprinted for rebuilding."""
 
-from ledger.sql_recorders import drop_statements, tables_fingerprint
-from ledger.view import TABLES
-from market.view import MarketView
+from ledger.adapters.sql_recorders import drop_statements, tables_fingerprint
+from ledger.read.view import TABLES
+from market.read.view import MarketView
 
 INDEXED = [
     "CREATE TABLE IF NOT EXISTS kapok_things (thing TEXT PRIMARY KEY, size BIGINT)",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ledger.errors import InvalidCommandError
-from ledger.text import check_text
+from ledger.domain.errors import InvalidCommandError
+from ledger.domain.text import check_text
 
 
 class Refused(Exception):

@@ -16,7 +16,7 @@ from market.demo import market_demo_steps
 from web import create_app
 from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN, seed_people
 from tests.conftest import view_worker
-from web.identity import Identity
+from identity.application import Identity
 
 LOGINS = {
     "buyer": BUYER_LOGIN,  # Andes Coffee Roasters (org A)

@@ -14,8 +14,8 @@ import pytest
 
 from ledger.audit.keys import SigningKey, generate_key, signing_key_file
 from ledger.audit.log import AuditLog
-from ledger.replay import stored_notifications
-from ledger.retirements import RetirementClaim
+from ledger.read.replay import stored_notifications
+from ledger.domain.retirements import RetirementClaim
 from market.demo import SALES
 from tests.web.conftest import post_form
 
@@ -167,7 +167,7 @@ def test_a_page_cut_short_by_the_scan_limit_says_where_it_stopped(app, auditor):
     assert link(response, "next").endswith("after=5") or "after=5" in link(response, "next")
 
 
-@pytest.mark.parametrize("topic", ["Retired", "Account.", "market.proceeds:Farm.Registered"])
+@pytest.mark.parametrize("topic", ["Retired", "Account.", "market.domain.proceeds:Farm.Registered"])
 def test_the_topic_filter_shows_only_matching_topics(auditor, market, topic):
     expected = [n.id for n in all_records(market) if topic in n.topic]
     assert expected

@@ -6,7 +6,7 @@ import pytest
 
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from web import ConfigurationError, create_app
-from web.identity import (
+from identity.application import (
     ApiToken,
     Identity,
     UnknownTokenError,

@@ -8,8 +8,8 @@ import secrets
 
 import pytest
 
-from ledger.holder_queries import retirements_of
-from market.payments import OfflinePaymentProvider, Payment
+from ledger.read.holder_queries import retirements_of
+from market.domain.payments import OfflinePaymentProvider, Payment
 from tests.unit.test_certificates import page_text
 from tests.conftest import settled
 from tests.web.conftest import LOGINS, ORG_A, ORG_B, csrf_token, log_in, post_form
@@ -484,7 +484,7 @@ def test_only_the_card_page_lets_the_provider_in_and_only_the_provider():
 
 
 def test_a_declined_card_is_the_buyers_to_fix_and_a_failed_provider_is_not():
-    from market.payments import CardDeclinedError, PaymentError, PaymentProviderError
+    from market.domain.payments import CardDeclinedError, PaymentError, PaymentProviderError
     from web.errors import status_for
 
     assert status_for(CardDeclinedError("card declined: insufficient funds")) == 402

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.stripe_payments import StripePaymentProvider
+from market.adapters.stripe_payments import StripePaymentProvider
 from tests.conftest import view_worker
 from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtures)
     localstripe,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from market.listings import PriceTier
+from market.domain.listings import PriceTier
 from tests.conftest import settled
 from tests.web.conftest import post_form
 

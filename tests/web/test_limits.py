@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bench.http_load import Server, server_env
-from market.payments import CardDeclinedError, Payment, PaymentProvider
+from market.domain.payments import CardDeclinedError, Payment, PaymentProvider
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from tests.web.test_buyer import place
 from web import ConfigurationError, create_app

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import settled
-from tests.builders import claim
+from testbed.builders import claim
 from tests.web.conftest import ORG_A
 
 

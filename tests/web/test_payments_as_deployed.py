@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from market.payments import REFUNDED, SUCCEEDED, OfflinePaymentProvider, PaymentEvent
+from market.domain.payments import REFUNDED, SUCCEEDED, OfflinePaymentProvider, PaymentEvent
 from market.settings import payment_provider
 from tests.conftest import settled
 from tests.unit.test_certificates import page_text

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from market.listings import listing_id_for
+from market.domain.listings import listing_id_for
 from tests.conftest import settled
 from tests.web.conftest import ORG_A, csrf_token, post_form
 from tests.web.test_api import as_role, assert_error, place_order  # noqa: F401 (a fixture)

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.demo import demo_steps
-from ledger.retirements import RetirementClaim
+from ledger.domain.retirements import RetirementClaim
 from market.application import Marketplace
 from market.demo import LISTINGS, SALES, SHARES, market_demo_steps
 from tests.conftest import settled
@@ -442,7 +442,7 @@ def test_the_registry_narrows_to_one_project(anonymous, market):
 
 
 def _serials_of(market, project: str):
-    from ledger.serials import SerialRange
+    from ledger.domain.serials import SerialRange
 
     block = next(block for block in market.get_account(ANDES_ACCOUNT).blocks
                  if block.project == project)

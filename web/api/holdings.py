@@ -6,8 +6,8 @@ from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
 
-from ledger.errors import UnknownAccountError
-from ledger.serials import total_quantity
+from ledger.domain.errors import UnknownAccountError
+from ledger.domain.serials import total_quantity
 from web.api.access import is_operator, token_required
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import HoldingFilterSchema, HoldingSchema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from market.listings import listing_summary
+from market.domain.listings import listing_summary
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import ListingFilterSchema, ListingSchema, QuoteRequestSchema, QuoteSchema
 from web.api.services import market

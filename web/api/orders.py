@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 
-from market.money import Money
-from market.orders import IllegalTransitionError, UnknownOrderError
+from market.domain.money import Money
+from market.domain.orders import IllegalTransitionError, UnknownOrderError
 from web.api.access import is_operator, own_organisation, token_required
 from web.api.pagination import ApiBlueprint, page_of
 from web.api.schemas import (CardPaymentSchema, OrderCreateSchema, OrderFilterSchema,
                               OrderProceedsSchema, OrderSchema, claim_of)
 from web.api.services import market
 from web.consistency import read_view
-from web.identity import holding_account
+from identity.application import holding_account
 
 bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
                   description="Buying credits: reserve, pay, receive (or retire at once).")

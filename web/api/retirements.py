@@ -7,9 +7,9 @@ from flask import url_for
 from flask.views import MethodView
 from flask_login import current_user
 
-from ledger.accounts import ESCROW
-from ledger.errors import UnknownAccountError, UnknownRetirementError
-from ledger.serials import SerialRange
+from ledger.domain.accounts import ESCROW
+from ledger.domain.errors import UnknownAccountError, UnknownRetirementError
+from ledger.domain.serials import SerialRange
 from web.api.access import token_required
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import RetireSchema, RetirementListItemSchema, RetirementSchema, claim_of

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from ledger.errors import InvalidSerialError
-from ledger.retirements import CLAIM_TYPES, MAX_TEXT, USES, RetirementClaim
-from ledger.serials import SerialRange
-from market.errors import MarketError
-from market.estimates import activity_from_fields, estimate
-from market.listings import MAX_TONNES
-from market.money import CURRENCIES, parse
+from ledger.domain.errors import InvalidSerialError
+from ledger.domain.retirements import CLAIM_TYPES, MAX_TEXT, USES, RetirementClaim
+from ledger.domain.serials import SerialRange
+from market.domain.errors import MarketError
+from market.domain.estimates import activity_from_fields, estimate
+from market.domain.listings import MAX_TONNES
+from market.domain.money import CURRENCIES, parse
 
 MAX_ACTIVITIES = 100
 
@@ -346,7 +346,7 @@ class RetirementListItemSchema(Schema):
 
 class EventFilterSchema(Schema):
     topic = Text(validate=validate.Length(1, 200), metadata={
-        "description": "Only events of this topic, e.g. ledger.accounts:Account.Retired"})
+        "description": "Only events of this topic, e.g. ledger.domain.accounts:Account.Retired"})
     from_position = fields.Integer(validate=validate.Range(1, 2**62))
     to_position = fields.Integer(validate=validate.Range(1, 2**62))
 

@@ -1,0 +1,5 @@
+"""``python -m web.cli``."""
+
+from cli import run
+
+run()

@@ -1,5 +1,0 @@
-"""``python -m web.cli``."""
-
-from web.cli import run
-
-run()
