@@ -23,7 +23,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench.common import drop_store, new_store, run_facts, write_json
-from ledger.application import Ledger, public_id
+from ledger.application import Ledger
+from ledger.domain.ids import public_id
 from ledger.domain.projects import Vintage
 from ledger.domain.retirements import RetirementClaim
 from testbed.builders import INVENTORY, project_details
@@ -143,7 +144,7 @@ def history_ratio(url_old: str, url_new: str, history: int, repeats: int) -> dic
             transfer_id = public_id("KAP-TRF")
             inventory.send(blocks, buyer.name, transfer_id)
             buyer.receive(blocks, inventory.name, transfer_id)
-        old.save(inventory, *buyers)
+        old.store.save(inventory, *buyers)
         done += batch
     new = seeded_ledger(url_new)
     old_s = median_seconds(lambda: old.transfer(INVENTORY, "buyer-01", quantity=1), repeats)

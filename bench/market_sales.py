@@ -10,7 +10,7 @@ sales already) and cold (the first sale of a new process, which reads the listin
 inventory and the proceeds journal from the store). Goal: the old store within 2x of the fresh.
 
 On PostgreSQL it also times the turns: how long placing and paying each hold the turns of
-their hot aggregates (``Ledger._taking_turns``), from the query that takes them to the
+their hot aggregates (``Store._taking_turns``), from the query that takes them to the
 ``COMMIT`` that ends them, on the fresh store. Every sale's two commands take the listing's
 turn, so commands on one listing run one after another, whatever the number of web workers:
 ``1000 / (place + pay)`` is the most orders per second one listing can take on this machine

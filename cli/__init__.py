@@ -152,7 +152,7 @@ def worker(interval, once):
         follow_log(app, quiet=True)
         app.expire_due_orders()
 
-    keep_view_projected(app, threading.Event(), every=interval, between=rounds)
+    keep_view_projected(app.store, threading.Event(), every=interval, between=rounds)
 
 
 cli.add_command(ledger)

@@ -17,7 +17,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.domain.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
-from ledger.application import Ledger, public_id
+from ledger.application import Ledger
+from ledger.domain.ids import public_id
 from ledger.domain.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
 from ledger.domain.projects import Project, project_id
 from ledger.domain.retirements import Retirement, RetirementClaim
@@ -25,7 +26,6 @@ from ledger.domain.serials import SerialBlock
 from ledger.domain.text import check_printable, check_text
 from market.domain.errors import InvalidSaleError, MarketError, NoRuleInForceError
 from market.domain.listings import (
-    LISTING_TRANSCODINGS,
     InvalidListingError,
     Listing,
     NotEnoughAvailableError,
@@ -73,14 +73,10 @@ from market.domain.quotes import Quote, quote_amount, quote_estimate, quote_tonn
 from market.domain.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
 from market.domain.roster import Catalogue, FarmRoster
 from market.settings import RESERVATION_MINUTES
-from ledger.adapters.moved_modules import register_moved_modules
-from market.adapters.transcodings import MARKET_TRANSCODINGS
+from market.adapters.store import MarketStore
 
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
-# Modules that named stored events' classes before the market's folders showed its layers.
-MARKET_MOVES = {f"market.{name}": f"market.domain.{name}" for name in (
-    "listings", "orders", "payments", "proceeds", "reservations", "roster", "quotes")}
 REFUND_DUE = "late payment: refund due"
 MISMATCH = "mismatch"
 
@@ -94,12 +90,7 @@ class UnknownListingError(MarketError):
 class Marketplace(Ledger):
     """Kapok: the ledger plus the market, over one event store."""
 
-    # The proceeds journal too: it keeps running totals only (its entries are in its events,
-    # each sale's and payout's in an aggregate of its own, and in the view), so a snapshot
-    # is as small after a million sales as after ten.
-    snapshotting_intervals = {**Ledger.snapshotting_intervals, Listing: 100,
-                              Catalogue: 100, FarmRoster: 100, ProceedsLedger: 100,
-                              ReservationHolds: 100}
+    store_class = MarketStore
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
@@ -110,17 +101,6 @@ class Marketplace(Ledger):
         self._listings_seen: tuple[int, list[Listing], dict[str, Project]] | None = None
         self.reservation = timedelta(minutes=reservation_minutes)
         self.now = clock or (lambda: datetime.now(timezone.utc))
-
-    def view_class(self):
-        from market.read.view import MarketView
-
-        return MarketView
-
-    def register_transcodings(self, transcoder) -> None:
-        super().register_transcodings(transcoder)
-        register_moved_modules(MARKET_MOVES)
-        for transcoding in (*MARKET_TRANSCODINGS, *LISTING_TRANSCODINGS):
-            transcoder.register(transcoding)
 
     # --- listings ------------------------------------------------------------------------
     def create_listing(self, project: str, vintage: int, inventory_account: str,
@@ -147,7 +127,7 @@ class Marketplace(Ledger):
 
         payload = {"p": project, "v": vintage, "a": inventory_account, "price": str(price_per_tonne),
                    "c": currency, "o": on_offer, "m": minimum_quantity, "t": repr(tiers)}
-        return self._run("create_listing", payload, idempotency_key, command)
+        return self.store.run("create_listing", payload, idempotency_key, command)
 
     def change_listing(self, listing_id: str, *, on_offer: int | None = None,
                        status: str | None = None, price_per_tonne: Decimal | None = None,
@@ -175,11 +155,11 @@ class Marketplace(Ledger):
             return [listing], {"listing_id": listing_id, "status": listing.status,
                                "available": listing.available}
 
-        return self._run("change_listing", {}, None, command)
+        return self.store.run("change_listing", {}, None, command)
 
     def get_listing(self, listing_id: str) -> Listing:
         try:
-            return self._load(UUID(str(listing_id)))
+            return self.store.load(UUID(str(listing_id)))
         except (AggregateNotFoundError, ValueError):
             raise UnknownListingError(f"unknown listing {listing_id}") from None
 
@@ -196,10 +176,10 @@ class Marketplace(Ledger):
         position = self.recorder.max_notification_id() or 0
         cached = self._listings_seen
         if cached is None or cached[0] != position:
-            fresh = self._read_many([UUID(str(listing_id))
+            fresh = self.store.read_many([UUID(str(listing_id))
                                      for listing_id in self._catalogue().listing_ids])
             registry_ids = sorted({listing.project_registry_id for listing in fresh})
-            projects = self._read_many([project_id(registry_id) for registry_id in registry_ids])
+            projects = self.store.read_many([project_id(registry_id) for registry_id in registry_ids])
             cached = self._listings_seen = (position, fresh, dict(zip(registry_ids, projects)))
         return cached[1], cached[2]
 
@@ -234,7 +214,7 @@ class Marketplace(Ledger):
             policy.set_caps(per_listing, per_organisation)
             return [policy], {"per_listing": per_listing, "per_organisation": per_organisation}
 
-        return self._run("set_reservation_caps", {}, None, command)
+        return self.store.run("set_reservation_caps", {}, None, command)
 
     def set_listing_reservation_cap(self, listing_id: str, cap: int | None) -> dict:
         """Sets a listing's own cap per organisation (None: the marketplace's). Raises
@@ -247,7 +227,7 @@ class Marketplace(Ledger):
             return [policy], {"listing_id": str(listing.id),
                               "per_listing": policy.caps_for(str(listing.id)).per_listing}
 
-        return self._run("set_listing_reservation_cap", {}, None, command)
+        return self.store.run("set_listing_reservation_cap", {}, None, command)
 
     def reserved_by(self, organisation: str) -> ReservationHolds:
         """What the organisation holds reserved, by order, for reading."""
@@ -271,7 +251,7 @@ class Marketplace(Ledger):
             order_id = public_id("KAP-ORD")
             # What placing reads, in one round trip: the aggregates it changes, the buyer's
             # account, the caps and the order's escrow (new, so only probed).
-            self._prefetch(*changes, account_id(buyer_account), ReservationPolicy.create_id(),
+            self.store.prefetch(*changes, account_id(buyer_account), ReservationPolicy.create_id(),
                            account_id(Order.escrow_name_of(order_id)))
             listing = self.get_listing(listing_id)
             quote = quote_tonnes(listing, tonnes, self.now())
@@ -284,7 +264,7 @@ class Marketplace(Ledger):
 
         payload = {"l": listing_id, "t": tonnes, "b": buyer_org, "a": buyer_account,
                    "r": repr(retirement)}
-        return self._run("place_order", payload, idempotency_key, command, hot=changes)
+        return self.store.run("place_order", payload, idempotency_key, command, hot=changes)
 
     def _reservation_changes(self, listing_id: str) -> list[UUID]:
         """Placing an order changes its listing and the listing's inventory account (other
@@ -293,10 +273,10 @@ class Marketplace(Ledger):
         ids = _ids(listing_id)
         if not ids:
             return ids
-        known = self._cached(ids[0])
+        known = self.store.cached(ids[0])
         if known is None:
             try:
-                known = self._load(ids[0])  # once per process: then it is cached
+                known = self.store.load(ids[0])  # once per process: then it is cached
             except AggregateNotFoundError:
                 return ids
         return [*ids, account_id(known.inventory_account)] if isinstance(known, Listing) else ids
@@ -317,7 +297,7 @@ class Marketplace(Ledger):
         change."""
         if not isinstance(order, Order):
             return []
-        roster = self._cached(FarmRoster.create_id())
+        roster = self.store.cached(FarmRoster.create_id())
         try:
             farms = roster.codes_of(order.project) if isinstance(roster, FarmRoster) else []
         except RuntimeError:  # being fast-forwarded by another thread: load farms one by one
@@ -361,13 +341,13 @@ class Marketplace(Ledger):
 
     def _escrow(self, order: Order) -> Account:
         try:
-            return self._load(account_id(order.escrow_name))
+            return self.store.load(account_id(order.escrow_name))
         except AggregateNotFoundError:
-            return self._remember(Account(order.escrow_name, ESCROW, order.buyer_org))
+            return self.store.remember(Account(order.escrow_name, ESCROW, order.buyer_org))
 
     def get_order(self, order_id: str) -> Order:
         try:
-            return self._load(order_aggregate_id(order_id))
+            return self.store.load(order_aggregate_id(order_id))
         except AggregateNotFoundError:
             raise UnknownOrderError(f"unknown order {order_id}") from None
 
@@ -420,11 +400,11 @@ class Marketplace(Ledger):
             fresh = self.get_order(order_id)
             fresh.attach_payment(self.payments.name, payment.payment_id)
             changed = [fresh]
-            if not self._exists(payment_index_id(payment.payment_id)):
+            if not self.store.exists(payment_index_id(payment.payment_id)):
                 changed.append(PaymentIndex(payment.payment_id, fresh.order_id))
             return changed, {"payment_id": payment.payment_id}
 
-        self._run("attach_payment", {}, None, command)
+        self.store.run("attach_payment", {}, None, command)
         return order, payment
 
     def _payment_summary(self, order: Order, payment: Payment) -> dict:
@@ -438,7 +418,7 @@ class Marketplace(Ledger):
         if order.state != RESERVED or order.payment_id is not None:
             return []
         order.attach_payment(self.payments.name, payment_id)
-        index = [] if self._exists(payment_index_id(payment_id)) else [
+        index = [] if self.store.exists(payment_index_id(payment_id)) else [
             PaymentIndex(payment_id, order.order_id)]
         return [order, *index]
 
@@ -457,7 +437,7 @@ class Marketplace(Ledger):
     def peek_order(self, order_id: str) -> Order:
         """The order as this process last saw or wrote it, else read: for the facts of an
         order that never change (its buyer, listing, amount). Do not mutate it."""
-        seen = self._cached(order_aggregate_id(order_id))
+        seen = self.store.cached(order_aggregate_id(order_id))
         return seen if isinstance(seen, Order) else self.get_order(order_id)
 
     def _pay_offline(self, order_id: str, order: Order | None) -> dict:
@@ -482,7 +462,7 @@ class Marketplace(Ledger):
         behalf) with its proceeds allocated, in one save; a late payment after expiry is
         fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome.
         ``hot``: the order's listing and journal, when the caller knows them (see
-        ``Ledger._run``)."""
+        ``Store.run``)."""
         return self._payment_event(event, hot=hot)["outcome"]
 
     def _payment_event(self, event: PaymentEvent, attach: bool = False,
@@ -491,13 +471,13 @@ class Marketplace(Ledger):
         settling save. The result's "order" is the order as the event left it (a summary),
         or None if there is none or a refund changed it since."""
         # The order as this process last saw it says what the settling will read.
-        seen = self._cached(order_aggregate_id(event.order_id)) if event.order_id else None
+        seen = self.store.cached(order_aggregate_id(event.order_id)) if event.order_id else None
         if not hot and isinstance(seen, Order):
             hot = self._sale_turns(seen)
 
         def command():
             processed = ProcessedPaymentEvent.create_id(event.event_id)
-            self._prefetch(processed, payment_index_id(event.payment_id), *(
+            self.store.prefetch(processed, payment_index_id(event.payment_id), *(
                 [order_aggregate_id(event.order_id)] if event.order_id else []),
                 *self._sale_ids(seen))
             order = self._order_for(event)
@@ -505,10 +485,10 @@ class Marketplace(Ledger):
                 # Checked again on the order as it is now (the caller's may be as last seen):
                 # an offline payment of a paid order is refused, not reported a duplicate.
                 order._check("attach_payment")
-            if self._exists(processed):
+            if self.store.exists(processed):
                 return [], {"outcome": "duplicate", "order": self._summary_of(order)}
             if not isinstance(seen, Order):  # else read above: its facts are the same
-                self._prefetch(*self._sale_ids(order))
+                self.store.prefetch(*self._sale_ids(order))
             if order is None:
                 outcome, changed = "unknown order", []
             elif not attach and (problem := _mismatch(order, event)):
@@ -539,7 +519,7 @@ class Marketplace(Ledger):
                                            order.order_id if order else event.order_id, outcome)
             return [*changed, record], {"outcome": outcome, "order": self._summary_of(order)}
 
-        result = self._run("payment_event", {}, None, command, hot=hot)
+        result = self.store.run("payment_event", {}, None, command, hot=hot)
         if result["outcome"] == REFUND_DUE:  # the order changed again: no summary of it here
             return {"outcome": self._refund_late_payment(result["order"], event), "order": None}
         return result
@@ -553,7 +533,7 @@ class Marketplace(Ledger):
         refund_id = self.payments.refund(event.payment_id, order.order_id)
 
         def command():
-            if self._exists(ProcessedPaymentEvent.create_id(event.event_id)):
+            if self.store.exists(ProcessedPaymentEvent.create_id(event.event_id)):
                 return [], {"outcome": "duplicate"}
             fresh = self.get_order(order.order_id)
             changed = []
@@ -564,13 +544,13 @@ class Marketplace(Ledger):
             record = ProcessedPaymentEvent(event.event_id, event.kind, fresh.order_id, outcome)
             return [*changed, record], {"outcome": outcome}
 
-        return self._run("payment_refund", {}, None, command)["outcome"]
+        return self.store.run("payment_refund", {}, None, command)["outcome"]
 
     def _order_for(self, event: PaymentEvent) -> Order | None:
         order_id = event.order_id
         if order_id is None:
             try:
-                order_id = self._load(payment_index_id(event.payment_id)).order_id
+                order_id = self.store.load(payment_index_id(event.payment_id)).order_id
             except AggregateNotFoundError:
                 return None
         try:
@@ -629,14 +609,14 @@ class Marketplace(Ledger):
 
     def _allocate_proceeds(self, order: Order, event: PaymentEvent) -> list:
         rule = self._benefit_rule(order.project).rule_at(self.now())
-        farms = [self._load(farm_id(order.project, code))
+        farms = [self.store.load(farm_id(order.project, code))
                  for code in self._roster().codes_of(order.project)]
         allocations = split_proceeds(order.total_minor, order.currency, rule, farms)
         journal = self._proceeds(order.currency)
         sale = journal.record_sale(order.order_id, order.total_minor, allocations,
                                    stripe_fee_minor=event.fee_minor or None,
                                    received_on=self.now().date(), project=order.project,
-                                   exists=self._exists)
+                                   exists=self.store.exists)
         return [journal, sale]
 
     def _reverse(self, order: Order, event: PaymentEvent) -> tuple[str, list]:
@@ -765,7 +745,7 @@ class Marketplace(Ledger):
             fresh.refund(refund_id, f"{reason.strip()} ({note})")
             return [fresh, *changed], self.order_summary(fresh)
 
-        return self._run("refund_order", {}, None, command)
+        return self.store.run("refund_order", {}, None, command)
 
     def expire_order(self, order_id: str) -> bool:
         """Releases an order's reservation once its time is up; True if it expired now."""
@@ -778,7 +758,7 @@ class Marketplace(Ledger):
             order.expire()
             return [order, *released], {"expired": True}
 
-        return self._run("expire", {}, None, command)["expired"]
+        return self.store.run("expire", {}, None, command)["expired"]
 
     def cancel_order(self, order_id: str, reason: str) -> dict:
         """Cancels a draft or reserved order, its reserved tonnes back on offer. Raises
@@ -804,7 +784,7 @@ class Marketplace(Ledger):
             order.cancel(reason)  # refuses every state but draft and reserved
             return [order, *released], self.order_summary(order)
 
-        return self._run("cancel", {}, None, command)
+        return self.store.run("cancel", {}, None, command)
 
     def _release(self, order: Order) -> list:
         """The reserved serials back to the inventory, and the listing's counter with them."""
@@ -842,7 +822,7 @@ class Marketplace(Ledger):
             version = rule.set_shares(shares, effective_from or self.now())
             return [rule], {"project": project, "version": version.version}
 
-        return self._run("set_benefit_rule", {}, None, command)
+        return self.store.run("set_benefit_rule", {}, None, command)
 
     def register_farm(self, project: str, farm_code: str, details: FarmDetails,
                       idempotency_key: str | None = None) -> dict:
@@ -853,11 +833,11 @@ class Marketplace(Ledger):
             farm = Farm.register(project, farm_code, details)
             return [roster, farm], {"project": project, "farm": farm_code}
 
-        return self._run("register_farm", {"p": project, "f": farm_code, "d": repr(details)},
+        return self.store.run("register_farm", {"p": project, "f": farm_code, "d": repr(details)},
                          idempotency_key, command)
 
     def farms(self, project: str) -> list[Farm]:
-        return [self._load(farm_id(project, code))
+        return [self.store.load(farm_id(project, code))
                 for code in self._roster().codes_of(project)]
 
     def record_payout(self, currency: str, recipient: str, farm_code: str | None,
@@ -865,11 +845,11 @@ class Marketplace(Ledger):
         def command():
             journal = self._proceeds(currency)
             payout = journal.record_payout(recipient, farm_code, amount_minor, paid_on,
-                                           reference, exists=self._exists)
+                                           reference, exists=self.store.exists)
             return [journal, payout], {"reference": payout.entry.reference,
                                        "owed": journal.owed(recipient, farm_code)}
 
-        return self._run("record_payout", {}, None, command)
+        return self.store.run("record_payout", {}, None, command)
 
     def benefit_rule(self, project: str) -> BenefitSharingRule:
         """Raises NoRuleInForceError if the project has none yet."""
@@ -892,7 +872,7 @@ class Marketplace(Ledger):
     def sale_proceeds(self, currency: str, order_id: str) -> SaleProceeds:
         """An order's booked sale, with its entry. Raises InvalidSaleError if none."""
         try:
-            return self._load(sale_proceeds_id(currency, order_id))
+            return self.store.load(sale_proceeds_id(currency, order_id))
         except AggregateNotFoundError:
             raise InvalidSaleError(f"order {order_id} has no booked sale") from None
 
@@ -912,36 +892,31 @@ class Marketplace(Ledger):
         try:
             return self.get_account(name)
         except UnknownAccountError:
-            return self._remember(Account(name, HOLDING, owner))
+            return self.store.remember(Account(name, HOLDING, owner))
 
-    def _singleton(self, aggregate_id: UUID, factory: Callable):
-        try:
-            return self._load(aggregate_id)
-        except AggregateNotFoundError:
-            return self._remember(factory())
 
     def _catalogue(self) -> Catalogue:
-        return self._singleton(Catalogue.create_id(), Catalogue)
+        return self.store.singleton(Catalogue.create_id(), Catalogue)
 
     def _roster(self) -> FarmRoster:
-        return self._singleton(FarmRoster.create_id(), FarmRoster)
+        return self.store.singleton(FarmRoster.create_id(), FarmRoster)
 
     def _benefit_rule(self, project: str, create: bool = False) -> BenefitSharingRule:
         try:
-            return self._load(benefit_rule_id(project))
+            return self.store.load(benefit_rule_id(project))
         except AggregateNotFoundError:
             if create:
-                return self._remember(BenefitSharingRule.create(project))
+                return self.store.remember(BenefitSharingRule.create(project))
             raise NoRuleInForceError(f"project {project} has no benefit-sharing rule") from None
 
     def _proceeds(self, currency: str) -> ProceedsLedger:
-        return self._singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
+        return self.store.singleton(proceeds_ledger_id(currency), lambda: ProceedsLedger.open(currency))
 
     def _policy(self) -> ReservationPolicy:
-        return self._singleton(ReservationPolicy.create_id(), ReservationPolicy)
+        return self.store.singleton(ReservationPolicy.create_id(), ReservationPolicy)
 
     def _holds(self, organisation: str) -> ReservationHolds:
-        return self._singleton(holds_id(organisation), lambda: ReservationHolds(organisation))
+        return self.store.singleton(holds_id(organisation), lambda: ReservationHolds(organisation))
 
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from ledger.application import Ledger, public_id
+from ledger.application import Ledger
+from ledger.domain.ids import public_id
 from ledger.domain.projects import Vintage
 from testbed.builders import INVENTORY, project_details
 
@@ -41,7 +42,7 @@ def generate_log(ledger: Ledger, events: int, seed: int = 7, batch_transfers: in
             sender.send(blocks, receiver.name, transfer_id)
             receiver.receive(blocks, sender.name, transfer_id)
             changed += [sender, receiver]
-        ledger.save(*changed)
+        ledger.store.save(*changed)
         stored = ledger.recorder.max_notification_id()
         if progress:
             progress(stored)

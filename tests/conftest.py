@@ -105,10 +105,10 @@ def view_worker(market):
     """The worker's projection (eventsourcing's runner, started again when it fails) beside
     a test's app, on an application instance of its own, as `kapok worker` runs beside the
     web: the only writer of the read model."""
-    worker = type(market)(env={**market.view_env(),
+    worker = type(market)(env={**market.store.view_env(),
                                "POSTGRES_APPLICATION_NAME": WORKER_CONNECTIONS})
     stop = threading.Event()
-    thread = threading.Thread(target=keep_view_projected, args=(worker, stop),
+    thread = threading.Thread(target=keep_view_projected, args=(worker.store, stop),
                               kwargs={"every": 0.1}, daemon=True)
     thread.start()
     try:

@@ -17,7 +17,7 @@ from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectF
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ledger.domain.accounts import ESCROW
-from ledger.application import MAX_QUANTITY
+from ledger.domain.quantities import MAX_QUANTITY
 from ledger.domain.errors import UnknownAccountError, UnknownRetirementError
 from ledger.read.holder_queries import retirements_of
 from ledger.domain.retirements import CLAIM_TYPES, MAX_TEXT, RETIREMENT_REASONS, RetirementClaim

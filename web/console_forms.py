@@ -19,7 +19,7 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, Hi
 from wtforms.validators import (Email, EqualTo, InputRequired, Length, Optional, Regexp,
                                 ValidationError)
 
-from ledger.application import MAX_QUANTITY
+from ledger.domain.quantities import MAX_QUANTITY
 from ledger.domain.projects import FIRST_VINTAGE, PROJECT_TYPES, ProjectDetails, Vintage
 from market.domain import money
 from market.domain.errors import InvalidMoneyError

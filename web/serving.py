@@ -57,7 +57,7 @@ def post_worker_init(worker) -> None:
     need not scan it again.
 
     Full passes are also made much rarer: the aggregate cache is most of what a pass
-    scans (see ``Ledger.__init__``), and a worker paused while holding a listing's turn
+    scans (see ``Store.__init__``), and a worker paused while holding a listing's turn
     stalls every order in flight with it. What only a full pass frees (reference cycles that
     lived through two younger passes) was a few hundred objects each time, so waiting longer
     costs little."""

@@ -5,7 +5,7 @@ journal, ...). Through eventsourcing's repository each one is a query of its own
 it is in the aggregate cache (the cache is fast-forwarded from the store on every get). On
 PostgreSQL a round trip costs more than decoding the events it brings, so the commands that
 run on every sale read all they need in one statement. SQLite is in-process: its queries are
-cheap, and it reads one aggregate at a time (``Ledger._load``).
+cheap, and it reads one aggregate at a time (``Store.load``).
 """
 
 from __future__ import annotations

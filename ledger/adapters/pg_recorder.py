@@ -9,7 +9,7 @@ in one database function, one statement and one round trip. (eventsourcing's own
 function leaves out the table lock, and with it the ordering guarantee our projections and
 the audit log rely on.)
 
-A command on hot aggregates (``Ledger._taking_turns``) runs in a transaction that holds its
+A command on hot aggregates (``Store._taking_turns``) runs in a transaction that holds its
 turns as transaction-scoped advisory locks, taken by a second function, ``<table>_after_turns``,
 which then reads what the command reads (``ledger/adapters/batch_reads.py``): one statement, where the
 locks and the read were two (a PL/pgSQL function's queries each see what committed before
@@ -188,7 +188,7 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
         does). A connection that failed after the insert was sent leaves it unknown whether
         it committed: before inserting again, the events are looked for, and if they are
         stored exactly as given, the save was made and its ids are returned. Else the insert
-        again would be refused as a conflict with the save itself, and ``Ledger._run`` would
+        again would be refused as a conflict with the save itself, and ``Store.run`` would
         run the command a second time on top of its own effect (a transfer made twice)."""
         for attempt in range(_SAVE_ATTEMPTS):
             try:
@@ -221,7 +221,7 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
     def _insert_and_commit(self, connection: psycopg.Connection, events: tuple) -> list[int]:
         """The insert and the ``COMMIT`` of the held transaction, in one round trip. On any
         failure the transaction is rolled back (its turns end) and the error raised as
-        eventsourcing's: a conflict is an ``IntegrityError``, as ``Ledger._run`` expects.
+        eventsourcing's: a conflict is an ``IntegrityError``, as ``Store.run`` expects.
         Never retried here: the transaction it belonged to is over. But a failed connection
         whose save is found stored (the answer to its ``COMMIT`` was lost) is a save made."""
         try:

@@ -71,7 +71,7 @@ def notification_leaf(notification) -> bytes:
 class AuditLog:
     def __init__(self, app):
         self.app = app
-        self.recorder = tables_recorder(app, "AuditLogRecorder", TABLES)
+        self.recorder = tables_recorder(app.store, "AuditLogRecorder", TABLES)
 
     # --- the follow-along process ---------------------------------------------------------
     def follow(self, key: SigningKey, progress=None, page_size: int = PAGE_SIZE) -> TreeHead | None:

@@ -51,7 +51,7 @@ def check_account_name(name: str) -> None:
 class Account(Aggregate):
     """A registry account and the serial blocks it holds."""
     # Containers of immutable values only: a copy for a command copies them shallowly
-    # (ledger.application.copy_aggregate).
+    # (ledger.adapters.store.copy_aggregate).
     flat_containers = frozenset({"blocks"})
 
     @staticmethod

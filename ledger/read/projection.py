@@ -95,25 +95,25 @@ class ViewProjection(Projection[TrackingRecorder]):
             self.flush()
 
 
-def run_view_projection(app) -> BaseProjectionRunner:
-    """Starts eventsourcing's projection runner on ``app``'s view: it subscribes to a new
-    instance of the application's class (on the same store) and applies its events in a
+def run_view_projection(store) -> BaseProjectionRunner:
+    """Starts eventsourcing's projection runner on ``store``'s view: it subscribes to a new
+    instance of the store's class (on the same database) and applies its events in a
     thread of its own. Use it as a context manager; ``run_forever(timeout)`` raises what
     stopped it."""
-    projection = ViewProjection(app.view)
-    return BaseProjectionRunner(projection=projection, application_class=type(app),
-                                tracking_recorder=app.view.recorder, topics=(),
-                                env=app.view_env())
+    projection = ViewProjection(store.view)
+    return BaseProjectionRunner(projection=projection, application_class=type(store),
+                                tracking_recorder=store.view.recorder, topics=(),
+                                env=store.view_env())
 
 
-def keep_view_projected(app, stop: threading.Event, every: float = 2.0,
+def keep_view_projected(store, stop: threading.Event, every: float = 2.0,
                         between: Callable[[], object] = lambda: None) -> None:
     """Runs the view's projection until ``stop`` is set, starting it again whenever it
     fails (a database that went away, a connection lost), and calls ``between`` every
     ``every`` seconds (the worker's other rounds: signed heads, expiries)."""
     while not stop.is_set():
         try:
-            with run_view_projection(app) as runner:
+            with run_view_projection(store) as runner:
                 while not stop.is_set() and not runner.is_interrupted.is_set():
                     _logging_failure(between)
                     runner.run_forever(timeout=every)

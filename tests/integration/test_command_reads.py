@@ -14,7 +14,7 @@ import pytest
 from psycopg.pq import TransactionStatus
 
 from ledger.domain.accounts import account_id
-from ledger.application import _lock_key
+from ledger.adapters.store import _lock_key
 from ledger.adapters.batch_reads import events_after
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -165,17 +165,17 @@ def test_the_containers_copied_shallowly_hold_only_values_that_never_change(work
 
 
 def counting_conflicts(workers) -> list:
-    """Each save the store refuses as stale (Ledger._run would back off and run it again)."""
+    """Each save the store refuses as stale (Store.run would back off and run it again)."""
     conflicts = []
     for worker in workers:
-        def counting_save(*aggregates, _save=worker.save):
+        def counting_save(*aggregates, _save=worker.store.save):
             try:
                 return _save(*aggregates)
             except IntegrityError:
                 conflicts.append(1)
                 raise
 
-        worker.save = counting_save
+        worker.store.save = counting_save
     return conflicts
 
 
@@ -254,7 +254,7 @@ def test_a_turn_held_far_too_long_fails_the_waiting_command_instead_of_hanging_i
     listing = seed_market(this)
     this.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 2, BUYER, "org-acme")
-    other.TURN_TIMEOUT = "200ms"
+    other.store.TURN_TIMEOUT = "200ms"
     # Something (a stuck process) holds the listing's turn and never lets go.
     with psycopg.connect(postgres_url, autocommit=True) as stuck:
         stuck.execute("BEGIN")
@@ -273,9 +273,9 @@ def test_a_stale_save_in_a_turn_is_rolled_back_and_run_again(workers, postgres_u
     listing = seed_market(this)
     this.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 2, BUYER, "org-acme")  # cached
-    other._batch_reads = False  # saves without taking turns, as a process without locks
+    other.store._batch_reads = False  # saves without taking turns, as a process without locks
     conflicts = counting_conflicts([this])
-    save = this.save
+    save = this.store.save
     raced = []
 
     def save_after_a_racer(*aggregates):
@@ -283,7 +283,7 @@ def test_a_stale_save_in_a_turn_is_rolled_back_and_run_again(workers, postgres_u
             raced.append(other.place_order(listing, 3, BUYER, "org-acme"))
         return save(*aggregates)
 
-    this.save = save_after_a_racer
+    this.store.save = save_after_a_racer
     this.place_order(listing, 5, BUYER, "org-acme")
     assert conflicts == [1]  # refused once, rolled back, read afresh and saved
     assert open_turns(postgres_url) == (0, 0)
@@ -304,7 +304,7 @@ def test_listings_read_in_one_batch_are_up_to_date_with_their_projects(workers):
     # The store's position, the catalogue, then the listing and the project in one batch each.
     assert reading["queries"] <= 4, reading
     with pytest.raises(AggregateNotFoundError):
-        this._read_many([account_id("nobody")])
+        this.store.read_many([account_id("nobody")])
 
 
 def test_a_held_save_stores_any_bytes_and_topic_exactly_as_given(workers):

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from ledger.domain.accounts import BUFFER_POOL, Account, account_id
-from ledger.application import MAX_QUANTITY, Ledger
+from ledger.application import Ledger
+from ledger.domain.quantities import MAX_QUANTITY
 from ledger.domain.errors import (
     AccountKindError,
     CreditsAlreadyRetiredError,
@@ -300,7 +301,7 @@ def test_a_reversal_cancels_tonnes_from_the_buffer_pool(ledger):
     assert result["from_account"] == BUFFER_POOL
     assert held(ledger, BUFFER_POOL) == 125
     assert ledger.get_account(INVENTORY).blocks == inventory_before
-    record = ledger.repository.get(named_id("cancellation", result["cancellation_id"]))
+    record = ledger.store.repository.get(named_id("cancellation", result["cancellation_id"]))
     assert (record.kind, record.project, record.quantity) == ("reversal", PROJECT, 25)
     assert spans(record.blocks) == [(FIRST_SERIAL + 850, FIRST_SERIAL + 874)]
     assert validate(replay(ledger)) == []
@@ -576,7 +577,7 @@ def test_retired_and_cancelled_balances_equal_the_records_in_the_event_log(ledge
     for status, records in (("retired", state.retired), ("cancelled", state.cancelled)):
         for record_id, blocks in records.items():
             kind = "retirement" if status == "retired" else "cancellation"
-            account = ledger.repository.get(named_id(kind, record_id)).account
+            account = ledger.store.repository.get(named_id(kind, record_id)).account
             for block in blocks:
                 key = (account, block.project, block.vintage, status)
                 expected[key] = expected.get(key, 0) + block.quantity
@@ -656,7 +657,7 @@ def test_a_busy_account_is_snapshotted_and_a_new_ledger_loads_the_same_blocks(le
     for _ in range(110):
         ledger.transfer(INVENTORY, "acme", quantity=1)
 
-    snapshots = list(ledger.snapshots.get(account_id(INVENTORY)))
+    snapshots = list(ledger.store.snapshots.get(account_id(INVENTORY)))
     assert [s.originator_version for s in snapshots] == [100]
 
     fresh = Ledger(database=database_url)
@@ -677,7 +678,7 @@ def test_an_account_restored_from_a_snapshot_equals_the_account_replayed_from_it
     for _ in range(98):
         ledger.transfer(INVENTORY, "acme", quantity=1)
     from_events = None
-    for stored_event in ledger.events.get(account_id(INVENTORY)):
+    for stored_event in ledger.store.events.get(account_id(INVENTORY)):
         from_events = stored_event.mutate(from_events)
     assert isinstance(from_events, Account) and from_events.version == 100
 

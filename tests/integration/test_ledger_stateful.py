@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 )
 
 from ledger.domain.accounts import BUFFER_POOL, Account
+from ledger.adapters.store import Store
 from ledger.application import Ledger
 from ledger.domain.errors import (
     AccountKindError,
@@ -54,11 +55,16 @@ VINTAGES = (2019, 2020, 2021)
 RETIRED, CANCELLED = "retired", "cancelled"
 
 
-class FrequentlySnapshottingLedger(Ledger):
-    """The ledger, snapshotting every few events so that short runs load from snapshots too."""
+class FrequentlySnapshottingStore(Store):
+    """The ledger's store, snapshotting every few events so that short runs load from
+    snapshots too."""
 
-    name = Ledger.name  # the same tables: eventsourcing names them after the application
+    name = Store.name  # the same tables: eventsourcing names them after the application
     snapshotting_intervals = {Account: 4, SerialCounter: 4}
+
+
+class FrequentlySnapshottingLedger(Ledger):
+    store_class = FrequentlySnapshottingStore
 
 
 class RegistryModel:

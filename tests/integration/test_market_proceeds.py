@@ -59,19 +59,19 @@ class Books:
         journal = self.app.proceeds("USD")
         sale = journal.record_sale(order_id, amount, split_proceeds(amount, "USD", RULE, FARMS),
                                    fee, received_on=on, project=project, exists=self.exists)
-        self.app.save(journal, sale)
+        self.app.store.save(journal, sale)
         self.entries.append(sale.entry)
 
     def refund(self, order_id: str, on: date) -> None:
         journal, sale = self.app.proceeds("USD"), self.app.sale_proceeds("USD", order_id)
         self.entries.append(journal.record_refund(sale, on))
-        self.app.save(journal, sale)
+        self.app.store.save(journal, sale)
 
     def pay(self, recipient: str, farm_code: str | None, amount: int, on: date,
             reference: str) -> None:
         self.app.record_payout("USD", recipient, farm_code, amount, on, reference)
         account = payable_account(recipient, farm_code)
-        self.entries.append(self.app.repository.get(payout_id("USD", account, reference)).entry)
+        self.entries.append(self.app.store.repository.get(payout_id("USD", account, reference)).entry)
 
 
 def statement_as_before(entries, recipient=None, farm_code=None, start=None, end=None,
@@ -187,7 +187,7 @@ def test_a_sale_cannot_be_booked_twice(app):
         journal.record_sale("order-7", 10000, allocations, exists=books.exists)
     # ...and one that asked before the first was saved is refused by the store, as a whole.
     with pytest.raises(IntegrityError):
-        app.save(journal, journal.record_sale("order-7", 10000, allocations,
+        app.store.save(journal, journal.record_sale("order-7", 10000, allocations,
                                               exists=lambda _: False))
     assert app.proceeds("USD").owed(AIDER) == 2500
     assert len(app.caught_up_view().proceeds_entries("USD")) == 1
@@ -213,14 +213,14 @@ def test_the_journal_is_snapshotted_and_its_snapshots_do_not_grow_with_sales(app
     for n in range(200):
         books.sell(f"order-{n}", 10000 + n, date(2024, 5, 1), fee=n % 3)
 
-    snapshots = app.snapshots.recorder.select_events(proceeds_ledger_id("USD"))
+    snapshots = app.store.snapshots.recorder.select_events(proceeds_ledger_id("USD"))
     assert [snapshot.originator_version for snapshot in snapshots] == [100, 200]
     assert len(snapshots[1].state) <= len(snapshots[0].state) + 32  # larger totals only
     assert app.view.validate_balanced(app.proceeds("USD")) == []
     # Taken from the journal in hand at its save, the snapshot holds what a replay of every
     # event up to it holds.
     replayed = None
-    for event in app.events.get(proceeds_ledger_id("USD"), lte=200):
+    for event in app.store.events.get(proceeds_ledger_id("USD"), lte=200):
         replayed = event.mutate(replayed)
     restored = app.mapper.to_domain_event(snapshots[1]).mutate(None)
     assert restored.version == replayed.version == 200

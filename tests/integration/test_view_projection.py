@@ -43,7 +43,7 @@ def test_two_projections_at_once_apply_every_event_once(database_url):
     ledger_with_project(writer)
     projectors = [Ledger(database=database_url) for _ in range(2)]
     stop = threading.Event()
-    threads = [threading.Thread(target=keep_view_projected, args=(projector, stop),
+    threads = [threading.Thread(target=keep_view_projected, args=(projector.store, stop),
                                 kwargs={"every": 0.05}) for projector in projectors]
     try:
         for thread in threads:
@@ -89,7 +89,7 @@ def test_a_failing_round_of_the_worker_leaves_the_projection_running(database_ur
         failed.set()
         raise RuntimeError("no signing key")
 
-    thread = threading.Thread(target=keep_view_projected, args=(projector, stop),
+    thread = threading.Thread(target=keep_view_projected, args=(projector.store, stop),
                               kwargs={"every": 2.0, "between": failing_round})
     thread.start()
     try:

@@ -467,7 +467,7 @@ def test_an_idempotency_key_has_1_to_200_characters(key):
 
 # --- copies handed to commands ----------------------------------------------------------
 def test_a_copy_of_an_aggregate_has_its_state_and_changes_apart_from_it():
-    from ledger.application import copy_aggregate
+    from ledger.adapters.store import copy_aggregate
 
     original = account(INVENTORY, block(1, 100), name="inventory")
     original.collect_events()  # as saved

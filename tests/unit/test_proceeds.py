@@ -92,7 +92,7 @@ def split(amount: int, farms=(), shares: dict | None = None) -> list[tuple]:
 
 
 def nothing_saved(_aggregate_id: UUID) -> bool:
-    """What the store says while nothing is saved in it (a fake of ``Ledger._exists``)."""
+    """What the store says while nothing is saved in it (a fake of ``Store.exists``)."""
     return False
 
 

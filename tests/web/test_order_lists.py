@@ -72,8 +72,8 @@ def test_a_page_of_orders_loads_no_order_aggregate(
     client = anonymous if who == "token" else request.getfixturevalue(who)
     headers = bearer(api_token("buyer")) if who == "token" else {}
     loaded = []
-    get = market.repository.get
-    monkeypatch.setattr(market.repository, "get",
+    get = market.store.repository.get
+    monkeypatch.setattr(market.store.repository, "get",
                         lambda aggregate_id, *args, **kwargs: loaded.append(aggregate_id)
                         or get(aggregate_id, *args, **kwargs))
 

@@ -598,14 +598,15 @@ def test_the_transparency_page_shows_money_per_project_and_farm_and_owed_against
 
 def test_a_warm_catalogue_reads_no_aggregate_while_the_store_has_not_moved(
         anonymous, market, monkeypatch):
-    import ledger.application
+    import ledger.adapters.store
 
     assert anonymous.get("/catalogue").status_code == 200  # this worker has read them once
     reads = []
-    get, batch = market.repository.get, ledger.application.events_after
-    monkeypatch.setattr(market.repository, "get", lambda *args, **kwargs: (
+    repository = market.store.repository
+    get, batch = repository.get, ledger.adapters.store.events_after
+    monkeypatch.setattr(repository, "get", lambda *args, **kwargs: (
         reads.append(args), get(*args, **kwargs))[1])
-    monkeypatch.setattr(ledger.application, "events_after", lambda *args, **kwargs: (
+    monkeypatch.setattr(ledger.adapters.store, "events_after", lambda *args, **kwargs: (
         reads.append(args), batch(*args, **kwargs))[1])
     catalogue, listings = anonymous.get("/catalogue"), anonymous.get("/api/v1/listings")
     assert (catalogue.status_code, listings.status_code) == (200, 200)
