@@ -1,1 +1,1 @@
-"""Kapok's market: listings, quotes, orders, payments and proceeds (see issue 4)."""
+"""Kapok's market: listings, quotes, orders, payments and proceeds."""

@@ -93,8 +93,8 @@ class Store(Application[UUID]):
         # store, and returns a deep copy, so a refused or conflicting command changes nothing.
         # What is hot (listings, inventories, journals, a buyer's account, an order between
         # placing and paying) is few and recent; every sale adds five aggregates it will not
-        # read again. A full garbage collection scans the whole cache: 2-3 ms at 2,000, about
-        # 40 ms at 10,000 (bench/http_load.py's order load, one process).
+        # read again. A full garbage collection scans the whole cache, so it stays small
+        # (docs/BENCHMARKS.md, the order load's full collections).
         settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "2000")
         self._given_env = dict(env or {})
         env = {**settings, **self._given_env}
