@@ -1,7 +1,8 @@
 """The ``kapok`` command line: demo data, ledger and audit commands, and the web server.
 
 Errors print one line on stderr (``kapok: error: ...``) and exit non-zero: 2 for a malformed
-command line, 1 for a command the ledger refuses, 3 when the database cannot be reached.
+command line, 1 for a command Kapok refuses, 3 when the database or a service Kapok depends on
+cannot be reached. A refusal's code comes with its kind of error (ledger/error_codes.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 
 import click
 
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import KINDS, LedgerError
+from ledger.error_codes import EXIT_UNAVAILABLE, codes_for
 from market.domain.errors import MarketError
 from ledger.settings import DatabaseURLError, database_url, local_secret
 from cli.audit_commands import audit
@@ -20,7 +22,7 @@ from cli.ledger_commands import ledger
 from cli.market_commands import market
 from cli.output import open_ledger, progress_bar
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 1, 2, 3
+EXIT_USAGE = 2
 
 
 @click.group()
@@ -175,12 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         return fail("aborted", 130)
     except click.ClickException as error:
         return fail(error.format_message().replace("\n", " "), EXIT_USAGE)
-    except (LedgerError, MarketError) as error:
-        return fail(str(error), EXIT_REFUSED)
+    except (LedgerError, MarketError, *KINDS) as error:
+        return fail(str(error), codes_for(error).exit_code)
     except DatabaseURLError as error:
         return fail(str(error), EXIT_USAGE)
     except (PersistenceError, OSError) as error:
-        return fail(f"database unavailable ({database_url()}): {error}", EXIT_DATABASE)
+        return fail(f"database unavailable ({database_url()}): {error}", EXIT_UNAVAILABLE)
     return 0
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import ConflictError, LedgerError
 from cli.output import emit, json_option, open_ledger, progress_bar
 
 
-class AuditFailedError(LedgerError):
+class AuditFailedError(LedgerError, ConflictError):
     """Verification found problems (the report has been printed)."""
 
 

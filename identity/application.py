@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from ledger.domain.errors import ConflictError, NotFoundError
 from ledger.domain.ids import named_id
 from ledger.settings import persistence_env
 from ledger.adapters.moved_modules import register_moved_modules
@@ -45,15 +46,15 @@ class IdentityError(Exception):
     """A request about people or organisations that cannot be carried out (a 4xx)."""
 
 
-class AlreadyRegisteredError(IdentityError):
+class AlreadyRegisteredError(IdentityError, ConflictError):
     pass
 
 
-class UnknownUserError(IdentityError):
+class UnknownUserError(IdentityError, NotFoundError):
     pass
 
 
-class UnknownTokenError(IdentityError):
+class UnknownTokenError(IdentityError, NotFoundError):
     pass
 
 

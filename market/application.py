@@ -18,8 +18,13 @@ from eventsourcing.application import AggregateNotFoundError
 
 from ledger.domain.accounts import ESCROW, HOLDING, Account, account_id, check_account_name
 from ledger.application import Ledger
+from ledger.domain.errors import (
+    InsufficientCreditsError,
+    LedgerError,
+    NotFoundError,
+    UnknownAccountError,
+)
 from ledger.domain.ids import public_id
-from ledger.domain.errors import InsufficientCreditsError, LedgerError, UnknownAccountError
 from ledger.domain.projects import Project, project_id
 from ledger.domain.retirements import Retirement, RetirementClaim
 from ledger.domain.serials import SerialBlock
@@ -83,7 +88,7 @@ MISMATCH = "mismatch"
 log = logging.getLogger(__name__)
 
 
-class UnknownListingError(MarketError):
+class UnknownListingError(MarketError, NotFoundError):
     pass
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from ledger.domain.errors import InvalidInputError
 from ledger.settings import local_secret
 from market.domain.errors import MarketError
 from market.domain.payments import OfflinePaymentProvider, PaymentProvider
@@ -14,7 +15,7 @@ RESERVATION_MINUTES = 30
 MAX_RESERVATION_MINUTES = 24 * 60
 
 
-class InvalidSettingError(MarketError):
+class InvalidSettingError(MarketError, InvalidInputError):
     """An environment variable whose value the market cannot use."""
 
 

@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from identity.application import MIN_PASSWORD, IdentityError, Person
 from web.ratelimit import RateLimitExceeded, count_log_in, count_sign_up
+from web.errors import status_for
 
 bp = Blueprint("auth", __name__)
 
@@ -183,7 +184,7 @@ def signup():
                                         form.email.data, form.password.data)
         except IdentityError as error:
             flash(str(error), "error")
-            status = 409 if "already" in str(error) else 400
+            status = status_for(error)
         else:
             _start_session(person)
             flash(f"Welcome to Kapok, {person.name}: your organisation "

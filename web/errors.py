@@ -9,6 +9,7 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ledger.domain.errors import LedgerError
+from ledger.error_codes import codes_for
 from ledger.adapters.pg_store import DatabaseTimeoutError
 from market.domain.errors import MarketError
 from web.consistency import ViewNotReadyError
@@ -19,27 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def status_for(error: Exception) -> int:
-    """The HTTP status of a domain refusal: 404 for unknown things, 409 for a state that
-    forbids it, 402 for a declined card, 502 for a payment provider that failed, else 400."""
-    name = type(error).__name__
-    if name in BAD_INPUT:
-        return 400
-    if name in BY_NAME:
-        return BY_NAME[name]
-    if name.startswith("Unknown") or "NotFound" in name:
-        return 404
-    if any(word in name for word in ("Illegal", "Already", "NotEnough", "Insufficient",
-                                     "NotActive", "Overpaid", "Stale", "Conflict")):
-        return 409
-    return 400
-
-
-# "Unknown" in these names means a value the user typed that Kapok does not support (a
-# country without a grid factor, a currency), not a missing resource: bad input, not 404.
-BAD_INPUT = frozenset({"UnknownCurrencyError", "UnknownFactorError"})
-# A declined card is the buyer's to fix (402); a payment provider that failed is not (502).
-# An order over a reservation cap conflicts with what the organisation holds already (409).
-BY_NAME = {"CardDeclinedError": 402, "PaymentProviderError": 502, "ReservationCapError": 409}
+    """The HTTP status of a domain refusal, by the kind of error it is (ledger/error_codes.py):
+    404 for unknown things, 409 for a state that forbids it, 402 for a declined card, 502 for
+    a payment provider that failed, else 400."""
+    return codes_for(error).http_status
 
 
 def error_response(status: int, message: str, errors: dict | None = None):

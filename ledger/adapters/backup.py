@@ -23,7 +23,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.audit.log import notification_leaf
 from ledger.audit.merkle import Frontier
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.read.replay import stored_notifications
 
 FORMAT = "kapok-backup"
@@ -31,7 +31,7 @@ VERSION = 1
 PAGE = 1000
 
 
-class BackupError(LedgerError):
+class BackupError(LedgerError, InvalidInputError):
     """A backup that cannot be made or restored; nothing was written."""
 
 

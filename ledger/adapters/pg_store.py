@@ -27,13 +27,15 @@ import time
 import psycopg
 from eventsourcing.postgres import PostgresFactory
 
+from ledger.domain.errors import UnavailableError
+
 # A connection idle this long is probed, every KEEPALIVE_INTERVAL, KEEPALIVE_COUNT times;
 # sent data unacknowledged for TCP_USER_TIMEOUT_MS fails the connection.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT, TCP_USER_TIMEOUT_MS = 10, 5, 3, 10_000
 CLIENT_MARGIN = 1.0  # seconds the client waits past the server's own statement timeout
 
 
-class DatabaseTimeoutError(Exception):
+class DatabaseTimeoutError(UnavailableError):
     """The database did not answer within the connection's deadline."""
 
 

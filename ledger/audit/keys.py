@@ -9,12 +9,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import InvalidInputError, LedgerError
 
 DEFAULT_KEY_FILE = "./var/keys/tree-signing-key.pem"
 
 
-class SigningKeyError(LedgerError):
+class SigningKeyError(LedgerError, InvalidInputError):
     pass
 
 

@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from ledger.audit.keys import SigningKey
 from ledger.audit.merkle import Frontier, consistency_proof, inclusion_proof
 from ledger.audit.verifier import leaf_hash, leaf_input, tree_head_message
-from ledger.domain.errors import NotFoundError
+from ledger.domain.errors import UnknownTreeHeadError
 from ledger.adapters.sql_recorders import tables_recorder
 
 TRACKING_NAME = "kapok_audit_log"
@@ -148,7 +148,7 @@ class AuditLog:
             "SELECT * FROM kapok_tree_heads WHERE tree_size = :size", {"size": tree_size}
         )
         if not rows:
-            raise NotFoundError(f"no signed tree head of size {tree_size}")
+            raise UnknownTreeHeadError(f"no signed tree head of size {tree_size}")
         return _head(rows[0])
 
     def leaf_index(self, position: int) -> int | None:

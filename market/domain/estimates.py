@@ -18,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Union
 
+from ledger.domain.errors import InvalidInputError
 from market.domain.errors import MarketError
 
 FACTORS_FILE = "emission_factors.json"
@@ -29,7 +30,7 @@ HAULS = ("domestic", "short", "long")
 CABINS = ("economy", "premium_economy", "business", "first")
 
 
-class InvalidActivityError(MarketError):
+class InvalidActivityError(MarketError, InvalidInputError):
     """An activity the estimator cannot use: a negative or non-finite quantity, a wrong type."""
 
 

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Transcoding
 
 from ledger.domain.accounts import check_account_name
-from ledger.domain.errors import InvalidCommandError
+from ledger.domain.errors import ConflictError, InvalidCommandError, InvalidInputError
 from ledger.domain.ids import named_id
 from ledger.domain.projects import FIRST_VINTAGE, Project
 from market.domain.errors import MarketError
@@ -35,7 +35,7 @@ MAX_TEXT_LENGTH = 200  # keys, references and reasons
 _REGISTRY_ID = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.ASCII)
 
 
-class ListingError(MarketError):
+class ListingError(MarketError, InvalidInputError):
     pass
 
 
@@ -47,11 +47,11 @@ class ListingStatusError(ListingError):
     """A status change the listing's state does not allow (closed is final)."""
 
 
-class ListingNotActiveError(ListingError):
+class ListingNotActiveError(ListingError, ConflictError):
     """Tonnes were asked of a paused or closed listing."""
 
 
-class NotEnoughAvailableError(ListingError):
+class NotEnoughAvailableError(ListingError, ConflictError):
     """More tonnes were asked than the listing has available (or reserved, to sell)."""
 
 

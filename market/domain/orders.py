@@ -25,6 +25,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.errors import ConflictError, NotFoundError
 from ledger.domain.ids import named_id
 from ledger.domain.retirements import RetirementClaim
 from market.domain.errors import MarketError
@@ -45,11 +46,11 @@ ALLOWED_FROM = {
 }
 
 
-class IllegalTransitionError(MarketError):
+class IllegalTransitionError(MarketError, ConflictError):
     pass
 
 
-class UnknownOrderError(MarketError):
+class UnknownOrderError(MarketError, NotFoundError):
     pass
 
 

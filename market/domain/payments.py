@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from uuid import NAMESPACE_URL, uuid5
 
+from ledger.domain.errors import InvalidInputError, PaymentDeclinedError, UpstreamError
 from market.domain.errors import MarketError
 
 SUCCEEDED = "payment_succeeded"
@@ -31,20 +32,20 @@ MAX_MINOR = 10 ** 15  # more than any payment (a trillion and more in major unit
 MAX_ID = 255
 
 
-class PaymentError(MarketError):
+class PaymentError(MarketError, InvalidInputError):
     """The provider refused or failed to take the payment."""
 
 
-class CardDeclinedError(PaymentError):
+class CardDeclinedError(PaymentError, PaymentDeclinedError):
     """The card's bank or the provider declined the card: the buyer may try another."""
 
 
-class PaymentProviderError(PaymentError):
+class PaymentProviderError(PaymentError, UpstreamError):
     """The provider could not be reached or answered with an error: nothing was charged
     that Kapok knows of; the same request may be tried again later."""
 
 
-class InvalidWebhookError(MarketError):
+class InvalidWebhookError(MarketError, InvalidInputError):
     """A webhook whose signature or content cannot be trusted: nothing is changed."""
 
 

@@ -14,6 +14,7 @@ from fractions import Fraction
 from math import ceil
 from uuid import UUID
 
+from ledger.domain.errors import InvalidInputError
 from market.domain.errors import CurrencyMismatchError, MarketError
 from market.domain.estimates import Estimate
 from market.domain.listings import ACTIVE, Listing, ListingNotActiveError, NotEnoughAvailableError
@@ -23,7 +24,7 @@ QUOTE_TTL = timedelta(minutes=15)
 BY_TONNES, BY_AMOUNT, BY_ESTIMATE = "tonnes", "amount", "estimate"
 
 
-class QuoteError(MarketError):
+class QuoteError(MarketError, InvalidInputError):
     pass
 
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.errors import ConflictError, InvalidInputError
 from ledger.domain.ids import named_id
 from market.domain.errors import MarketError
 
@@ -24,11 +25,11 @@ DEFAULT_PER_ORGANISATION = 2_000
 MAX_CAP = 10**12
 
 
-class ReservationCapError(MarketError):
+class ReservationCapError(MarketError, ConflictError):
     """An order would take an organisation's reserved tonnes above an operator's cap."""
 
 
-class InvalidReservationCapError(MarketError):
+class InvalidReservationCapError(MarketError, InvalidInputError):
     """A cap that is not a whole number of tonnes from 1."""
 
 
