@@ -1,4 +1,4 @@
-"""Who may use Kapok: organisations, their people, roles and API tokens.
+"""Who may use Kapok: the identity application over its own store.
 
 Event-sourced like the rest, but in a store of its own (``Identity``): password hashes and
 token digests must never enter the audited ledger log that auditors export and the public
@@ -7,224 +7,50 @@ can prove against. No Flask here; the web layer asks this module who someone is.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from ledger.domain.errors import ConflictError, NotFoundError
-from ledger.domain.ids import named_id
-from ledger.settings import persistence_env
+from identity.domain import (
+    AlreadyRegisteredError,
+    ApiToken,
+    BUYER,
+    Directory,
+    EMAIL_PATTERN,
+    IdentityError,
+    LoginSession,
+    MAX_REMEMBERED,
+    Organisation,
+    Person,
+    ROLES,
+    TOKEN_PREFIX,
+    TokenIndex,
+    TokenRecord,
+    UnknownTokenError,
+    UnknownUserError,
+    User,
+    check_identity_text,
+    check_password,
+    normal_email,
+    organisation_id,
+    slugify,
+    token_id,
+    token_index_id,
+    user_id,
+)
 from ledger.adapters.moved_modules import register_moved_modules
 from ledger.adapters.sql_recorders import creating_tables, schema_lock
-from ledger.domain.text import check_text
+from ledger.settings import persistence_env
 
-BUYER, OPERATOR, AUDITOR = "buyer", "operator", "auditor"
-ROLES = (BUYER, OPERATOR, AUDITOR)
-TOKEN_PREFIX = "kapok_"
-MIN_PASSWORD = 10
-MAX_TEXT = 120
-MAX_REMEMBERED = 10_000  # people remembered per position of the store (see Identity._seen)
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so a login takes as long either way.
 _DUMMY_HASH = _hasher.hash("kapok-no-such-user")
-
-
-class IdentityError(Exception):
-    """A request about people or organisations that cannot be carried out (a 4xx)."""
-
-
-class AlreadyRegisteredError(IdentityError, ConflictError):
-    pass
-
-
-class UnknownUserError(IdentityError, NotFoundError):
-    pass
-
-
-class UnknownTokenError(IdentityError, NotFoundError):
-    pass
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:40].strip("-")
-
-
-def normal_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def organisation_id(slug: str) -> UUID:
-    return named_id("organisation", slug)
-
-
-def user_id(email: str) -> UUID:
-    return named_id("user", normal_email(email))
-
-
-def token_id(token: str) -> UUID:
-    return named_id("api-token", hashlib.sha256(token.encode()).hexdigest())
-
-
-def token_index_id(email: str) -> UUID:
-    return named_id("api-tokens-of", normal_email(email))
-
-
-def holding_account(slug: str) -> str:
-    """The ledger account where an organisation's credits are delivered."""
-    return f"org-{slug}"
-
-
-class Organisation(Aggregate):
-    @staticmethod
-    def create_id(slug: str, **_: object) -> UUID:
-        return organisation_id(slug)
-
-    @event("Registered")
-    def __init__(self, slug: str, name: str):
-        self.slug, self.name = slug, name
-
-    @property
-    def account(self) -> str:
-        return holding_account(self.slug)
-
-
-class User(Aggregate):
-    @staticmethod
-    def create_id(email: str, **_: object) -> UUID:
-        return user_id(email)
-
-    @event("Registered")
-    def __init__(self, email: str, name: str, role: str, organisation: str | None,
-                 password_hash: str):
-        self.email, self.name, self.role = email, name, role
-        self.organisation = organisation
-        self.password_hash = password_hash
-        self.active = True
-        # Sessions started under an earlier generation are over (see LoginSession).
-        self.session_generation = 0
-
-    @event("PasswordChanged")
-    def change_password(self, password_hash: str) -> None:
-        self.password_hash = password_hash
-
-    @event("SessionsEnded")
-    def end_sessions(self) -> None:
-        self.session_generation += 1
-
-    @event("Deactivated")
-    def deactivate(self) -> None:
-        self.active = False
-
-
-class ApiToken(Aggregate):
-    """A machine client's bearer token; only its SHA-256 digest is stored."""
-
-    @staticmethod
-    def create_id(digest_id: UUID, **_: object) -> UUID:
-        return digest_id
-
-    @event("Issued")
-    def __init__(self, digest_id: UUID, email: str, label: str):
-        self.email, self.label, self.revoked = email, label, False
-
-    @event("Revoked")
-    def revoke(self) -> None:
-        self.revoked = True
-
-
-class LoginSession(Aggregate):
-    """One browser's log-in: its signed cookie names this id, and the session lasts until
-    it is ended here or its user ends all their sessions (a new generation). Every process
-    reads it from the store, so a log-out in one holds in all."""
-
-    @staticmethod
-    def create_id(session_uuid: UUID, **_: object) -> UUID:
-        return session_uuid
-
-    @event("Started")
-    def __init__(self, session_uuid: UUID, email: str, generation: int):
-        self.email, self.generation, self.ended = email, generation, False
-
-    @event("Ended")
-    def end(self) -> None:
-        self.ended = True
-
-
-class TokenIndex(Aggregate):
-    """One user's API token ids in issue order, so listing them reads that user's tokens
-    only. Opened with the user, and saved with each token issued to them."""
-
-    @staticmethod
-    def create_id(email: str, **_: object) -> UUID:
-        return token_index_id(email)
-
-    @event("Opened")
-    def __init__(self, email: str, token_ids: list[UUID]):
-        self.email, self.token_ids = email, list(token_ids)
-
-    @event("TokenAdded")
-    def add(self, token_uuid: UUID) -> None:
-        self.token_ids.append(token_uuid)
-
-
-class Directory(Aggregate):
-    """Every organisation and user, so operators can list them without a scan."""
-
-    @staticmethod
-    def create_id() -> UUID:
-        return named_id("directory", "identity")
-
-    @event("Opened")
-    def __init__(self):
-        self.organisations: list[str] = []
-        self.users: list[str] = []
-
-    @event("OrganisationAdded")
-    def add_organisation(self, slug: str) -> None:
-        self.organisations.append(slug)
-
-    @event("UserAdded")
-    def add_user(self, email: str) -> None:
-        self.users.append(email)
-
-
-@dataclass(frozen=True)
-class Person:
-    """What the web layer needs to know about a signed-in user."""
-
-    email: str
-    name: str
-    role: str
-    organisation: str | None
-    organisation_name: str | None
-
-    @property
-    def account(self) -> str | None:
-        return holding_account(self.organisation) if self.organisation else None
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """What may be shown of an API token once issued: never the token itself."""
-
-    token_id: str
-    label: str
-    issued_at: datetime
-    revoked: bool
 
 
 def identity_env(database_url: str) -> dict[str, str]:
@@ -244,26 +70,13 @@ def identity_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def check_password(password: str) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise IdentityError(f"the password needs at least {MIN_PASSWORD} characters")
-    if len(password) > 1024:
-        raise IdentityError("the password is too long (1024 characters at most)")
-
-
-def _check_text(value: object, what: str) -> str:
-    """Names, e-mail addresses and labels are kept without surrounding blanks."""
-    value = value.strip() if isinstance(value, str) else value
-    return check_text(what, value, most=MAX_TEXT, error=IdentityError)
-
-
 class Identity(Application[UUID]):
     name = "Identity"
 
     def register_transcodings(self, transcoder) -> None:
         super().register_transcodings(transcoder)
-        # Its events were written when this module was web.identity.
-        register_moved_modules({"web.identity": "identity.application"})
+        # Its events were written when its aggregates were in web/identity.py.
+        register_moved_modules({"web.identity": "identity.domain"})
 
     def __init__(self, database_url: str, env: dict | None = None):
         env = {**identity_env(database_url), **(env or {})}
@@ -278,7 +91,7 @@ class Identity(Application[UUID]):
 
     def sign_up(self, organisation_name: str, name: str, email: str, password: str) -> Person:
         """A new buyer organisation with its first user, in one save."""
-        organisation_name = _check_text(organisation_name, "the organisation's name")
+        organisation_name = check_identity_text(organisation_name, "the organisation's name")
         slug = slugify(organisation_name)
         if not slug:
             raise IdentityError("the organisation's name needs letters or digits")
@@ -303,10 +116,10 @@ class Identity(Application[UUID]):
 
     def _register(self, email, name, role, password, new_org: Organisation | None,
                   organisation: str | None = None) -> Person:
-        email = normal_email(_check_text(email, "the e-mail address"))
-        if not _EMAIL.fullmatch(email):
+        email = normal_email(check_identity_text(email, "the e-mail address"))
+        if not EMAIL_PATTERN.fullmatch(email):
             raise IdentityError(f"{email!r} is not an e-mail address")
-        name = _check_text(name, "the name")
+        name = check_identity_text(name, "the name")
         check_password(password)
         if self._exists(user_id(email)):
             raise AlreadyRegisteredError(f"{email} is already registered")
@@ -440,7 +253,7 @@ class Identity(Application[UUID]):
     def issue_token(self, email: str, label: str) -> str:
         """A new API token for the user; shown once, stored only as a digest."""
         user = self._user(email)
-        label = _check_text(label, "the token's label")
+        label = check_identity_text(label, "the token's label")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         for _attempt in range(10):
             index = self._token_index(user.email)

@@ -18,7 +18,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from identity.application import MIN_PASSWORD, IdentityError, Person
+from identity.domain import MIN_PASSWORD, IdentityError, Person
 from web.ratelimit import RateLimitExceeded, count_log_in, count_sign_up
 from web.errors import status_for
 

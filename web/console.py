@@ -30,7 +30,7 @@ from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, L
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
-from identity.application import IdentityError
+from identity.domain import IdentityError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)

@@ -25,7 +25,7 @@ from market.domain import money
 from market.domain.errors import InvalidMoneyError
 from market.domain.listings import LAST_VINTAGE, MAX_PRICE, MAX_PRICE_PLACES, PriceTier
 from market.domain.proceeds import FarmDetails
-from identity.application import AUDITOR, MIN_PASSWORD, OPERATOR
+from identity.domain import AUDITOR, MIN_PASSWORD, OPERATOR
 
 CURRENCIES = tuple(money.CURRENCIES)
 MAX_HECTARES = Decimal("100000000")

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from identity.application import AUDITOR, OPERATOR, AlreadyRegisteredError, Identity
+from identity.application import Identity
+from identity.domain import AUDITOR, OPERATOR, AlreadyRegisteredError
 
 DEMO_PASSWORD_NOTE = "demo only"
 OPERATOR_LOGIN = ("operator@ecosphere.example", "kapok-demo-operator")

@@ -14,7 +14,7 @@ from ledger.adapters.pg_store import DatabaseTimeoutError
 from market.domain.errors import MarketError
 from web.consistency import ViewNotReadyError
 from web.dbgate import DatabaseUnavailable
-from identity.application import IdentityError
+from identity.domain import IdentityError
 
 log = logging.getLogger(__name__)
 

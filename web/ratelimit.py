@@ -18,7 +18,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from identity.application import normal_email
+from identity.domain import normal_email
 
 log = logging.getLogger(__name__)
 __all__ = ["RateLimitExceeded", "count_card_charge", "count_card_setup", "count_log_in",

@@ -16,7 +16,8 @@ from market.domain.errors import InvalidFarmError, InvalidPayoutError, MarketErr
 from market.domain.orders import UnknownOrderError
 from market.domain.proceeds import FarmDetails
 from testbed.builders import INVENTORY, claim, ledger_with_project, project_details
-from identity.application import Identity, IdentityError
+from identity.application import Identity
+from identity.domain import IdentityError
 
 
 def holding_five_tonnes(ledger) -> None:

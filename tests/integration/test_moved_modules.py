@@ -19,3 +19,19 @@ def test_events_stored_under_a_moved_modules_topic_still_load(tmp_path):
     account = Ledger(database=f"sqlite:///{database}").get_account("quinoa-textiles")
 
     assert (account.name, account.owner) == ("quinoa-textiles", "Quinoa")
+
+
+def test_people_stored_when_their_module_was_web_identity_still_load(tmp_path):
+    from identity.application import Identity
+
+    url = f"sqlite:///{tmp_path / 'kapok.db'}"
+    Identity(url).sign_up("Quinoa Textiles S.A.C.", "Ana", "ana@quinoa.example", "a long password")
+    with sqlite3.connect(tmp_path / "kapok-identity.db") as connection:
+        changed = connection.execute(
+            "UPDATE stored_events SET topic = replace(topic, 'identity.domain:', 'web.identity:')"
+        ).rowcount
+    assert changed >= 2
+
+    person = Identity(url).authenticate("ana@quinoa.example", "a long password")
+
+    assert (person.name, person.organisation_name) == ("Ana", "Quinoa Textiles S.A.C.")

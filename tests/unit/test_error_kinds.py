@@ -9,7 +9,7 @@ import pkgutil
 
 import pytest
 
-from identity.application import AlreadyRegisteredError, IdentityError
+from identity.domain import AlreadyRegisteredError, IdentityError
 from ledger.adapters.pg_store import DatabaseTimeoutError
 from ledger.domain.errors import (
     KINDS,
@@ -124,10 +124,10 @@ def test_an_error_of_no_kind_is_a_bad_request_and_a_refusal(error):
 # Read off the statuses given by class name, except ConcurrencyError (a retryable conflict)
 # and NotYetSignedError (a NotFoundError), which the names made 400.
 STATUSES = {
-    "identity.application.AlreadyRegisteredError": 409,
-    "identity.application.IdentityError": 400,
-    "identity.application.UnknownTokenError": 404,
-    "identity.application.UnknownUserError": 404,
+    "identity.domain.AlreadyRegisteredError": 409,
+    "identity.domain.IdentityError": 400,
+    "identity.domain.UnknownTokenError": 404,
+    "identity.domain.UnknownUserError": 404,
     "ledger.adapters.backup.BackupError": 400,
     "ledger.audit.keys.SigningKeyError": 400,
     "ledger.domain.errors.AccountKindError": 400,

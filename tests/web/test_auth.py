@@ -6,14 +6,8 @@ import pytest
 
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
 from web import ConfigurationError, create_app
-from identity.application import (
-    ApiToken,
-    Identity,
-    UnknownTokenError,
-    User,
-    token_id,
-    token_index_id,
-)
+from identity.application import Identity
+from identity.domain import ApiToken, UnknownTokenError, User, token_id, token_index_id
 
 
 def test_a_company_signs_up_and_is_logged_in_as_its_first_buyer(anonymous, identity):

@@ -24,7 +24,7 @@ from ledger.audit.log import AuditLog
 from ledger.domain.retirements import RetirementClaim
 from market.domain.payments import SUCCEEDED, OfflinePaymentProvider, PaymentEvent
 from tests.web.conftest import LOGINS, ORG_A, ORG_B, csrf_token, log_in
-from identity.application import holding_account
+from identity.domain import holding_account
 
 ROLES = ("anonymous", "buyer", "other_buyer", "operator", "auditor")  # columns of the table
 ORG_OF = {"buyer": ORG_A, "other_buyer": ORG_B}

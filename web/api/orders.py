@@ -13,7 +13,7 @@ from web.api.schemas import (CardPaymentSchema, OrderCreateSchema, OrderFilterSc
                               OrderProceedsSchema, OrderSchema, claim_of)
 from web.api.services import market
 from web.consistency import read_view
-from identity.application import holding_account
+from identity.domain import holding_account
 
 bp = ApiBlueprint("orders", __name__, url_prefix="/api/v1/orders",
                   description="Buying credits: reserve, pay, receive (or retire at once).")
