@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, seed_demo, served
+from testbed.stores import seed_demo
+from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, served
 from tests.web.test_form_fuzz import FORM_NAMES, forms, identity_position, position
 
 CONTROL_CHARACTERS = ["\x00", "\x1b", "\x7f"]
