@@ -25,7 +25,6 @@ from ledger.domain.serials import SerialBlock
 from ledger.domain.text import check_printable, check_text
 from market.domain.errors import InvalidSaleError, MarketError, NoRuleInForceError
 from market.domain.listings import (
-    LISTING_TRANSCODINGS,
     InvalidListingError,
     Listing,
     NotEnoughAvailableError,
@@ -74,7 +73,7 @@ from market.domain.reservations import ReservationCaps, ReservationHolds, Reserv
 from market.domain.roster import Catalogue, FarmRoster
 from market.settings import RESERVATION_MINUTES
 from ledger.adapters.moved_modules import register_moved_modules
-from market.adapters.transcodings import MARKET_TRANSCODINGS
+from market.adapters.transcodings import LISTING_TRANSCODINGS, MARKET_TRANSCODINGS
 
 # What a refund does with delivered credits (see Marketplace._undo_sale).
 RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
