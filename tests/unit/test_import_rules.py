@@ -4,7 +4,10 @@ bench/ and tests/ share code only through testbed/. Read from the imports with `
 from __future__ import annotations
 
 import ast
+import functools
+import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -158,13 +161,16 @@ def within(module: str, prefixes) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
-def module_imports(folder: str):
+@functools.cache
+def module_imports(folder: str) -> tuple[tuple[str, int, str], ...]:
     """(file relative to the project, line, dotted name) of every import under ``folder``."""
+    found = []
     for path in modules_of(folder):
         name = path.relative_to(ROOT).as_posix()
         package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
-        for line, imported in imported_modules(path.read_text(encoding="utf-8"), package):
-            yield name, line, imported
+        found += [(name, line, imported) for line, imported
+                  in imported_modules(path.read_text(encoding="utf-8"), package)]
+    return tuple(found)
 
 
 def layer_violations(folders, forbidden) -> list[str]:
@@ -244,6 +250,62 @@ def test_the_testbed_never_imports_tests_or_benchmarks():
     assert not found, "testbed/ must stand on its own:\n" + "\n".join(found)
 
 
+def module_level_imports(source: str) -> list[tuple[int, str]]:
+    """(line, top-level package) of what importing the module imports: not what a function
+    imports when it is called."""
+    found = []
+
+    def visit(node) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name.partition(".")[0]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.append((node.lineno, node.module.partition(".")[0]))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def development_extras() -> set[str]:
+    """The packages of the ``dev`` extra, as import names are spelled (lower case, ``_``)."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        extras = tomllib.load(file)["project"]["optional-dependencies"]["dev"]
+    return {re.match(r"[A-Za-z0-9_.-]+", extra).group().lower().replace("-", "_")
+            for extra in extras}
+
+
+def test_the_packaged_testbed_imports_without_the_development_extras():
+    extras = development_extras()
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line} imports {imported}"
+             for path in modules_of("testbed")
+             for line, imported in module_level_imports(path.read_text(encoding="utf-8"))
+             if imported.lower() in extras]
+
+    assert not found, "testbed/ is installed without the dev extra:\n" + "\n".join(found)
+
+
+def test_only_what_importing_a_module_runs_counts_as_its_import():
+    source = ("import flask\nclass A:\n    import re\n"
+              "def later():\n    import pytest\nif True:\n    from os import path")
+    assert module_level_imports(source) == [(1, "flask"), (3, "re"), (7, "os")]
+
+
+def is_a_test_module(module: str) -> bool:
+    """Whether ``module`` (or the module a name is imported from) is a ``test_*`` module of
+    tests/: pytest collects its tests, so what others need lives in a shared module."""
+    return module.startswith("tests.") and any(
+        part.startswith("test_") for part in module.split(".")[1:])
+
+
+def test_no_test_module_imports_another_test_module():
+    found = layer_violations(["tests"], lambda name, imported: is_a_test_module(imported))
+
+    assert not found, "share through a helper module, not a test module:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize(
     "source, package, modules",
     [
@@ -251,7 +313,7 @@ def test_the_testbed_never_imports_tests_or_benchmarks():
         ("from ledger.application import Ledger", "web", ["ledger.application.Ledger"]),
         ("from ledger import application", "web", ["ledger.application"]),
         ("from . import serials", "ledger.domain", ["ledger.domain.serials"]),
-        ("from .serials import SerialBlock", "ledger.domain", ["ledger.domain.serials.SerialBlock"]),
+        ("from .serials import merge", "ledger.domain", ["ledger.domain.serials.merge"]),
         ("from ..read import replay", "ledger.domain", ["ledger.read.replay"]),
         ("def later():\n    from bench.http_load import wrk", "tests", ["bench.http_load.wrk"]),
     ],

@@ -15,6 +15,7 @@ from ledger.demo import INVENTORY
 from market.application import Marketplace
 from testbed.stores import seed_demo, sign_up_buyers
 from tests.conftest import view_worker
+from tests.web.api_calls import bearer
 from web import create_app
 from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN
 
@@ -147,6 +148,23 @@ def operator(app):
 @pytest.fixture
 def auditor(app):
     return _client_for(app, "auditor")
+
+
+@pytest.fixture
+def as_role(anonymous, api_token):
+    """``as_role("buyer").get(...)``: requests with that demo login's bearer token."""
+
+    class Caller:
+        def __init__(self, role):
+            self.headers = bearer(api_token(role))
+
+        def get(self, path, **kwargs):
+            return anonymous.get(path, headers=self.headers, **kwargs)
+
+        def post(self, path, **kwargs):
+            return anonymous.post(path, headers=self.headers, **kwargs)
+
+    return Caller
 
 
 @pytest.fixture
