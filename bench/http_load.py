@@ -6,7 +6,7 @@
 A fresh PostgreSQL database is seeded with the demo (ledger, market, logins) and one buyer
 organisation per order client; ``gunicorn -c python:web.serving -w 2`` (Kapok's settings, as
 in the Procfile) serves Kapok (``web:create_app()``) and, with the same settings, the
-baseline ``bench.bare_app`` (a constant small page). The load comes from other processes on
+baseline ``testbed.bare_app`` (a constant small page). The load comes from other processes on
 127.0.0.1:
 
 4. GET /catalogue and GET /api/v1/listings with ``wrk`` (Debian package ``wrk``), beside the
@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,12 +42,11 @@ from pathlib import Path
 
 from bench.common import drop_store, new_store, run_facts, write_json
 from bench.order_load import STARTED
+from testbed.servers import ROOT, Server, server_env, start_worker, stop_worker
 
-ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"catalogue_rps": 500, "orders_per_second": 200, "p99_ms": 100}
 ORDER_LISTING = "demo:listing:VCS-1067:2021"  # 50,000 t on offer in the demo
 CLIENTS = (1, 4, 16)
-BENCH_PASSWORD = "bench-password-not-secret"
 
 
 # --- the store -----------------------------------------------------------------------------
@@ -59,119 +56,16 @@ def seed(url: str, clients: int) -> tuple[str, list[str], str]:
     """The demo (as ``kapok demo`` and the web tests seed it), plus one buyer organisation
     and bearer token per order client. Returns the listing to order from, the tokens and
     the name of the market's event table."""
-    from ledger.demo import demo_steps
     from market.application import Marketplace
-    from market.demo import market_demo_steps
     from market.domain.listings import listing_id_for
-    from web.demo import seed_people
-    from identity.application import Identity
+    from testbed.stores import seed_demo, sign_up_buyers
 
+    seed_demo(url)
+    tokens = sign_up_buyers(url, clients, "bench")
     market = Marketplace(database=url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
-        step()
-    market.caught_up_view()
     table = market.recorder.events_table_name
     market.close()
-    identity = Identity(url)
-    seed_people(identity)
-    tokens = []
-    for i in range(clients):
-        email = f"buyer-{i:02d}@bench.example"
-        identity.sign_up(f"Bench Buyer {i:02d}", f"Bench buyer {i:02d}", email, BENCH_PASSWORD)
-        tokens.append(identity.issue_token(email, "bench"))
-    identity.close()
     return str(listing_id_for(ORDER_LISTING)), tokens, table
-
-
-# --- servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the benchmark dies, even by SIGKILL (Linux)."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Server:
-    """``gunicorn -w 2`` with Kapok's settings (``web.serving``) on a free loopback port, in a
-    process group of its own; the code of ``root`` (another checkout, to compare two)."""
-
-    def __init__(self, app: str, env: dict, workdir: str, name: str, ready_path: str,
-                 root: Path = ROOT):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(workdir) / f"{name}.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:web.serving", "-w", "2", "-b",
-             f"127.0.0.1:{self.port}", app],
-            cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        try:
-            self._wait(ready_path)
-        except BaseException as error:
-            self.stop()
-            tail = Path(self.log.name).read_text()[-3000:]
-            raise RuntimeError(f"{name}: {error}\n--- gunicorn's log:\n{tail}") from None
-
-    def _wait(self, path: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.process.returncode})")
-            try:
-                with urllib.request.urlopen(self.base + path, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer {path} within {timeout} s")
-
-    def workers(self) -> list[int]:
-        """The worker processes' ids (children of the gunicorn master)."""
-        return sorted(pid for pid in _pids()
-                      if (fields := _proc_stat(pid)) and int(fields[1]) == self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-            except ProcessLookupError:
-                pass
-        self.log.close()
-
-
-def start_worker(env: dict, workdir: str, root: Path = ROOT,
-                 name: str = "worker") -> subprocess.Popen:
-    """``kapok worker`` beside the server, as the Procfile runs it (the code of ``root``):
-    the read model's only writer, which every request that saved waits for."""
-    with open(Path(workdir) / f"{name}.log", "w") as log:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=root,
-                                env={**env, "PYTHONPATH": str(root)}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_parent)
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(5)
 
 
 # --- load ----------------------------------------------------------------------------------
@@ -235,6 +129,12 @@ def _proc_stat(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (state, ppid, ...), or None."""
     text = _proc_file(pid, "stat")
     return text.rsplit(")", 1)[1].split() if text else None
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The worker processes' ids (children of the gunicorn master)."""
+    return sorted(pid for pid in _pids()
+                  if (fields := _proc_stat(pid)) and int(fields[1]) == server.process.pid)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -317,7 +217,7 @@ class Profiler:
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        for pid in server.workers():
+        for pid in worker_pids(server):
             self.running.append(subprocess.Popen(
                 [self.py_spy, "record", "--format", "raw", "--nonblocking", "--rate", "200",
                  "--duration", str(max(1, round(seconds))), "--pid", str(pid),
@@ -352,14 +252,6 @@ class Profiler:
 # --- the run -------------------------------------------------------------------------------
 
 
-def server_env(url: str) -> dict:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("KAPOK_STRIPE_")}  # the offline provider, always
-    env.update(KAPOK_DATABASE_URL=url, KAPOK_SECRET_KEY="bench-secret-not-for-production",
-               KAPOK_ENV="development")
-    return env
-
-
 def median_round(runs: list[dict]) -> dict:
     """The round with the median throughput (the lower middle one of an even number), with
     every round's throughput and ratio beside it: on a shared machine one round can be a
@@ -382,7 +274,7 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
     servers = []
     worker = start_worker(server_env(url), workdir)
     try:
-        bare = Server("bench.bare_app:create_app()", server_env(url), workdir, "bare", "/")
+        bare = Server("testbed.bare_app:create_app()", server_env(url), workdir, "bare", "/")
         servers.append(bare)
         kapok, boot_failures = None, []
         while kapok is None:
@@ -421,7 +313,7 @@ def measure(url: str, workdir: str, seconds: float, order_seconds: float, connec
                     if number == 0:
                         profiler.start(f"orders-{count}", kapok, order_seconds)
                     measured["ids"] = event_ids(url, table)
-                    measured["cpu"] = CpuUse(kapok.workers())
+                    measured["cpu"] = CpuUse(worker_pids(kapok))
                     measured["projection_cpu"] = CpuUse([worker.pid])
 
                 kapok_flow = order_load(kapok.base, listing, str(tokens_file), count,
@@ -555,7 +447,7 @@ def main(argv=None) -> int:
                "database": url.rsplit("/", 1)[1],  # created for this run, dropped already
                "load_average_at_end": os.getloadavg()[0],
                "servers": "gunicorn -c python:web.serving -w 2 (threaded workers), Kapok and "
-                          "bench.bare_app",
+                          "testbed.bare_app",
                "seconds_per_get_run": seconds, "seconds_per_order_run": order_seconds,
                "order_rounds": rounds,
                **results}

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import new_store, run_facts, write_json
-from bench.http_load import (ROOT, Server, _drop, order_load, seed, server_env, start_worker,
-                             stop_worker, wrk)
+from bench.http_load import _drop, order_load, seed, wrk
+from testbed.servers import ROOT, Server, server_env, start_worker, stop_worker
 
 PAGES = ("/catalogue", "/api/v1/listings")
 CLIENTS = (4, 16)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from decimal import Decimal
 
-import pytest
-
 from ledger.application import Ledger
 from ledger.domain.projects import ProjectDetails, Vintage
 from ledger.domain.retirements import RetirementClaim
@@ -47,6 +45,8 @@ def claim(beneficiary: str = "ACME S.A.C.", reason: str = "Environmental Benefit
 def escrows_named_as_before():
     """Orders reserved inside get an escrow account named ``escrow-<order id>``, as every
     order did before escrow names became digests: stores upgraded since still hold them."""
+    import pytest  # a development extra: the packaged testbed imports without it
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Order, "escrow_name_of",
                       staticmethod(lambda order_id: f"escrow-{order_id.lower()}"))

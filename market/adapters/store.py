@@ -4,8 +4,8 @@ listing counters, the farms' money, the payment event's de-duplication record) i
 from __future__ import annotations
 
 from ledger.adapters.store import Store
-from market.adapters.transcodings import MARKET_TRANSCODINGS
-from market.domain.listings import LISTING_TRANSCODINGS, Listing
+from market.adapters.transcodings import LISTING_TRANSCODINGS, MARKET_TRANSCODINGS
+from market.domain.listings import Listing
 from market.domain.proceeds import ProceedsLedger
 from market.domain.reservations import ReservationHolds
 from market.domain.roster import Catalogue, FarmRoster

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 
 from eventsourcing.persistence import Transcoding
 
 from ledger.adapters.transcodings import DateAsISO
+from market.domain.listings import PriceTier
 from market.domain.proceeds import FarmDetails, JournalEntry, Posting, RuleVersion
 
 
@@ -49,6 +51,17 @@ class JournalEntryAsDict(Transcoding):
         return JournalEntry(data["kind"], data["ref"], data["on"], postings, data.get("project"))
 
 
+class PriceTierAsList(Transcoding):
+    type = PriceTier
+    name = "price_tier"
+
+    def encode(self, obj: PriceTier) -> list:
+        return [obj.min_tonnes, str(obj.price_per_tonne)]
+
+    def decode(self, data: list) -> PriceTier:
+        return PriceTier(data[0], Decimal(data[1]))
+
+
 # DateAsISO again, so an application that registers only these can store journal dates.
 MARKET_TRANSCODINGS = (
     DateAsISO(),
@@ -56,3 +69,4 @@ MARKET_TRANSCODINGS = (
     FarmDetailsAsDict(),
     JournalEntryAsDict(),
 )
+LISTING_TRANSCODINGS = (PriceTierAsList(),)

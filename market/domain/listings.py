@@ -15,7 +15,6 @@ from typing import Any, Sequence
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import Transcoding
 
 from ledger.domain.accounts import check_account_name
 from ledger.domain.errors import ConflictError, InvalidCommandError, InvalidInputError
@@ -368,16 +367,3 @@ def listing_summary(listing: Listing, project: Project) -> dict[str, Any]:
         "available": listing.available,
     }
 
-
-class PriceTierAsList(Transcoding):
-    type = PriceTier
-    name = "price_tier"
-
-    def encode(self, obj: PriceTier) -> list:
-        return [obj.min_tonnes, str(obj.price_per_tonne)]
-
-    def decode(self, data: list) -> PriceTier:
-        return PriceTier(data[0], Decimal(data[1]))
-
-
-LISTING_TRANSCODINGS = (PriceTierAsList(),)

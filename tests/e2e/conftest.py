@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from ledger.audit.keys import SigningKey, generate_key, signing_key_file
 from ledger.audit.log import AuditLog
+from testbed.stores import seed_demo
 from tests.conftest import IN_CI, view_worker
-from tests.web.conftest import seed_demo
 from web import create_app
 
 CHROMIUM = os.environ.get("KAPOK_CHROMIUM", "/usr/bin/chromium")

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.http_load import free_port
+from testbed.servers import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STARTUP_SECONDS = 20

@@ -15,7 +15,7 @@ from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
 from ledger.adapters.backup import BackupError, restore_backup, write_backup
 from market.application import Marketplace
-from tests.web.conftest import seed_demo
+from testbed.stores import seed_demo
 from cli import main
 from identity.application import Identity
 

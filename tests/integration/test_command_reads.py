@@ -24,13 +24,7 @@ from ledger.demo import INVENTORY
 from market.application import Marketplace
 from market.domain.listings import NotEnoughAvailableError, PriceTier
 from market.domain.orders import IllegalTransitionError
-from tests.integration.test_market_orders import (
-    BUYER,
-    PROJECT,
-    VINTAGE,
-    assert_sound,
-    seed_market,
-)
+from tests.integration.market_scenario import BUYER, PROJECT, VINTAGE, assert_sound, seed_market
 
 pytestmark = pytest.mark.postgres
 

@@ -13,7 +13,7 @@ import pytest
 from ledger.application import Ledger
 from market.application import Marketplace
 from testbed.builders import INVENTORY, ledger_with_project
-from tests.integration.test_market_orders import BUYER, seed_market
+from tests.integration.market_scenario import BUYER, seed_market
 
 pytestmark = pytest.mark.postgres
 

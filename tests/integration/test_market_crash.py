@@ -26,8 +26,13 @@ from market.application import Marketplace
 from market.domain.orders import FULFILLED, Order, ProcessedPaymentEvent
 from market.domain.payments import SUCCEEDED, PaymentEvent
 from market.domain.proceeds import SALE
-from tests.integration.test_market_orders import (
-    BUYER, assert_sound, journal_entries, seed_market, serial_numbers)
+from tests.integration.market_scenario import (
+    BUYER,
+    assert_sound,
+    journal_entries,
+    seed_market,
+    serial_numbers,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -18,7 +18,7 @@ from ledger.read.replay import replay
 from market.application import Marketplace
 from market.domain.listings import NotEnoughAvailableError
 from market.domain.orders import EXPIRED, FULFILLED, RESERVED
-from tests.integration.test_market_orders import (
+from tests.integration.market_scenario import (
     HELD,
     PROJECT,
     START,

@@ -16,19 +16,15 @@ from market.domain.orders import FULFILLED, REFUNDED, IllegalTransitionError
 from market.domain.payments import DISPUTE_LOST, REFUNDED as PAYMENT_REFUNDED, PaymentEvent
 from market.domain.proceeds import FARMERS
 from testbed.builders import claim
-from tests.integration.test_market_orders import (
-    BUYER, OTHER_BUYER, Clock, Market, assert_sound, journal_entries, seed_market,
-    serial_numbers)
-
-
-@pytest.fixture
-def market(database_url):
-    clock = Clock()
-    app = Marketplace(database=database_url, clock=clock)
-    try:
-        yield Market(app, clock, seed_market(app))
-    finally:
-        app.close()
+from tests.integration.market_scenario import (
+    BUYER,
+    OTHER_BUYER,
+    Market,
+    assert_sound,
+    journal_entries,
+    serial_numbers,
+)
+from tests.integration.market_scenario import market  # noqa: F401  (a pytest fixture)
 
 
 def owed_total(app: Marketplace) -> int:
@@ -168,7 +164,6 @@ def test_a_listing_can_be_repriced_and_orders_already_placed_keep_their_price(ma
     with pytest.raises(Exception, match="may not rise"):
         market.app.change_listing(market.listing_id, price_per_tonne=Decimal("20.00"),
                                   tiers=[PriceTier(100, Decimal("25.00"))])
-
 
 
 def test_listings_are_read_again_only_when_the_store_has_moved_on(market):

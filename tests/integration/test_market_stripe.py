@@ -40,7 +40,7 @@ from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtur
     localstripe_process,
     webhook_endpoint,
 )
-from tests.integration.test_market_orders import (
+from tests.integration.market_scenario import (
     BUYER,
     OTHER_BUYER,
     Clock,

@@ -18,8 +18,8 @@ from market.domain.payments import (
     SUCCEEDED,
     PaymentEvent,
 )
-from tests.integration.test_market_orders import BUYER, Market, assert_sound, journal_entries
-from tests.integration.test_market_refunds import market  # noqa: F401  (a pytest fixture)
+from tests.integration.market_scenario import BUYER, Market, assert_sound, journal_entries
+from tests.integration.market_scenario import market  # noqa: F401  (a pytest fixture)
 
 TOTAL_8_T = 15_000  # 8 t at USD 18.75, in cents
 

@@ -19,8 +19,17 @@ from market.domain.listings import NotEnoughAvailableError
 from market.domain.orders import CANCELLED, FULFILLED, IllegalTransitionError
 from market.domain.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
                                  InvalidReservationCapError, ReservationCapError)
-from tests.integration.test_market_orders import (BUYER, OTHER_BUYER, PRICE, PROJECT, VINTAGE,
-                                                  Clock, Market, assert_sound, seed_market)
+from tests.integration.market_scenario import (
+    BUYER,
+    OTHER_BUYER,
+    PRICE,
+    PROJECT,
+    VINTAGE,
+    Clock,
+    Market,
+    assert_sound,
+    seed_market,
+)
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from testbed.stores import seed_demo
 from tests.conftest import view_worker
 from tests.reliability.proxy import CuttableProxy
-from tests.web.conftest import LOGINS, seed_demo
+from tests.web.conftest import LOGINS
 from web import create_app
 from identity.application import Identity
 

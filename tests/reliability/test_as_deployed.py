@@ -23,11 +23,11 @@ import urllib.request
 
 import pytest
 
-from bench.http_load import free_port, start_worker, stop_worker
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.verification import verify
 from ledger.read.replay import replay
 from market.application import Marketplace
+from testbed.servers import free_port, start_worker, stop_worker
 from tests.web.conftest import store_with_buyers
 
 pytestmark = pytest.mark.slow

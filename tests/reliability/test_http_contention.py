@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.http_load import free_port, start_worker, stop_worker
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
 from market.application import Marketplace
+from testbed.servers import free_port, start_worker, stop_worker
 from tests.web.conftest import store_with_buyers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.http_load import free_port
-from bench.order_load import read_all
+from testbed.order_client import read_all
+from testbed.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_LINGER = 2.0  # seconds gunicorn's close_graceful waits for the client's FIN
@@ -33,7 +33,7 @@ def one_worker(*settings: str):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *settings, "-w", "1", "-b", f"127.0.0.1:{port}",
-         "bench.bare_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL,
+         "testbed.bare_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -30,7 +30,7 @@ from market.domain.payments import (
 )
 from market.domain.payments import OfflinePaymentProvider, PaymentEvent
 from tests.conftest import expire_as_the_worker
-from tests.integration.test_market_orders import BUYER, Clock, assert_sound, seed_market
+from tests.integration.market_scenario import BUYER, Clock, assert_sound, seed_market
 from web import create_app
 
 # What the provider may report, with the part of the payment it concerns (in thirds).

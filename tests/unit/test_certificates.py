@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 from documents.certificate import (BenefitShares, CertificateFacts, OrderSplit, SerialLine,
                               certificate_pdf)
+from tests.pdf_text import page_text
 
 URL = "https://kapok.example/registry/KAP-RET-7F3K9Q2M4XBD"
 
@@ -32,11 +33,6 @@ def facts(**changes) -> CertificateFacts:
                               ("ecosphere-fee", Decimal(15)), ("farmers", Decimal(60)))),),
     )
     return replace(base, **changes)
-
-
-def page_text(pdf: bytes) -> str:
-    """The text drawn on the pages, as a PDF reader extracts it."""
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 def outlined_characters(pdf: bytes) -> dict[str, list[bool]]:

@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.projects import Project, Vintage
+from market.adapters.transcodings import LISTING_TRANSCODINGS
 from market.domain.errors import MarketError
 from market.domain.listings import (
     ACTIVE,
     CLOSED,
-    LISTING_TRANSCODINGS,
     PAUSED,
     InvalidListingError,
     Listing,

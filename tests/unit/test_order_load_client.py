@@ -1,11 +1,11 @@
-"""The order benchmark's load generator reads HTTP responses itself (bench/order_load.py):
+"""The order benchmark's load generator reads HTTP responses itself (testbed/order_client.py):
 it must read them right, or it would count orders that were never made."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.order_load import parse_response
+from testbed.order_client import parse_response
 
 
 def test_a_response_with_a_content_length_gives_its_status_and_body():

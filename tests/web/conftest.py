@@ -10,13 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.demo import INVENTORY, demo_steps
-from market.application import Marketplace
-from market.demo import market_demo_steps
-from web import create_app
-from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN, seed_people
-from tests.conftest import view_worker
 from identity.application import Identity
+from ledger.demo import INVENTORY
+from market.application import Marketplace
+from testbed.stores import seed_demo, sign_up_buyers
+from tests.conftest import view_worker
+from tests.web.api_calls import bearer
+from web import create_app
+from web.demo import AUDITOR_LOGIN, BUYER_LOGIN, OPERATOR_LOGIN, OTHER_BUYER_LOGIN
 
 LOGINS = {
     "buyer": BUYER_LOGIN,  # Andes Coffee Roasters (org A)
@@ -29,17 +30,6 @@ _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
                    r'name="csrf_token" value="([^"]+)"')
 
 
-def seed_demo(database_url: str) -> None:
-    market = Marketplace(database=database_url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
-        step()
-    market.caught_up_view()
-    market.close()
-    identity = Identity(database_url)
-    seed_people(identity)
-    identity.close()
-
-
 def store_with_buyers(database_url: str, buyers: int, on_offer: int) -> tuple[str, list[str]]:
     """The demo on ``database_url`` with a listing of ``on_offer`` tonnes of KAP-AF-01 2022 at
     USD 18.00, and ``buyers`` organisations of one buyer each: the listing and their tokens."""
@@ -48,14 +38,7 @@ def store_with_buyers(database_url: str, buyers: int, on_offer: int) -> tuple[st
     listing = market.create_listing("KAP-AF-01", 2022, INVENTORY, Decimal("18.00"), "USD",
                                     on_offer)["listing_id"]
     market.close()
-    identity = Identity(database_url)
-    tokens = []
-    for n in range(buyers):
-        email = f"buyer{n}@company{n}.example"
-        identity.sign_up(f"Company {n}", f"Buyer {n}", email, "a long passphrase")
-        tokens.append(identity.issue_token(email, "tests"))
-    identity.close()
-    return listing, tokens
+    return listing, sign_up_buyers(database_url, buyers, "tests")
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +148,23 @@ def operator(app):
 @pytest.fixture
 def auditor(app):
     return _client_for(app, "auditor")
+
+
+@pytest.fixture
+def as_role(anonymous, api_token):
+    """``as_role("buyer").get(...)``: requests with that demo login's bearer token."""
+
+    class Caller:
+        def __init__(self, role):
+            self.headers = bearer(api_token(role))
+
+        def get(self, path, **kwargs):
+            return anonymous.get(path, headers=self.headers, **kwargs)
+
+        def post(self, path, **kwargs):
+            return anonymous.post(path, headers=self.headers, **kwargs)
+
+    return Caller
 
 
 @pytest.fixture

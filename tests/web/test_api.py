@@ -8,48 +8,8 @@ import pytest
 from ledger.audit.keys import SigningKey, generate_key, signing_key_file
 from ledger.audit.log import AuditLog
 from market.demo import SALES
+from tests.web.api_calls import ERROR_KEYS, assert_error, bearer, first_listing, place_order
 from tests.web.conftest import ORG_A, ORG_B
-
-ERROR_KEYS = {"code", "status", "message"}
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def as_role(anonymous, api_token):
-    """``as_role("buyer").get(...)``: requests with that demo login's bearer token."""
-
-    class Caller:
-        def __init__(self, role):
-            self.headers = bearer(api_token(role))
-
-        def get(self, path, **kwargs):
-            return anonymous.get(path, headers=self.headers, **kwargs)
-
-        def post(self, path, **kwargs):
-            return anonymous.post(path, headers=self.headers, **kwargs)
-
-    return Caller
-
-
-def first_listing(anonymous, project="VCS-1067") -> dict:
-    response = anonymous.get(f"/api/v1/listings?project={project}")
-    assert response.status_code == 200
-    return response.get_json()["items"][0]
-
-
-def place_order(caller, listing_id: str, tonnes: int = 5, **extra):
-    return caller.post("/api/v1/orders", json={"listing_id": listing_id, "tonnes": tonnes,
-                                               **extra})
-
-
-def assert_error(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    body = response.get_json()
-    assert ERROR_KEYS <= set(body) and body["code"] == status
-    return body
 
 
 # --- public reads ----------------------------------------------------------------------------

@@ -10,31 +10,13 @@ import pytest
 
 from ledger.read.holder_queries import retirements_of
 from market.domain.payments import OfflinePaymentProvider, Payment
-from tests.unit.test_certificates import page_text
 from tests.conftest import settled
+from tests.pdf_text import page_text
+from tests.web.buyer_forms import first_listing, order_form, place
 from tests.web.conftest import LOGINS, ORG_A, ORG_B, csrf_token, log_in, post_form
 from web import create_app
 
 ACCOUNT_A = f"org-{ORG_A}"
-
-
-def first_listing(market, project="VCS-1067", vintage=2021):
-    return next(listing for listing in market.listings()
-                if (listing.project_registry_id, listing.vintage_year) == (project, vintage))
-
-
-def order_form(market, tonnes="7", **fields) -> dict:
-    return {"listing_id": str(first_listing(market).id), "tonnes": tonnes,
-            "nonce": secrets.token_urlsafe(16), **fields}
-
-
-def place(client, market, **fields) -> str:
-    """Orders through the form as a browser does; returns the new order's id."""
-    response = post_form(client, "/my/orders", order_form(market, **fields))
-    assert response.status_code == 302, response.get_data(as_text=True)[:800]
-    match = re.fullmatch(r"/my/orders/(KAP-ORD-[0-9A-Z]+)", response.headers["Location"])
-    assert match, response.headers["Location"]
-    return match.group(1)
 
 
 def orders_of(market, org: str) -> int:

@@ -16,14 +16,8 @@ from tests.integration.localstripe_server import (  # noqa: F401  (pytest fixtur
     localstripe_process,
     webhook_endpoint,
 )
+from tests.web.api_calls import assert_error, bearer, first_listing, place_order
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
-from tests.web.test_api import (  # noqa: F401  (as_role: a pytest fixture)
-    as_role,
-    assert_error,
-    bearer,
-    first_listing,
-    place_order,
-)
 from web import create_app
 
 WEBHOOK_SECRET = "whsec_kapok_api_tests"

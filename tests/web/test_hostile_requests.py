@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, seed_demo, served
-from tests.web.test_form_fuzz import FORM_NAMES, forms, identity_position, position
+from testbed.stores import seed_demo
+from tests.web.conftest import LOGINS, ORG_A, csrf_token, log_in, served
+from tests.web.hostile_forms import FORM_NAMES, forms, identity_position, position
 
 CONTROL_CHARACTERS = ["\x00", "\x1b", "\x7f"]
 HUGE_INTEGER = "9" * 5000  # past Python's int-string conversion limit (4,300 digits)

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.http_load import Server, server_env
 from market.domain.payments import CardDeclinedError, Payment, PaymentProvider
+from testbed.servers import Server, server_env
+from tests.web.buyer_forms import place
 from tests.web.conftest import LOGINS, csrf_token, log_in, post_form
-from tests.web.test_buyer import place
 from web import ConfigurationError, create_app
 from web.ratelimit import count_log_in
 

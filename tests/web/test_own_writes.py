@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import settled, view_worker
+from tests.web.buyer_forms import first_listing, place
 from tests.web.conftest import LOGINS, _client_for, served
-from tests.web.test_buyer import first_listing, place
 
 
 @pytest.fixture

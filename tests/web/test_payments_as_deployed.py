@@ -13,10 +13,10 @@ import pytest
 from market.domain.payments import REFUNDED, SUCCEEDED, OfflinePaymentProvider, PaymentEvent
 from market.settings import payment_provider
 from tests.conftest import settled
-from tests.unit.test_certificates import page_text
+from tests.pdf_text import page_text
+from tests.web.buyer_forms import place
+from tests.web.site_walk import sign_the_log, walk
 from tests.web.conftest import post_form
-from tests.web.test_buyer import place
-from tests.web.test_every_link import sign_the_log, walk
 from web import ConfigurationError, create_app
 
 # The offline provider's secret as it once was, written in the source for anyone to read.

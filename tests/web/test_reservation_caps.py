@@ -11,9 +11,9 @@ import pytest
 
 from market.domain.listings import listing_id_for
 from tests.conftest import settled
+from tests.web.api_calls import assert_error, place_order
+from tests.web.buyer_forms import order_form
 from tests.web.conftest import ORG_A, csrf_token, post_form
-from tests.web.test_api import as_role, assert_error, place_order  # noqa: F401 (a fixture)
-from tests.web.test_buyer import order_form
 from web import create_app
 
 KAP_AF = str(listing_id_for("demo:listing:KAP-AF-01:2023"))

@@ -1,6 +1,6 @@
 """The HTTP baseline: a bare Flask app answering a constant small page, served by gunicorn
 with the same settings as Kapok
-(``gunicorn -c python:web.serving -w 2 "bench.bare_app:create_app()"``).
+(``gunicorn -c python:web.serving -w 2 "testbed.bare_app:create_app()"``).
 
 Whatever Kapok's pages and orders cost beyond this is Kapok's own: the rest is Flask,
 gunicorn, the loopback socket and the load generator, measured in the same run.
