@@ -14,7 +14,7 @@ from typing import Callable
 from ledger.audit.log import AuditLog, notification_leaf
 from ledger.audit.merkle import Frontier
 from ledger.audit.verifier import verify_signature
-from ledger.domain.invariants import VALIDATIONS
+from ledger.audit.invariants import VALIDATIONS
 from ledger.read.replay import LedgerState, Violation, stored_notifications
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.demo import INVENTORY, demo_steps
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.domain.serials import SerialBlock
 from ledger.read.replay import replay
 from market.application import Marketplace

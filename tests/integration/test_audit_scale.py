@@ -11,7 +11,7 @@ from testbed.loadgen import generate_log
 from ledger.audit.keys import SigningKey, generate_key
 from ledger.audit.log import AuditLog
 from ledger.audit.verification import verify
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.read.replay import replay, stored_notifications
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.domain.errors import InsufficientCreditsError, LedgerError
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.domain.issuance import FIRST_SERIAL
 from ledger.read.replay import replay
 from ledger.domain.serials import SerialRange

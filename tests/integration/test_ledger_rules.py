@@ -28,7 +28,7 @@ from ledger.domain.errors import (
     UnknownVintageError,
 )
 from ledger.domain.ids import named_id
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.domain.issuance import FIRST_SERIAL
 from ledger.domain.projects import Vintage
 from ledger.read.replay import replay

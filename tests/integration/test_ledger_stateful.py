@@ -40,7 +40,7 @@ from ledger.domain.errors import (
     SerialsNotHeldError,
     UnknownAccountError,
 )
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.domain.issuance import FIRST_SERIAL, SerialCounter
 from ledger.read.replay import replay
 from ledger.domain.serials import SerialRange

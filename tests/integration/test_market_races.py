@@ -13,7 +13,7 @@ import pytest
 
 from ledger.demo import INVENTORY
 from ledger.domain.errors import ConcurrencyError
-from ledger.domain.invariants import validate
+from ledger.audit.invariants import validate
 from ledger.read.replay import replay
 from market.application import Marketplace
 from market.domain.listings import NotEnoughAvailableError

@@ -108,7 +108,7 @@ def test_orders_under_load_while_the_database_flaps_end_whole_or_not_at_all(outa
         escrow = market.get_account(order.escrow_name) if order.state == "reserved" else None
         if escrow is not None:
             assert escrow.balance == order.tonnes
-    from ledger.domain.invariants import validate
+    from ledger.audit.invariants import validate
     from ledger.read.replay import replay
 
     assert validate(replay(market)) == []
