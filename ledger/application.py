@@ -8,7 +8,6 @@ fail as a whole (optimistic concurrency); the command is then run again on fresh
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
 import secrets
@@ -62,7 +61,7 @@ from ledger.domain.retirements import (
     RetirementClaim,
 )
 from ledger.domain.serials import SerialBlock, SerialRange, total_quantity
-from ledger.settings import database_url, persistence_env
+from ledger.settings import AGGREGATE_CACHE_MAXSIZE, database_url, persistence_env
 from ledger.adapters.sql_recorders import creating_tables, schema_lock
 from ledger.domain.text import check_printable
 from ledger.adapters.moved_modules import LEDGER_MOVES, register_moved_modules
@@ -143,7 +142,7 @@ class Ledger(Application[UUID]):
         # placing and paying) is few and recent; every sale adds five aggregates it will not
         # read again. A full garbage collection scans the whole cache: 2-3 ms at 2,000, about
         # 40 ms at 10,000 (bench/http_load.py's order load, one process).
-        settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "2000")
+        settings["AGGREGATE_CACHE_MAXSIZE"] = str(AGGREGATE_CACHE_MAXSIZE.read())
         self._given_env = dict(env or {})
         env = {**settings, **self._given_env}
         with schema_lock(env):

@@ -72,7 +72,7 @@ from market.domain.proceeds import (
 from market.domain.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
 from market.domain.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
 from market.domain.roster import Catalogue, FarmRoster
-from market.settings import RESERVATION_MINUTES
+from ledger.settings import KAPOK_RESERVATION_MINUTES
 from ledger.adapters.moved_modules import register_moved_modules
 from market.adapters.transcodings import MARKET_TRANSCODINGS
 
@@ -103,7 +103,7 @@ class Marketplace(Ledger):
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
-                 reservation_minutes: int = RESERVATION_MINUTES,
+                 reservation_minutes: int = KAPOK_RESERVATION_MINUTES.default,
                  clock: Callable[[], datetime] | None = None):
         super().__init__(env=env, database=database)
         self.payments = payments or OfflinePaymentProvider()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import select
 import socket
 import threading
@@ -23,6 +22,8 @@ import time
 from gunicorn.http.errors import LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.http import HTTP_STATUS_CODES
+
+from ledger.settings import KAPOK_APP_SLOTS
 
 worker_class = "web.serving.KapokThreadWorker"
 workers = 2
@@ -33,7 +34,7 @@ threads = 16
 # time limit and holding no database connection, as they would wait for a sync worker; let
 # into the app they would queue on the pool and on a listing's turn, where every wait is
 # bounded and a burst of orders for one listing would meet those bounds.
-APP_SLOTS = int(os.environ.get("KAPOK_APP_SLOTS", "4"))
+APP_SLOTS = KAPOK_APP_SLOTS.read()
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = 30  # a worker whose main loop stops for this long is restarted
 graceful_timeout = 20  # on restart or shutdown, requests in flight get this long to finish
