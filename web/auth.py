@@ -24,13 +24,6 @@ from web.ratelimit import RateLimitExceeded, count_log_in, count_sign_up
 bp = Blueprint("auth", __name__)
 
 
-class KapokLoginManager(LoginManager):
-    def _session_protection_failed(self) -> bool:
-        # An empty session (every API call with a token) has nothing to protect, and
-        # Flask-Login would hash the caller's address and user agent before finding so.
-        return bool(session) and super()._session_protection_failed()
-
-
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions. A request without the cookie (every API call with a
     token) gets its new empty session without building the cookie's signer first."""
@@ -41,7 +34,7 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-login_manager = KapokLoginManager()
+login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.session_protection = "basic"
