@@ -15,7 +15,8 @@ import click
 from ledger.domain.errors import KINDS, LedgerError
 from ledger.error_codes import EXIT_UNAVAILABLE, codes_for
 from market.domain.errors import MarketError
-from ledger.settings import DatabaseURLError, database_url, local_secret
+from ledger.settings import (KAPOK_SECRET_KEY, KAPOK_SECRET_KEY_FILE, POSTGRES_APPLICATION_NAME,
+                             SettingError, child_environment, database_url, local_secret)
 from cli.audit_commands import audit
 from cli.backup_commands import backup
 from cli.ledger_commands import ledger
@@ -89,12 +90,12 @@ def _ensure_demo_key() -> str:
                    "reservations); in production the Procfile runs it as its own process.")
 def serve(host, port, workers, no_worker):
     """Run the web app under gunicorn (and, locally, the background worker beside it)."""
-    os.environ.setdefault("KAPOK_DATABASE_URL", database_url())
     # Local serving: plain http (no Secure cookies) and a session key kept in ./var so the
     # workers share it and log-ins survive a restart. Production sets KAPOK_SECRET_KEY.
-    os.environ.setdefault("KAPOK_ENV", "development")
-    if not os.environ.get("KAPOK_SECRET_KEY"):
-        os.environ["KAPOK_SECRET_KEY"] = _local_secret_key()
+    local = {"KAPOK_DATABASE_URL": database_url(), "KAPOK_ENV": "development"}
+    if not KAPOK_SECRET_KEY.read():
+        local["KAPOK_SECRET_KEY"] = local_secret(KAPOK_SECRET_KEY_FILE.read())
+    env = child_environment(local)
     open_ledger().view  # create the tables once, before the workers race to
     from identity.application import Identity
 
@@ -103,17 +104,17 @@ def serve(host, port, workers, no_worker):
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:web.serving",
                 "--workers", str(workers), "--bind", f"{host}:{port}", "web:create_app()"]
     if no_worker:
-        os.execvp(sys.executable, gunicorn)
-    _run_with_worker(gunicorn)
+        os.execvpe(sys.executable, gunicorn, env)
+    _run_with_worker(gunicorn, env)
 
 
-def _run_with_worker(gunicorn: list[str]) -> None:
+def _run_with_worker(gunicorn: list[str], env: dict[str, str]) -> None:
     """gunicorn in the foreground and `kapok worker` beside it; both stop together."""
     import signal
     import subprocess
 
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"])
-    server = subprocess.Popen(gunicorn)
+    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env)
+    server = subprocess.Popen(gunicorn, env=env)
     stop = lambda *_: server.send_signal(signal.SIGTERM)  # noqa: E731 - a signal handler
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -123,10 +124,6 @@ def _run_with_worker(gunicorn: list[str]) -> None:
         worker.terminate()
         worker.wait(10)
     sys.exit(code)
-
-
-def _local_secret_key() -> str:
-    return local_secret(os.environ.get("KAPOK_SECRET_KEY_FILE", "var/secret-key"))
 
 
 @cli.command()
@@ -141,8 +138,8 @@ def worker(interval, once):
     from ledger.read.projection import WORKER_CONNECTIONS, keep_view_projected
     from cli.audit_commands import follow_log
 
-    os.environ.setdefault("POSTGRES_APPLICATION_NAME", WORKER_CONNECTIONS)
-    app = open_ledger()
+    app = open_ledger(env={
+        "POSTGRES_APPLICATION_NAME": POSTGRES_APPLICATION_NAME.read(default=WORKER_CONNECTIONS)})
     if once:
         app.caught_up_view()
         _, head = follow_log(app, quiet=True)
@@ -179,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error.format_message().replace("\n", " "), EXIT_USAGE)
     except (LedgerError, MarketError, *KINDS) as error:
         return fail(str(error), codes_for(error).exit_code)
-    except DatabaseURLError as error:
+    except SettingError as error:
         return fail(str(error), EXIT_USAGE)
     except (PersistenceError, OSError) as error:
         return fail(f"database unavailable ({database_url()}): {error}", EXIT_UNAVAILABLE)

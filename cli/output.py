@@ -12,19 +12,21 @@ from rich.table import Table
 
 from ledger.domain.errors import LedgerError
 from ledger.domain.serials import SerialRange
-from ledger.settings import database_url
+from ledger.settings import KAPOK_RESERVATION_MINUTES, database_url
 
 console = Console()
 
 
-def open_ledger(payments=None):
+def open_ledger(payments=None, env: dict[str, str] | None = None):
     """Kapok's application (the ledger with the market) on the configured store, paying
-    through ``payments`` (default: the configured provider)."""
+    through ``payments`` (default: the configured provider), with eventsourcing's settings
+    ``env`` beside the store's."""
     from market.application import Marketplace
-    from market.settings import payment_provider, reservation_minutes
+    from market.settings import payment_provider
 
-    return Marketplace(database=database_url(), payments=payments or payment_provider(),
-                       reservation_minutes=reservation_minutes())
+    return Marketplace(env=env, database=database_url(),
+                       payments=payments or payment_provider(),
+                       reservation_minutes=KAPOK_RESERVATION_MINUTES.read())
 
 
 def emit(rows, as_json: bool, columns: list[str], title: str | None = None) -> None:

@@ -77,7 +77,7 @@ from market.domain.proceeds import (
 from market.domain.quotes import Quote, quote_amount, quote_estimate, quote_tonnes
 from market.domain.reservations import ReservationCaps, ReservationHolds, ReservationPolicy, holds_id
 from market.domain.roster import Catalogue, FarmRoster
-from market.settings import RESERVATION_MINUTES
+from ledger.settings import KAPOK_RESERVATION_MINUTES
 from market.adapters.store import MarketStore
 
 # What a refund does with delivered credits (see Marketplace._undo_sale).
@@ -99,7 +99,7 @@ class Marketplace(Ledger):
 
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
-                 reservation_minutes: int = RESERVATION_MINUTES,
+                 reservation_minutes: int = KAPOK_RESERVATION_MINUTES.default,
                  clock: Callable[[], datetime] | None = None):
         super().__init__(env=env, database=database)
         self.payments = payments or OfflinePaymentProvider()

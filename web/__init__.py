@@ -3,7 +3,8 @@
 One blueprint per audience: ``storefront`` (the public and buyers), ``buyer`` (a company's
 portfolio, orders, certificates), ``console`` (Ecosphere+ operators), ``auditor`` (read-only
 audit area), ``api`` (JSON, ``/api/v1``), plus ``auth``, the payment webhook and the public
-transparency files. Configuration comes from ``KAPOK_*`` environment variables.
+transparency files. Configuration comes from Kapok's settings (``ledger/settings.py``: ``KAPOK_*``
+environment variables), overridden by ``test_config``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ledger.settings import database_url
+from ledger import settings
 from market.application import Marketplace
-from market.settings import payment_provider, reservation_minutes
+from market.settings import payment_provider
 from web.dbgate import gate_for
 from identity.application import Identity
 
@@ -28,28 +29,27 @@ class ConfigurationError(RuntimeError):
     pass
 
 
-def _config_from_environment() -> dict:
-    env = os.environ
-    development = env.get("KAPOK_ENV", "production") == "development"
+def _config_from_settings() -> dict:
+    """Flask's configuration from Kapok's settings (``ledger/settings.py``), each checked."""
     return {
-        "SECRET_KEY": env.get("KAPOK_SECRET_KEY"),
-        "DATABASE_URL": database_url(),
-        "KAPOK_ENV": "development" if development else "production",
-        "LOGIN_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_LOGIN_ATTEMPTS_PER_MINUTE", "5")),
-        "ADDRESS_ATTEMPTS_PER_MINUTE": int(env.get("KAPOK_ADDRESS_ATTEMPTS_PER_MINUTE", "20")),
-        "CARD_ATTEMPTS_PER_HOUR": int(env.get("KAPOK_CARD_ATTEMPTS_PER_HOUR", "10")),
-        "RATELIMIT_STORAGE_URI": env.get("KAPOK_RATELIMIT_STORAGE_URI", ""),
-        "RATELIMIT_KEY_PREFIX": env.get("KAPOK_RATELIMIT_KEY_PREFIX", "kapok"),
+        "SECRET_KEY": settings.KAPOK_SECRET_KEY.read(),
+        "DATABASE_URL": settings.database_url(),
+        "KAPOK_ENV": settings.KAPOK_ENV.read(),
+        "LOGIN_ATTEMPTS_PER_MINUTE": settings.KAPOK_LOGIN_ATTEMPTS_PER_MINUTE.read(),
+        "ADDRESS_ATTEMPTS_PER_MINUTE": settings.KAPOK_ADDRESS_ATTEMPTS_PER_MINUTE.read(),
+        "CARD_ATTEMPTS_PER_HOUR": settings.KAPOK_CARD_ATTEMPTS_PER_HOUR.read(),
+        "RATELIMIT_STORAGE_URI": settings.KAPOK_RATELIMIT_STORAGE_URI.read(),
+        "RATELIMIT_KEY_PREFIX": settings.KAPOK_RATELIMIT_KEY_PREFIX.read(),
         # Proxies in front of Kapok that set X-Forwarded-For: limits per address need the
         # client's address, not the proxy's.
-        "PROXIES": int(env.get("KAPOK_PROXIES", "0")),
-        "RESERVATION_MINUTES": reservation_minutes(env),
-        "PUBLIC_URL": env.get("KAPOK_PUBLIC_URL", ""),
+        "PROXIES": settings.KAPOK_PROXIES.read(),
+        "RESERVATION_MINUTES": settings.KAPOK_RESERVATION_MINUTES.read(),
+        "PUBLIC_URL": settings.KAPOK_PUBLIC_URL.read(),
         # With Stripe: the card form on the order page (Stripe.js, from Stripe or a fake).
-        "STRIPE_PUBLISHABLE_KEY": env.get("KAPOK_STRIPE_PUBLISHABLE_KEY", ""),
-        "STRIPE_JS_URL": env.get("KAPOK_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        "STRIPE_PUBLISHABLE_KEY": settings.KAPOK_STRIPE_PUBLISHABLE_KEY.read(),
+        "STRIPE_JS_URL": settings.KAPOK_STRIPE_JS_URL.read(),
         # How long a request waits for the worker's read model to show its own write.
-        "VIEW_WAIT_SECONDS": float(env.get("KAPOK_VIEW_WAIT_SECONDS", "5")),
+        "VIEW_WAIT_SECONDS": settings.KAPOK_VIEW_WAIT_SECONDS.read(),
     }
 
 
@@ -59,14 +59,14 @@ def _database_bounds() -> dict[str, str]:
     eventsourcing tries a read several times, each waiting up to the pool timeout for a
     connection; a statement runs at most the statement timeout, and the client waits a little
     longer for its answer before giving up on the connection."""
-    defaults = {"POSTGRES_CONNECT_TIMEOUT": "1", "POSTGRES_POOL_TIMEOUT": "0.5",
-                "POSTGRES_STATEMENT_TIMEOUT": "5", "POSTGRES_LOCK_TIMEOUT": "5"}
-    return {name: os.environ.get(name, value) for name, value in defaults.items()}
+    return settings.database_bounds({
+        settings.POSTGRES_CONNECT_TIMEOUT: 1, settings.POSTGRES_POOL_TIMEOUT: 0.5,
+        settings.POSTGRES_STATEMENT_TIMEOUT: 5, settings.POSTGRES_LOCK_TIMEOUT: 5})
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_mapping(_config_from_environment())
+    app.config.from_mapping(_config_from_settings())
     if test_config:
         app.config.update(test_config)
     production = app.config["KAPOK_ENV"] == "production" and not app.testing

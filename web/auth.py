@@ -25,13 +25,6 @@ from web.errors import status_for
 bp = Blueprint("auth", __name__)
 
 
-class KapokLoginManager(LoginManager):
-    def _session_protection_failed(self) -> bool:
-        # An empty session (every API call with a token) has nothing to protect, and
-        # Flask-Login would hash the caller's address and user agent before finding so.
-        return bool(session) and super()._session_protection_failed()
-
-
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions. A request without the cookie (every API call with a
     token) gets its new empty session without building the cookie's signer first."""
@@ -42,7 +35,7 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-login_manager = KapokLoginManager()
+login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.session_protection = "basic"

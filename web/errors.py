@@ -70,19 +70,23 @@ def _database_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
+def http_error(error: HTTPException):
+    """The answer to an HTTP error (an ``abort``, a route not found, a 500), in JSON under
+    ``/api`` with webargs' field errors, an HTML page elsewhere."""
+    errors = None
+    data = getattr(error, "data", None)  # webargs / flask-smorest validation messages
+    if isinstance(data, dict) and "messages" in data:
+        errors = data["messages"]
+    response = error_response(error.code or 500, error.description or error.name, errors)
+    # The exception's own headers (Allow on a 405, WWW-Authenticate on a 401) stay.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
 def register(app) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        errors = None
-        data = getattr(error, "data", None)  # webargs / flask-smorest validation messages
-        if isinstance(data, dict) and "messages" in data:
-            errors = data["messages"]
-        response = error_response(error.code or 500, error.description or error.name, errors)
-        # The exception's own headers (Allow on a 405, WWW-Authenticate on a 401) stay.
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(LedgerError)
     @app.errorhandler(MarketError)

@@ -22,8 +22,7 @@ class QuoteInputError(ValueError):
 
 
 def grid_countries() -> list[str]:
-    # The factor table has no public list of its countries yet; read its data directly.
-    return sorted(load_factors()._data["electricity"])
+    return load_factors().electricity_countries()
 
 
 class QuoteForm(FlaskForm):

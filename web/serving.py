@@ -7,6 +7,10 @@ holds one thread (an idle one only until gunicorn hands it back to the main loop
 whole process as with the sync worker, so a few of them cannot starve the others. Only a
 few threads at a time run the app (``APP_SLOTS``): the others wait on clients or for a slot,
 holding no database connection (``ledger/adapters/pg_store.py`` bounds the pool and every query).
+
+Everything here is gunicorn's documented settings and server hooks but ``KapokThreadWorker``,
+which extends two methods of gunicorn's threaded worker where no setting or hook serves
+(``tests/contract/test_gunicorn.py`` checks what it relies on).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import select
 import socket
 import threading
@@ -23,6 +26,8 @@ import time
 from gunicorn.http.errors import LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.http import HTTP_STATUS_CODES
+
+from ledger.settings import KAPOK_APP_SLOTS
 
 worker_class = "web.serving.KapokThreadWorker"
 workers = 2
@@ -33,7 +38,7 @@ threads = 16
 # time limit and holding no database connection, as they would wait for a sync worker; let
 # into the app they would queue on the pool and on a listing's turn, where every wait is
 # bounded and a burst of orders for one listing would meet those bounds.
-APP_SLOTS = int(os.environ.get("KAPOK_APP_SLOTS", "4"))
+APP_SLOTS = KAPOK_APP_SLOTS.read()
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = 30  # a worker whose main loop stops for this long is restarted
 graceful_timeout = 20  # on restart or shutdown, requests in flight get this long to finish
@@ -66,11 +71,33 @@ def post_worker_init(worker) -> None:
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
+# Each worker's turns at running the app, taken and given back by the hooks below (made in
+# the worker, after the fork).
+_app_slots: threading.BoundedSemaphore | None = None
+
+
+def post_fork(server, worker) -> None:
+    global _app_slots
+    _app_slots = threading.BoundedSemaphore(APP_SLOTS)
+
+
+def pre_request(worker, req) -> None:
+    """Waits for one of the worker's ``APP_SLOTS`` before the app runs the request."""
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's own hook does
+    _app_slots.acquire()
+
+
+def post_request(worker, req) -> None:
+    """Gives the request's slot back, whatever became of it (gunicorn calls this hook once
+    for every ``pre_request``)."""
+    _app_slots.release()
+
+
 class KapokThreadWorker(ThreadWorker):
-    """gunicorn's threaded worker, with three changes: at most ``APP_SLOTS`` of its threads
-    run the app at once; a request line too long for gunicorn is refused in JSON under
-    ``/api/``, as the app refuses everything else there; and a connection's closing handshake
-    is waited for in the request's thread, not in the main loop that accepts everyone else."""
+    """gunicorn's threaded worker, with two changes: a request line too long for gunicorn is
+    refused in JSON under ``/api/``, as the app refuses everything else there; and a
+    connection's closing handshake is waited for in the request's thread, not in the main
+    loop that accepts everyone else."""
 
     _API_PREFIXES = tuple(f"{method} /api/".encode() for method in
                           ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
@@ -78,11 +105,6 @@ class KapokThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._request_start = threading.local()
-        self._app_slots = threading.BoundedSemaphore(APP_SLOTS)
-
-    def handle_request(self, req, conn):
-        with self._app_slots:
-            return super().handle_request(req, conn)
 
     def handle(self, conn):
         # gunicorn keeps no part of a request line it refuses: look at its start beforehand,

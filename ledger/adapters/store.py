@@ -11,7 +11,6 @@ only one that touches eventsourcing's internals (tests/contract pins them).
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
 import time
@@ -33,7 +32,7 @@ from ledger.domain.commands import CommandRecord, check_key, command_record_id, 
 from ledger.domain.errors import ConcurrencyError
 from ledger.domain.issuance import SerialCounter
 from ledger.read.view import LedgerView
-from ledger.settings import database_url, persistence_env
+from ledger.settings import AGGREGATE_CACHE_MAXSIZE, database_url, persistence_env
 
 MAX_ATTEMPTS = 30
 # An aggregate not in memory with fewer events than this comes whole with a command's batch
@@ -95,7 +94,7 @@ class Store(Application[UUID]):
         # placing and paying) is few and recent; every sale adds five aggregates it will not
         # read again. A full garbage collection scans the whole cache, so it stays small
         # (docs/BENCHMARKS.md, the order load's full collections).
-        settings["AGGREGATE_CACHE_MAXSIZE"] = os.environ.get("AGGREGATE_CACHE_MAXSIZE", "2000")
+        settings["AGGREGATE_CACHE_MAXSIZE"] = str(AGGREGATE_CACHE_MAXSIZE.read())
         self._given_env = dict(env or {})
         env = {**settings, **self._given_env}
         with schema_lock(env):

@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.domain.errors import InvalidInputError, LedgerError
-
-DEFAULT_KEY_FILE = "./var/keys/tree-signing-key.pem"
+from ledger.settings import KAPOK_SIGNING_KEY_FILE
 
 
 class SigningKeyError(LedgerError, InvalidInputError):
@@ -19,8 +18,8 @@ class SigningKeyError(LedgerError, InvalidInputError):
 
 
 def signing_key_file(environ=None) -> Path:
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("KAPOK_SIGNING_KEY_FILE") or DEFAULT_KEY_FILE)
+    """``KAPOK_SIGNING_KEY_FILE``: where the private key is kept."""
+    return KAPOK_SIGNING_KEY_FILE.read(environ)
 
 
 def public_key_file(private_key_file: Path) -> Path:

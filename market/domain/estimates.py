@@ -81,6 +81,10 @@ class EmissionFactors:
         self.default_radiative_forcing: bool = data["defaults"]["flight_radiative_forcing"]
         self._data = data
 
+    def electricity_countries(self) -> list[str]:
+        """The countries whose grid has a factor, as ISO 3166-1 alpha-2 codes in order."""
+        return sorted(self._data["electricity"])
+
     def _factor(self, entry: dict[str, Any], label: str) -> Factor:
         return Factor(Decimal(entry["value"]), entry["unit"], self.sources[entry["source"]],
                       entry.get("name", label), entry.get("note", ""))

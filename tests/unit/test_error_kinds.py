@@ -185,7 +185,6 @@ STATUSES = {
     "market.domain.quotes.QuoteError": 400,
     "market.domain.reservations.InvalidReservationCapError": 400,
     "market.domain.reservations.ReservationCapError": 409,
-    "market.settings.InvalidSettingError": 400,
 }
 
 

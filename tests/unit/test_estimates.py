@@ -96,6 +96,15 @@ def test_every_country_we_sell_to_has_a_grid_electricity_factor(country):
     assert factor.unit == "kgCO2e/kWh"
 
 
+def test_the_grid_countries_are_every_country_with_a_factor_in_order():
+    factors = load_factors()
+    countries = factors.electricity_countries()
+
+    assert countries == sorted(countries) and set(COUNTRIES) <= set(countries)
+    for country in countries:
+        assert factors.for_activity(Electricity(Decimal(1), country)).unit == "kgCO2e/kWh"
+
+
 @pytest.mark.parametrize("haul", HAULS)
 @pytest.mark.parametrize("cabin", CABINS)
 def test_every_haul_and_cabin_has_a_factor_and_radiative_forcing_raises_it(haul, cabin):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.settings import KAPOK_RESERVATION_MINUTES, SettingError
 from market.domain.reservations import (DEFAULT_PER_LISTING, DEFAULT_PER_ORGANISATION,
                                  InvalidReservationCapError, ReservationCapError,
                                  ReservationCaps, ReservationHolds, ReservationPolicy,
                                  validate_holds)
-from market.settings import InvalidSettingError, reservation_minutes
 
 CAPS = ReservationCaps(per_listing=10, per_organisation=15)
 
@@ -87,13 +87,13 @@ def test_a_cap_is_whole_tonnes_from_one(cap):
                                             ("1440", 1440)])
 def test_the_reservation_lifetime_comes_from_the_environment(value, minutes):
     environ = {} if value is None else {"KAPOK_RESERVATION_MINUTES": value}
-    assert reservation_minutes(environ) == minutes
+    assert KAPOK_RESERVATION_MINUTES.read(environ) == minutes
 
 
 @pytest.mark.parametrize("value", ["0", "1441", "-5", "2.5", "thirty", "³"])
 def test_a_reservation_lifetime_that_is_not_whole_minutes_in_a_day_is_refused(value):
-    with pytest.raises(InvalidSettingError, match="KAPOK_RESERVATION_MINUTES"):
-        reservation_minutes({"KAPOK_RESERVATION_MINUTES": value})
+    with pytest.raises(SettingError, match="KAPOK_RESERVATION_MINUTES"):
+        KAPOK_RESERVATION_MINUTES.read({"KAPOK_RESERVATION_MINUTES": value})
 
 
 def test_holds_agree_with_the_reserved_orders_or_each_difference_is_named():

@@ -6,15 +6,16 @@ from __future__ import annotations
 import flask_smorest
 
 from web.api.access import BEARER_SCHEME
+from web.errors import http_error
 
 
 class KapokApi(flask_smorest.Api):
-    """flask-smorest's Api, minus its app-wide JSON error handler: web/errors.py already
-    answers ``{code, status, message, errors}`` under /api/ (webargs' field errors included)
-    and must keep HTML error pages for the rest of the site."""
+    """flask-smorest's Api, its errors answered as the rest of the site answers them
+    (web/errors.py): flask-smorest registers its handler for every HTTP error of the app,
+    whose HTML areas must keep their HTML pages."""
 
-    def _register_error_handlers(self):
-        pass
+    def handle_http_exception(self, error):
+        return http_error(error)
 
 
 def register(app, csrf) -> None:

@@ -8,7 +8,6 @@ from typing import Sequence
 
 import flask_smorest
 import marshmallow as ma
-from flask_smorest.pagination import PaginationMetadataSchema
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from web.input_bounds import request_json
@@ -18,8 +17,58 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000  # keeps the SQL offsets of a page within a 64-bit integer
 
 
-class PageMetadataSchema(PaginationMetadataSchema):
+class PageQuerySchema(ma.Schema):
+    """``?page=&page_size=``, read into the page a view is asked for."""
+
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE),
+                             metadata={"description": "Page number, from 1."})
+    page_size = ma.fields.Integer(
+        load_default=DEFAULT_PAGE_SIZE, validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page, at most {MAX_PAGE_SIZE}."})
+
+    @ma.post_load
+    def page_asked_for(self, data, **kwargs) -> PageRequest:
+        return PageRequest(data["page"], data["page_size"])
+
+
+class PageRequest:
+    """The page a view is asked for; the view records in ``item_count`` how many items
+    there are in all, for the page's metadata."""
+
+    def __init__(self, page: int, page_size: int):
+        self.page, self.page_size = page, page_size
+        self.item_count: int | None = None
+
+    @property
+    def first_item(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+class PageMetadataSchema(ma.Schema):
+    total = ma.fields.Int(metadata={"description": "Total number of items."})
+    total_pages = ma.fields.Int(metadata={"description": "Total number of pages."})
+    first_page = ma.fields.Int(metadata={"description": "First available page number."})
+    last_page = ma.fields.Int(metadata={"description": "Last available page number."})
+    page = ma.fields.Int(metadata={"description": "Current page number."})
     page_size = ma.fields.Int(metadata={"description": "Items per page asked for."})
+    previous_page = ma.fields.Int(metadata={"description": "Previous page number."})
+    next_page = ma.fields.Int(metadata={"description": "Next page number."})
+
+
+def page_metadata(asked: PageRequest) -> dict:
+    """Where a page stands among all of them: the total, the first and last pages, and the
+    pages before and after it when there are any."""
+    total = asked.item_count
+    metadata = {"total": total, "page": asked.page, "page_size": asked.page_size}
+    last = -(-total // asked.page_size)
+    metadata["total_pages"] = last
+    if last:
+        metadata.update(first_page=1, last_page=last)
+        if 1 < asked.page <= last:
+            metadata["previous_page"] = asked.page - 1
+        if asked.page < last:
+            metadata["next_page"] = asked.page + 1
+    return metadata
 
 
 class AppJSONParser(FlaskParser):
@@ -38,23 +87,20 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = AppJSONParser()
 
-    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
-                                     "max_page_size": MAX_PAGE_SIZE}
-
-    def paginate(self, pager=None, **kwargs):
-        """flask-smorest's pagination (the view pages its own items), with the page number
-        bounded too: ``?page=10**30`` is a 422, not an overflow in the database."""
-        paginated = super().paginate(pager, **kwargs)
+    def paginate(self):
+        """Pages of a list: the view gets the page asked for (``pagination_parameters``),
+        records the number of items in all, and returns the page's items; the answer holds
+        them with the page's metadata (``page_of``). A page number past ``MAX_PAGE`` is a
+        422, not an overflow in the database."""
 
         def decorator(view):
             @wraps(view)
-            def bounded(*args, pagination_parameters, **view_kwargs):
-                if pagination_parameters.page > MAX_PAGE:
-                    flask_smorest.abort(422, messages={"query": {
-                        "page": [f"Must be less than or equal to {MAX_PAGE}."]}})
-                return view(*args, pagination_parameters=pagination_parameters, **view_kwargs)
+            def paged(*args, pagination_parameters: PageRequest, **kwargs):
+                items = view(*args, pagination_parameters=pagination_parameters, **kwargs)
+                return {"items": items, "pagination": page_metadata(pagination_parameters)}
 
-            return paginated(bounded)
+            return self.arguments(PageQuerySchema, location="query",
+                                  arg_name="pagination_parameters")(paged)
 
         return decorator
 
@@ -83,15 +129,6 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return view
 
         return decorator
-
-    def _set_pagination_metadata(self, page_params, result, headers):
-        metadata = self._make_pagination_metadata(page_params.page, page_params.page_size,
-                                                  page_params.item_count)
-        metadata["page"], metadata["page_size"] = page_params.page, page_params.page_size
-        return {"items": result, "pagination": metadata}, headers
-
-    def _document_pagination_metadata(self, spec, resp_doc):
-        pass  # documented by the response schema: see page_of
 
 
 def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
