@@ -81,14 +81,14 @@ def warm_ms(market, repeats: int) -> float:
 @contextlib.contextmanager
 def turn_clock(market):
     """Collects how long each command held its turns (ms), in the order of the commands.
-    Wraps the recorder's two calls of a held transaction: the one that builds the query
-    taking the turns (sent at once) and the insert that commits it."""
+    Wraps the recorder's two calls of a held transaction: the read that takes the turns and
+    the insert that commits it."""
     recorder, held, started = market.recorder, [], []
-    begin, commit = recorder.begin_after_turns, recorder._insert_and_commit
+    take, commit = recorder.take_turns_and_read, recorder._insert_and_commit
 
-    def timed_begin(*args, **kwargs):
+    def timed_take(*args, **kwargs):
         started.append(time.perf_counter())
-        return begin(*args, **kwargs)
+        return take(*args, **kwargs)
 
     def timed_commit(*args, **kwargs):
         try:
@@ -96,11 +96,11 @@ def turn_clock(market):
         finally:
             held.append((time.perf_counter() - started.pop()) * 1000)
 
-    recorder.begin_after_turns, recorder._insert_and_commit = timed_begin, timed_commit
+    recorder.take_turns_and_read, recorder._insert_and_commit = timed_take, timed_commit
     try:
         yield held
     finally:
-        del recorder.begin_after_turns, recorder._insert_and_commit
+        del recorder.take_turns_and_read, recorder._insert_and_commit
 
 
 def turns_ms(market, repeats: int) -> dict:

@@ -58,10 +58,10 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     and at most the first ``probe_limit`` events of each aggregate in ``probe``, in one query
     (PostgreSQL).
     Aggregates without such events have an empty list. ``turns``: a connection, a lock
-    timeout and the advisory lock keys of a command's turns: a transaction is begun on that
-    connection and the turns taken before the read, in the same round trip and statement
-    (Kapok's recorder's ``<table>_after_turns``), so the read sees what the previous holder
-    of the turns saved."""
+    timeout and the advisory lock keys of a command's turns: the turns are taken on that
+    connection before the read, in the same round trip and statement, and held in its
+    transaction until the command's save (Kapok's recorder's ``take_turns_and_read``), so the
+    read sees what the previous holder of the turns saved."""
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
     ids = [*after, *probe]
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
@@ -70,12 +70,7 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     limits = [*(None for _ in after), *(probe_limit for _ in probe)]
     if turns is not None:
         connection, timeout, keys = turns
-        with connection.cursor() as cursor:
-            # BEGIN and the call in one message of the simple query protocol: one round trip
-            # at about half the client's CPU of psycopg's pipeline of the two.
-            cursor.execute(recorder.begin_after_turns(timeout, keys, ids, versions, limits))
-            cursor.nextset()
-            rows = cursor.fetchall()
+        rows = recorder.take_turns_and_read(connection, timeout, keys, ids, versions, limits)
     elif not ids:
         return found
     else:

@@ -14,18 +14,19 @@ turns as transaction-scoped advisory locks, taken by a second function, ``<table
 which then reads what the command reads (``ledger/adapters/batch_reads.py``): one statement, where the
 locks and the read were two (a PL/pgSQL function's queries each see what committed before
 they started, so the read sees every save that ended the turns it waited for). Its save is
-the end of that transaction: the insert and the ``COMMIT`` go together, and the turns end
+the end of that transaction: the insert and the commit go together, and the turns end
 exactly when the events are visible, so the next command in line reads them, with no round
-trip of its own to give the turns back. Both queries of that transaction go in PostgreSQL's
-simple protocol, with their values written in (``begin_after_turns``): half the client's CPU
-of psycopg's pipeline.
+trip of its own to give the turns back. That transaction is the implicit one of PostgreSQL's
+extended protocol: both statements go, with their values as parameters, in one psycopg
+pipeline that stays open from the read to the save, and the pipeline's ``Sync``, sent with
+the insert, commits them. No ``BEGIN`` or ``COMMIT`` statement is sent at all, so a held
+command is still two round trips, one statement each.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import re
 import threading
 import time
 from typing import Any, Iterator, Sequence
@@ -34,7 +35,6 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from ledger.adapters.batch_reads import EVENTS_AFTER
@@ -75,25 +75,12 @@ $BODY$
 
 
 _SAVE_ATTEMPTS, _SAVE_WAIT = 10, 0.2  # as eventsourcing's recorder: tries, seconds apart
-_TIMEOUT = re.compile(r"\d{1,9}(ms|s|min)?")
-_TOPIC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # no quote, comma, brace or space
-
-
-def _check_types(values: Sequence, kind: type) -> None:
-    if not all(type(value) is kind for value in values):  # bool is an int: not here
-        raise TypeError(f"expected only {kind.__name__} values")
-
-
-def _array(values: Sequence) -> str:
-    """An array literal of integers, UUIDs and NULLs (their text needs no quoting)."""
-    return "'{" + ",".join("NULL" if value is None else str(value) for value in values) + "}'"
 
 
 class KapokPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        # The held transaction's two queries are written with their values in (see
-        # begin_after_turns), for uuid ids.
+        # The functions and their calls below are written for uuid ids.
         if datastore.originator_id_type != "uuid":
             raise ValueError("Kapok's recorder needs uuid originator ids")
         function, reader = f"{events_table_name}_insert", f"{events_table_name}_after_turns"
@@ -108,67 +95,58 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
             events_after=SQL(EVENTS_AFTER).format(
                 ids=SQL("ids"), after=SQL("after"), most=SQL("most"),
                 table=SQL("{0}.{1}").format(schema, table))))
-        self._insert_function, self._after_turns_function = (
-            SQL("{0}.{1}").format(schema, Identifier(name)).as_string(None)
-            for name in (function, reader))
-        # Four arrays in binary, not eventsourcing's array of a composite type, which psycopg
-        # renders as quoted and escaped text (three times the work on every save). A plain
-        # string: psycopg caches its conversion, and renders a composed query every time.
-        self._insert_call = (f"SELECT id FROM {self._insert_function}"
-                             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id")
+        # Arrays in binary, not eventsourcing's array of a composite type, which psycopg
+        # renders as quoted and escaped text (three times the work on every save). Plain
+        # strings: psycopg caches their conversion, and renders a composed query every time.
+        self._insert_call = SQL(
+            "SELECT id FROM {0}.{1}(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS id"
+        ).format(schema, Identifier(function)).as_string(None)
+        self._after_turns_call = SQL(
+            "SELECT * FROM {0}.{1}(%s, %b::bigint[], %b::uuid[], %b::bigint[], %b::bigint[])"
+        ).format(schema, Identifier(reader)).as_string(None)
         self._stored_call = SQL(
             "SELECT e.notification_id, e.topic, e.state "
             "FROM unnest(%b::uuid[], %b::bigint[]) WITH ORDINALITY AS k(id, version, n) "
             "JOIN {0}.{1} AS e ON e.originator_id = k.id AND e.originator_version = k.version "
             "ORDER BY k.n").format(schema, table).as_string(None)
         self.max_notification_id_statement = self.max_notification_id_statement.as_string(None)
+        # This thread's held connection, and the pipeline holding its turns once taken.
         self._held = threading.local()
 
     @contextlib.contextmanager
     def holding(self, connection: psycopg.Connection) -> Iterator[None]:
-        """While in this block, a save in this thread while ``connection`` is in a
-        transaction is made in that transaction, and commits it. A transaction still open at
-        the end (nothing was saved, or the command failed) is rolled back."""
-        self._held.connection = connection
+        """While in this block, ``connection`` may take this thread's turns
+        (``take_turns_and_read``), and a save in this thread once they are taken is made in
+        their transaction, and commits it. Turns still held at the end (nothing was saved,
+        or the command failed) end with it, and nothing is written."""
+        self._held.connection, self._held.turns = connection, None
         try:
             yield
         finally:
-            self._held.connection = None
-            if connection.info.transaction_status != TransactionStatus.IDLE:
+            turns, self._held.connection, self._held.turns = self._held.turns, None, None
+            if turns is not None:  # its Sync ends the transaction, which wrote nothing
                 with contextlib.suppress(psycopg.Error):
-                    connection.execute("ROLLBACK")
+                    turns.close()
 
-    def begin_after_turns(self, timeout: str, keys: Sequence[int], ids: Sequence[UUID],
-                          after: Sequence[int], most: Sequence[int | None]) -> str:
-        """``BEGIN`` and the call of ``<table>_after_turns`` that takes a command's turns and
-        reads (``ledger/adapters/batch_reads.py``), as one query of the simple protocol: one round trip
-        at about half the client's CPU of psycopg's pipeline of the two statements. Its
-        arguments are written in, so only what writes itself safely goes in: integers, UUIDs,
-        NULL and a timeout such as ``10s`` (checked here)."""
-        if not _TIMEOUT.fullmatch(timeout):
-            raise ValueError(f"not a lock timeout: {timeout!r}")
-        _check_types(keys, int)
-        _check_types(ids, UUID)
-        _check_types(after, int)
-        _check_types([limit for limit in most if limit is not None], int)
-        return (f"BEGIN; SELECT * FROM {self._after_turns_function}('{timeout}', "
-                f"{_array(keys)}::bigint[], {_array(ids)}::uuid[], {_array(after)}::bigint[], "
-                f"{_array(most)}::bigint[])")
-
-    def _insert_and_commit_query(self, events: tuple) -> str:
-        """The insert and the ``COMMIT``, as one query of the simple protocol (see
-        ``begin_after_turns``): the states go in as hexadecimal, the topics only if they are
-        topics (``module.path:Name``)."""
-        ids, versions, topics, states = events
-        _check_types(ids, UUID)
-        _check_types(versions, int)
-        if not all(isinstance(topic, str) and _TOPIC.fullmatch(topic) for topic in topics):
-            raise ValueError("an event topic is not module.path:Name")
-        quoted = ",".join(f"'{topic}'" for topic in topics)
-        hexadecimal = ",".join(f"decode('{bytes(state).hex()}','hex')" for state in states)
-        return (f"SELECT id FROM {self._insert_function}({_array(ids)}::uuid[], "
-                f"{_array(versions)}::bigint[], ARRAY[{quoted}]::text[], "
-                f"ARRAY[{hexadecimal}]::bytea[]) AS id; COMMIT")
+    def take_turns_and_read(self, connection: psycopg.Connection, timeout: str,
+                            keys: Sequence[int], ids: Sequence[UUID], after: Sequence[int],
+                            most: Sequence[int | None]) -> list:
+        """Calls ``<table>_after_turns`` on the held ``connection``: takes the turns ``keys``
+        (waiting at most ``timeout``, such as ``10s``) and reads as a batch read does
+        (``ledger/adapters/batch_reads.py``); returns its rows. The call opens a psycopg
+        pipeline, and so the extended protocol's implicit transaction, which holds the turns
+        until the save's ``Sync`` commits it (or the end of ``holding``)."""
+        if connection is not getattr(self._held, "connection", None):
+            raise RuntimeError("turns are taken only on the connection being held")
+        if self._held.turns is not None:
+            raise RuntimeError("this command's turns are taken already")
+        turns = contextlib.ExitStack()
+        turns.enter_context(connection.pipeline())
+        self._held.turns = turns
+        with connection.cursor() as cursor:
+            cursor.execute(self._after_turns_call, [timeout, keys, ids, after, most],
+                           prepare=True)
+            return cursor.fetchall()  # a flush, not a Sync: the transaction goes on
 
     def insert_events(self, stored_events: Sequence, **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None:
@@ -178,9 +156,8 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
         events = ([e.originator_id for e in stored_events],
                   [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events])
-        held = getattr(self._held, "connection", None)
-        if held is not None and held.info.transaction_status == TransactionStatus.INTRANS:
-            return self._insert_and_commit(held, events)
+        if getattr(self._held, "turns", None) is not None:
+            return self._insert_and_commit(self._held.connection, events)
         return self._insert(events)
 
     def _insert(self, events: tuple) -> list[int]:
@@ -219,24 +196,25 @@ class KapokPostgresRecorder(PostgresApplicationRecorder):
         return [row["notification_id"] for row in rows]
 
     def _insert_and_commit(self, connection: psycopg.Connection, events: tuple) -> list[int]:
-        """The insert and the ``COMMIT`` of the held transaction, in one round trip. On any
+        """The insert and the commit of the held transaction, in one round trip: the insert
+        goes in the turns' pipeline, and closing the pipeline sends its ``Sync``. On any
         failure the transaction is rolled back (its turns end) and the error raised as
         eventsourcing's: a conflict is an ``IntegrityError``, as ``Store.run`` expects.
         Never retried here: the transaction it belonged to is over. But a failed connection
-        whose save is found stored (the answer to its ``COMMIT`` was lost) is a save made."""
+        whose save is found stored (the answer to its commit was lost) is a save made."""
+        turns, self._held.turns = self._held.turns, None
         try:
             with connection.cursor() as cursor:
-                cursor.execute(self._insert_and_commit_query(events))
+                try:
+                    cursor.execute(self._insert_call, events, prepare=True)
+                finally:
+                    turns.close()  # the Sync: commits, or rolls back and raises the failure
                 return [row["id"] for row in cursor.fetchall()]
         except psycopg.Error as error:
-            if connection.info.transaction_status in (TransactionStatus.INTRANS,
-                                                      TransactionStatus.INERROR):
-                with contextlib.suppress(psycopg.Error):
-                    connection.execute("ROLLBACK")
             if isinstance(error, psycopg.IntegrityError):
                 raise IntegrityError(str(error)) from error
             if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
-                # The connection failed: the COMMIT may have been made, its answer lost. If
+                # The connection failed: the commit may have been made, its answer lost. If
                 # the events are stored, the save was made (see ``_insert``).
                 with contextlib.suppress(InterfaceError, OperationalError):
                     ids = self._stored_already(events)

@@ -67,10 +67,18 @@ class _TablesRecorder:
     def adapt(self, sql: str) -> str:
         return sql
 
+    def table_name(self, name: str) -> str:
+        """The table ``name`` of this database, as this dialect's SQL names it."""
+        return name
+
     def create_statements(self) -> list[str]:
         """Ours, beside the tracking table (a projection's own are made by its rebuild)."""
         if self.projection is not None:
             return [VIEW_SCHEMA_TABLE]
+        return self._table_statements()
+
+    def _table_statements(self) -> list[str]:
+        """``tables`` with this dialect's binary column type in place of ``{blob}``."""
         return [table.format(blob=self.blob_type) for table in self.tables]
 
     def create_table(self) -> None:
@@ -144,8 +152,8 @@ class _TablesRecorder:
             cursor.execute(self.adapt(f"DELETE FROM {self.tracking_table} "
                                       "WHERE application_name = :name"),
                            {"name": self.projection})
-            for table in self.tables:
-                cursor.execute(table.format(blob=self.blob_type))
+            for sql in self._table_statements():
+                cursor.execute(sql)
             cursor.execute(self.adapt(
                 "UPDATE kapok_view_schema SET fingerprint = :fingerprint "
                 "WHERE tracking_name = :name"),
@@ -162,7 +170,7 @@ class SQLiteTablesRecorder(_TablesRecorder, SQLiteTrackingRecorder):
 
 @functools.cache
 def _postgres_base():
-    from psycopg.sql import SQL
+    from psycopg.sql import SQL, Identifier
 
     from eventsourcing.postgres import PostgresTrackingRecorder
 
@@ -179,7 +187,11 @@ def _postgres_base():
 
         @property
         def tracking_table(self) -> str:
-            return f'"{self.datastore.schema}"."{self.tracking_table_name}"'
+            return self.table_name(self.tracking_table_name)
+
+        def table_name(self, name: str) -> str:
+            return SQL("{0}.{1}").format(Identifier(self.datastore.schema),
+                                         Identifier(name)).as_string(None)
 
         def adapt(self, sql: str) -> str:
             return to_pyformat(sql)

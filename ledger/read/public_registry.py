@@ -21,10 +21,11 @@ _RETIRED_IN_RANGE = (
 _DIGITS_AS_LETTERS = str.maketrans("0123456789", "abcdefghij")
 
 
-def _retired_of_project(placeholder: str) -> str:
-    """Ids of the retirements that retired serials of the project named by ``placeholder``."""
-    return ("SELECT h.reference FROM kapok_serial_history h JOIN kapok_issuances i "
-            f"ON i.batch = h.batch WHERE h.event = 'retired' AND i.project = {placeholder}")
+# Ids of the retirements that retired serials of the project :project (or :only).
+_RETIRED_OF_PROJECT, _RETIRED_OF_ONLY = (
+    "SELECT h.reference FROM kapok_serial_history h JOIN kapok_issuances i "
+    f"ON i.batch = h.batch WHERE h.event = 'retired' AND i.project = {placeholder}"
+    for placeholder in (":project", ":only"))
 
 
 def search_retirements(view, text: str = "", project: str | None = None,
@@ -37,7 +38,7 @@ def search_retirements(view, text: str = "", project: str | None = None,
     text = (text or "").strip()
     if text:
         matches = ["LOWER(r.beneficiary) LIKE :pattern ESCAPE '\\'", "r.retirement_id = :upper",
-                   f"r.retirement_id IN ({_retired_of_project(':project')})"]
+                   f"r.retirement_id IN ({_RETIRED_OF_PROJECT})"]
         params.update(pattern=f"%{_like_escaped(text.lower())}%", upper=text.upper(),
                       project=text.upper())
         serials = _serial_range(text)
@@ -46,7 +47,7 @@ def search_retirements(view, text: str = "", project: str | None = None,
             params.update(first=serials.first, last=serials.last)
         where.append("(" + " OR ".join(matches) + ")")
     if project:
-        where.append(f"r.retirement_id IN ({_retired_of_project(':only')})")
+        where.append(f"r.retirement_id IN ({_RETIRED_OF_ONLY})")
         params["only"] = project.strip().upper()
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     total = view.recorder.query(f"SELECT COUNT(*) AS n FROM kapok_retirements r{condition}",

@@ -66,6 +66,10 @@ INSERT_HISTORY = (
     "INSERT INTO kapok_serial_history VALUES (:position, :seq, :batch, :first, :last, "
     ":event, :account, :counterparty, :reference, :occurred_at)"
 )
+_BALANCE_FILTERS = {
+    "account": " AND b.account = :account", "project": " AND b.project = :project",
+    "vintage": " AND b.vintage = :vintage", "status": " AND b.status = :status",
+}
 
 
 class ViewBehindError(Exception):
@@ -236,7 +240,7 @@ class LedgerView:
         for column, value in (("account", account), ("project", project),
                               ("vintage", vintage), ("status", status)):
             if value is not None:
-                sql += f" AND b.{column} = :{column}"
+                sql += _BALANCE_FILTERS[column]
                 params[column] = value
         sql += " ORDER BY b.account, b.project, b.vintage, b.status"
         return [dict(row) for row in self.recorder.query(sql, params)]
@@ -301,14 +305,11 @@ class LedgerView:
 
     # --- the event log, paged for auditors -------------------------------------------------
     def _events_filter(self, first: int | None, last: int | None,
-                       topic: str | None) -> tuple[str, str, tuple[str, dict[str, Any]]]:
-        """The events table, its position column and a WHERE clause with its parameters."""
-        recorder = self.app.recorder
-        if isinstance(self.app.factory, SQLiteFactory):
-            table, column = recorder.events_table_name, "rowid"
-        else:
-            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-            column = "notification_id"
+                       topic: str | None) -> tuple[str, str, dict[str, Any]]:
+        """The events table's position column, and the FROM and WHERE clauses that choose
+        the events, with their parameters."""
+        table = self.recorder.table_name(self.app.recorder.events_table_name)
+        column = "rowid" if isinstance(self.app.factory, SQLiteFactory) else "notification_id"
         where, params = ["1 = 1"], {}
         if first is not None:
             where.append(f"{column} >= :first")
@@ -319,23 +320,22 @@ class LedgerView:
         if topic is not None:
             where.append("topic = :topic")
             params["topic"] = topic
-        return table, column, (" AND ".join(where), params)
+        return column, f"FROM {table} WHERE {' AND '.join(where)}", params
 
     def count_events(self, first: int | None = None, last: int | None = None,
                      topic: str | None = None) -> int:
         """How many stored events lie between positions ``first`` and ``last`` (inclusive)
         with this topic (any, if None)."""
-        table, _column, (where, params) = self._events_filter(first, last, topic)
-        rows = self.recorder.query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", params)
-        return rows[0]["n"]
+        _column, events, params = self._events_filter(first, last, topic)
+        return self.recorder.query(f"SELECT COUNT(*) AS n {events}", params)[0]["n"]
 
     def event_position_at(self, offset: int, first: int | None = None, last: int | None = None,
                           topic: str | None = None) -> int | None:
         """The position of the ``offset``-th (from 0) such event, or None past the last."""
-        table, column, (where, params) = self._events_filter(first, last, topic)
+        column, events, params = self._events_filter(first, last, topic)
         rows = self.recorder.query(
-            f"SELECT {column} AS position FROM {table} WHERE {where} "
-            f"ORDER BY {column} LIMIT 1 OFFSET :offset", {**params, "offset": offset})
+            f"SELECT {column} AS position {events} ORDER BY {column} LIMIT 1 OFFSET :offset",
+            {**params, "offset": offset})
         return rows[0]["position"] if rows else None
 
     def retirements(self) -> list[dict]:

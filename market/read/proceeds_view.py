@@ -53,6 +53,11 @@ SELECT * FROM (
 WHERE 1 = 1 {period}
 ORDER BY day, version, seq
 """
+# The statement's optional conditions, each with the parameter that turns it on.
+_PAYEE_FILTERS = (("recipient", " AND recipient = :recipient"),
+                  ("farm_code", " AND farm_code = :farm_code"))
+_PERIOD_FILTERS = (("project", " AND project = :project"), ("start", " AND day >= :start"),
+                   ("end", " AND day <= :end"))
 
 
 class ProceedsView(LedgerView):
@@ -98,11 +103,9 @@ class ProceedsView(LedgerView):
                                   "farm_code": farm_code, "project": project,
                                   "start": start and start.isoformat(),
                                   "end": end and end.isoformat()}
-        payee = "".join(f" AND {column} = :{column}" for column in ("recipient", "farm_code")
-                        if params[column] is not None)
-        period = "".join(f" AND {condition}" for name, condition in (
-            ("project", "project = :project"), ("start", "day >= :start"),
-            ("end", "day <= :end")) if params[name] is not None)
+        payee, period = ("".join(condition for name, condition in filters
+                                 if params[name] is not None)
+                         for filters in (_PAYEE_FILTERS, _PERIOD_FILTERS))
         rows = self.recorder.query(_STATEMENT.format(payee=payee, period=period), params)
         return [_statement_row(row) for row in rows]
 

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ledger.adapters.sql_recorders import Statement
 from market.domain.orders import Order
 from market.read.proceeds_view import ProceedsView
 
@@ -39,6 +40,19 @@ _STATE_OF = {
     Order.Reserved: "reserved", Order.Paid: "paid", Order.Fulfilled: "fulfilled",
     Order.Expired: "expired", Order.Cancelled: "cancelled", Order.Refunded: "refunded",
 }
+# What an order's events set in its row, as the order's own methods set its attributes.
+_SET_PAYMENT = ("UPDATE kapok_orders SET payment_id = :payment_id, updated_at = :updated_at "
+                "WHERE aggregate_id = :id")
+_SET_STATE = ("UPDATE kapok_orders SET state = :state, updated_at = :updated_at "
+              "WHERE aggregate_id = :id")
+_SET_RESERVED = (
+    "UPDATE kapok_orders SET state = :state, reserved_until = :reserved_until, "
+    "serials = :serials, escrow_account = :escrow_account, expires_at = :expires_at, "
+    "updated_at = :updated_at WHERE aggregate_id = :id")
+_SET_RELEASED = ("UPDATE kapok_orders SET state = :state, serials = '[]', "
+                 "updated_at = :updated_at WHERE aggregate_id = :id")
+_SET_FULFILLED = ("UPDATE kapok_orders SET state = :state, delivery_reference = "
+                  ":delivery_reference, updated_at = :updated_at WHERE aggregate_id = :id")
 
 
 class MarketView(ProceedsView):
@@ -54,13 +68,10 @@ class MarketView(ProceedsView):
                 "unit_price": str(event.unit_price), "total": event.total_minor,
                 "currency": event.currency, "retire": int(event.retirement is not None),
                 "at": event.timestamp.isoformat()})]
-        changes = _order_changes(event)
-        if changes is None:
+        update = _order_update(event)
+        if update is None:
             return super()._translate(event, position, deltas, accounts)
-        changes["updated_at"] = event.timestamp.isoformat()
-        assignments = ", ".join(f"{column} = :{column}" for column in changes)
-        return [(f"UPDATE kapok_orders SET {assignments} WHERE aggregate_id = :id",
-                 {**changes, "id": str(event.originator_id)})]
+        return [update]
 
     def orders(self, buyer_org: str | None = None, state: str | None = None,
                query: str | None = None, limit: int = 50, offset: int = 0
@@ -107,23 +118,26 @@ class MarketView(ProceedsView):
         return {row["state"]: row["n"] for row in rows}
 
 
-def _order_changes(event) -> dict | None:
-    """The columns an order's event sets, as the order's own methods set its attributes;
-    None for an event that is not an order's."""
-    if isinstance(event, Order.PaymentAttached):
-        return {"payment_id": event.payment_id}
+def _order_update(event) -> Statement | None:
+    """The statement that records an order's event in the order's row; None for an event
+    that is not an order's."""
     state = _STATE_OF.get(type(event))
-    if state is None:
+    if state is None and not isinstance(event, Order.PaymentAttached):
         return None
-    changes = {"state": state}
+    params = {"id": str(event.originator_id), "updated_at": event.timestamp.isoformat()}
+    if isinstance(event, Order.PaymentAttached):
+        return _SET_PAYMENT, {**params, "payment_id": event.payment_id}
+    params["state"] = state
     if isinstance(event, Order.Reserved):
-        changes.update(reserved_until=event.until.isoformat(), serials=json.dumps(event.serials),
-                       escrow_account=event.escrow_account, expires_at=_utc_text(event.until))
-    elif isinstance(event, (Order.Expired, Order.Cancelled)):
-        changes["serials"] = "[]"  # released with the reservation
-    elif isinstance(event, Order.Fulfilled):
-        changes["delivery_reference"] = event.delivery_reference
-    return changes
+        return _SET_RESERVED, {**params, "reserved_until": event.until.isoformat(),
+                               "serials": json.dumps(event.serials),
+                               "escrow_account": event.escrow_account,
+                               "expires_at": _utc_text(event.until)}
+    if isinstance(event, (Order.Expired, Order.Cancelled)):
+        return _SET_RELEASED, params  # the serials go back with the reservation
+    if isinstance(event, Order.Fulfilled):
+        return _SET_FULFILLED, {**params, "delivery_reference": event.delivery_reference}
+    return _SET_STATE, params
 
 
 def _utc_text(moment: datetime) -> str:

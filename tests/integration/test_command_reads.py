@@ -109,12 +109,11 @@ def test_placing_and_paying_an_order_reads_in_a_few_round_trips(workers):
         order = this.place_order(listing, 2, BUYER, "org-acme")
     with counted_queries() as paying:
         this.pay_offline(order["order_id"])
-    # Queries, each one round trip. Placing: the transaction begun, and the turns on the
-    # listing and its inventory taken by the one batch read (BEGIN and a function call in one
-    # query), then the save and its COMMIT, which ends the turns (one query). Paying: the
-    # order (who may pay), then the same for the listing and the proceeds journal. Read one
-    # aggregate at a time and saved as eventsourcing saves, it was 10 and 22 statements,
-    # each a round trip.
+    # Queries, each one round trip. Placing: the turns on the listing and its inventory taken
+    # by the one batch read, which opens their transaction, then the save, sent with the Sync
+    # that commits it and ends the turns. Paying: the order (who may pay), then the same for
+    # the listing and the proceeds journal. Read one aggregate at a time and saved as
+    # eventsourcing saves, it was 10 and 22 statements, each a round trip.
     assert placing["queries"] <= 2, placing
     assert paying["queries"] <= 3, paying
 
@@ -218,10 +217,12 @@ def test_listings_sharing_an_inventory_and_a_currency_take_turns_too(workers):
 
 
 def open_turns(postgres_url) -> tuple[int, int]:
-    """(advisory locks held, sessions idle in a transaction) in the store, from outside."""
+    """(advisory locks held, sessions idle in a transaction) in the store, from outside (other
+    databases' locks, such as other runs' table creation, are theirs)."""
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         locks = connection.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0]
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()[0]
         idle = connection.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND state LIKE 'idle in transaction%'").fetchone()[0]
@@ -302,17 +303,18 @@ def test_listings_read_in_one_batch_are_up_to_date_with_their_projects(workers):
 
 
 def test_a_held_save_stores_any_bytes_and_topic_exactly_as_given(workers):
-    # The held transaction's insert is written with its values in (Kapok's recorder):
+    # The held transaction's insert sends its values as parameters (Kapok's recorder):
     # whatever bytes a state holds (quotes, backslashes, NUL, braces: an encrypted state
-    # could hold any) are stored and read back unchanged.
+    # could hold any) and whatever a topic says are stored and read back unchanged.
     this, _ = workers
     recorder = this.recorder
     states = [bytes(range(256)), b"'; DROP TABLE x; --", b'{"a": "\\\\x00"}', b""]
+    topics = ["tests.integration.sample:Thing.Happened", "x:Y'); --", "a:\"b\" {c,d}", "%s:%(x)s"]
     originator = UUID("00000000-0000-4000-8000-00000000beef")
-    stored = [StoredEvent(originator, version, "tests.integration.sample:Thing.Happened", state)
-              for version, state in enumerate(states, start=1)]
+    stored = [StoredEvent(originator, version, topic, state)
+              for version, (topic, state) in enumerate(zip(topics, states), start=1)]
     with recorder.datastore.get_connection() as connection, recorder.holding(connection):
-        connection.execute("BEGIN")
+        recorder.take_turns_and_read(connection, "10s", [_lock_key(originator)], [], [], [])
         ids = recorder.insert_events(stored)
         assert connection.info.transaction_status == TransactionStatus.IDLE  # committed
     assert len(ids) == len(states)
@@ -321,20 +323,21 @@ def test_a_held_save_stores_any_bytes_and_topic_exactly_as_given(workers):
         (event.originator_version, event.topic, event.state) for event in stored]
 
 
-def test_only_values_that_write_themselves_safely_go_into_the_written_queries(workers):
+def test_values_of_a_held_command_go_only_as_values(workers, postgres_url):
+    # Every value of the held transaction's two statements is a parameter: a lock timeout
+    # with SQL in it is refused by the database as a timeout, changing nothing, and values
+    # of the wrong type are refused as such, never read as SQL.
     recorder = workers[0].recorder
     some = UUID("00000000-0000-4000-8000-000000000001")
-    assert recorder.begin_after_turns("10s", [-3, 7], [some], [0], [None]).startswith(
-        "BEGIN; SELECT * FROM ")
-    for bad in ("10s'; COMMIT; --", "1 s", ""):
-        with pytest.raises(ValueError, match="lock timeout"):
-            recorder.begin_after_turns(bad, [1], [some], [0], [1])
-    for keys, ids, after, most in (([1], [str(some)], [0], [1]), (["1"], [some], [0], [1]),
-                                   ([1], [some], [True], [1]), ([1], [some], [0], ["1"])):
-        with pytest.raises(TypeError):
-            recorder.begin_after_turns("10s", keys, ids, after, most)
-    for topic in ("x:Y'); --", "no colon", "a:b c", 'a:"b"'):
-        with pytest.raises(ValueError, match="topic"):
-            recorder._insert_and_commit_query(([some], [1], [topic], [b""]))
-    with pytest.raises(TypeError):
-        recorder._insert_and_commit_query(([str(some)], [1], ["a:B"], [b""]))
+    for bad in ("10s'; COMMIT; --", "10s; SELECT 1", ""):
+        with recorder.datastore.get_connection() as connection, recorder.holding(connection):
+            with pytest.raises(psycopg.errors.InvalidParameterValue, match="lock_timeout"):
+                recorder.take_turns_and_read(connection, bad, [1], [some], [0], [1])
+    for keys, ids, after, most in (([1], ["1'); DROP TABLE x; --"], [0], [1]),
+                                   (["1; --"], [some], [0], [1]), ([1], [some], ["0 OR 1 = 1"], [1]),
+                                   ([1], [some], [0], ["1'"])):
+        with recorder.datastore.get_connection() as connection, recorder.holding(connection):
+            with pytest.raises(psycopg.errors.DataError):
+                recorder.take_turns_and_read(connection, "10s", keys, ids, after, most)
+    with psycopg.connect(postgres_url, autocommit=True) as outside:  # no turn left held
+        assert outside.execute("SELECT pg_try_advisory_lock(1)").fetchone()[0] is True

@@ -6,9 +6,11 @@ command would run a second time on top of its own effect."""
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import psycopg
 import pytest
+from psycopg import pq
 
 from ledger.application import Ledger
 from market.application import Marketplace
@@ -20,15 +22,20 @@ pytestmark = pytest.mark.postgres
 LOST = "server closed the connection unexpectedly"
 
 
-def breaking_the_next_save(app, answer_lost: bool) -> list[str]:
+class FailedSave(NamedTuple):
+    query: str
+    in_turns: bool  # sent in the transaction holding a command's turns, to commit with it
+
+
+def breaking_the_next_save(app, answer_lost: bool) -> list[FailedSave]:
     """The next save's connection fails: as its query is sent (nothing reaches the server),
     or with ``answer_lost`` after the server ran it (committed) and before the answer came
-    back. Returns the queries that failed."""
+    back. Returns the saves that failed."""
     datastore, failed = app.recorder.datastore, []
     get_connection = datastore.get_connection
 
     def is_save(query) -> bool:
-        return '_insert"(' in str(query)  # Kapok's insert function, alone or with COMMIT
+        return '_insert"(' in str(query)  # Kapok's insert function
 
     class Cursor:
         def __init__(self, cursor):
@@ -43,10 +50,13 @@ def breaking_the_next_save(app, answer_lost: bool) -> list[str]:
         def execute(self, query, *args, **kwargs):
             if failed or not is_save(query):
                 return self.cursor.execute(query, *args, **kwargs)
-            failed.append(str(query))
-            if answer_lost:
+            connection = self.cursor.connection
+            # A command's turns are held in a pipeline's transaction, which its save ends.
+            failed.append(FailedSave(
+                str(query), connection.info.pipeline_status != pq.PipelineStatus.OFF))
+            if answer_lost:  # in turns, the pipeline's Sync that ends them commits it
                 self.cursor.execute(query, *args, **kwargs)
-                self.cursor.connection.commit()  # autocommit or COMMIT sent: a no-op
+                connection.commit()  # autocommit: a no-op
             raise psycopg.OperationalError(LOST)
 
         def __getattr__(self, name):
@@ -112,15 +122,15 @@ def market(postgres_url):
 
 
 def test_an_order_whose_commit_answer_was_lost_is_placed_once(market):
-    # Placing an order holds its listing's turn: its save is the insert and the COMMIT of
-    # the transaction that holds it, one query, not tried again.
+    # Placing an order holds its listing's turn: its save is the insert in the transaction
+    # that holds it, committed with it in one round trip, not tried again.
     listing = seed_market(market, on_offer=100)
     market.open_account("org-acme", owner=BUYER)
     failed = breaking_the_next_save(market, answer_lost=True)
 
     order = market.place_order(listing, 4, BUYER, "org-acme")
 
-    assert len(failed) == 1 and "COMMIT" in failed[0]
+    assert len(failed) == 1 and failed[0].in_turns
     assert market.get_order(order["order_id"]).tonnes == 4
     assert market.get_listing(listing).reserved == 4
     assert stored(market, "Order.Placed") == 1
