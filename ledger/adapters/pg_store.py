@@ -93,7 +93,8 @@ class Factory(PostgresFactory):
 
     def __init__(self, env):
         super().__init__(env)
-        pool = self.datastore.pool  # not opened yet: every connection gets these
+        # Not opened yet: every connection gets these (tests/contract/test_psycopg.py).
+        pool = self.datastore.pool
         pool.kwargs.update(connection_settings(self.env))
         statement_timeout = _seconds(self.env, "POSTGRES_STATEMENT_TIMEOUT")
         if statement_timeout > 0:
