@@ -14,7 +14,7 @@ from werkzeug.routing import BuildError
 
 from ledger.domain.errors import UnknownProjectError, UnknownRetirementError
 from ledger.read.public_registry import search_retirements
-from market.application import UnknownListingError
+from market.domain.listings import UnknownListingError
 from market.domain.errors import MarketError
 from web import charts, figures
 from web.consistency import read_view

@@ -55,6 +55,10 @@ class NotEnoughAvailableError(ListingError):
     """More tonnes were asked than the listing has available (or reserved, to sell)."""
 
 
+class UnknownListingError(MarketError):
+    """No listing has the id asked for (or the id is malformed)."""
+
+
 class ListingProjectMismatchError(ListingError):
     """A listing was shown with a project or vintage it does not belong to."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.application import MISMATCH
+from market.usecases.payments import MISMATCH
 from market.domain.orders import FULFILLED, REFUNDED, RESERVED
 from market.domain.payments import (
     DISPUTE_LOST,
