@@ -80,7 +80,7 @@ class Payments:
         PaymentError for a card the provider declines."""
         self._check_takes_cards()
         order = self.get_order(order_id)
-        order._check("pay")
+        order.check_can("pay")
         if order.payment_id is None or order.provider != self.payments.name:
             raise IllegalTransitionError(
                 f"order {order.order_id} has no {self.payments.name} payment to confirm")
@@ -96,7 +96,7 @@ class Payments:
         """The order with its payment at the provider: the one it has, else a new one,
         attached to the order and indexed by its id."""
         order = self.get_order(order_id)
-        order._check("attach_payment")
+        order.check_can("attach_payment")
         if order.payment_id is not None and order.provider == self.payments.name:
             return order, self.payments.retrieve_payment(order.payment_id)
         payment = self.payments.create_payment(
@@ -148,7 +148,7 @@ class Payments:
             raise MarketError("offline test payments are only for the demo's offline provider")
         if order is None or order.order_id != order_id:
             order = self.get_order(order_id)
-        order._check("attach_payment")
+        order.check_can("attach_payment")
         payment = self.payments.create_payment(order.order_id, order.total_minor,
                                                order.currency, "Kapok demo test payment")
         self.payments.confirm_payment(payment.payment_id, OfflinePaymentProvider.TEST_METHOD)
@@ -187,7 +187,7 @@ class Payments:
             if attach and order is not None:
                 # Checked again on the order as it is now (the caller's may be as last seen):
                 # an offline payment of a paid order is refused, not reported a duplicate.
-                order._check("attach_payment")
+                order.check_can("attach_payment")
             if self.store.exists(processed):
                 return [], {"outcome": "duplicate", "order": self._summary_of(order)}
             if not isinstance(seen, Order):  # else read above: its facts are the same
