@@ -67,7 +67,7 @@ def seed(url: str, clients: int) -> tuple[str, list[str], str]:
     from identity.application import Identity
 
     market = Marketplace(database=url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
+    for _label, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
     market.caught_up_view()
     table = market.recorder.events_table_name

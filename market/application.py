@@ -1,10 +1,13 @@
-"""The market's service layer: listings, quotes, orders, payments and proceeds.
+"""The market's service layer: listings, quotes, orders, payments and proceeds, composed with
+the ledger over one store.
 
-``Marketplace`` extends the ledger's application, so ledger and market aggregates live in one
-event store and a sale's whole effect (order state, serials moving, listing counters, money
-allocated to the farms, and the de-duplication record of the provider's event) is one
-atomic save: exactly once, whatever the provider redelivers or however a process dies. Its
-use cases live in ``market.usecases``, one module per area.
+``Marketplace`` holds the ledger (``self.ledger``) and shares its store, so ledger and market
+aggregates live in one event store and a sale's whole effect (order state, serials moving,
+listing counters, money allocated to the farms, and the de-duplication record of the
+provider's event) is one atomic save: exactly once, whatever the provider redelivers or
+however a process dies. Its own use cases live in ``market.usecases``, one module per area;
+the registry's (projects, issuance, transfers, retirements) are the ledger's:
+``market.ledger.retire(...)``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from ledger.application import Ledger
+from ledger.application import Ledger, StoreBacked
 from ledger.domain.projects import Project
 from market.adapters.store import MarketStore
 from market.domain.listings import Listing
@@ -26,9 +29,8 @@ from market.usecases.refunds import Refunds
 from market.usecases.reservations import Reservations
 
 
-class Marketplace(Listings, Reservations, Orders, Payments, Refunds, Proceeds,
-                  Ledger):
-    """Kapok: the ledger plus the market, over one event store."""
+class Marketplace(StoreBacked, Listings, Reservations, Orders, Payments, Refunds, Proceeds):
+    """Kapok's market: its use cases, with the ledger's (``self.ledger``) over one store."""
 
     store_class = MarketStore
 
@@ -36,7 +38,8 @@ class Marketplace(Listings, Reservations, Orders, Payments, Refunds, Proceeds,
                  payments: PaymentProvider | None = None,
                  reservation_minutes: int = RESERVATION_MINUTES,
                  clock: Callable[[], datetime] | None = None):
-        super().__init__(env=env, database=database)
+        self.ledger = Ledger(store=self.store_class(env=env, database=database))
+        self.store = self.ledger.store
         self.payments = payments or OfflinePaymentProvider()
         self._listings_seen: tuple[int, list[Listing], dict[str, Project]] | None = None
         self.reservation = timedelta(minutes=reservation_minutes)

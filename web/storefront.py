@@ -151,7 +151,7 @@ def registry():
 @bp.get("/registry/<retirement_id>")
 def retirement(retirement_id: str):
     try:
-        record = _market().get_retirement(_short("retirement id", retirement_id))
+        record = _market().ledger.get_retirement(_short("retirement id", retirement_id))
     except UnknownRetirementError:
         abort(404, description=f"there is no retirement {retirement_id} in the registry")
     return render_template("storefront/retirement.html", retirement=record,

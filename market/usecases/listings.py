@@ -26,8 +26,7 @@ def listing_ids(listing_id: str) -> list[UUID]:
 
 
 class Listings:
-    """Use cases of listings (needs ``self.store``, ``self.now``, ``get_account`` and
-    ``get_project``)."""
+    """Use cases of listings (needs ``self.store``, ``self.ledger`` and ``self.now``)."""
 
     def create_listing(self, project: str, vintage: int, inventory_account: str,
                        price_per_tonne: Decimal, currency: str, on_offer: int,
@@ -38,8 +37,8 @@ class Listings:
         InsufficientCreditsError (more on offer than the account holds)."""
 
         def command():
-            self.get_project(project).vintage(vintage)
-            inventory = self.get_account(inventory_account)
+            self.ledger.get_project(project).vintage(vintage)
+            inventory = self.ledger.get_account(inventory_account)
             check_holds(inventory, project, vintage, on_offer)
             listing = Listing.create(
                 project_registry_id=project, vintage_year=vintage,
@@ -70,7 +69,7 @@ class Listings:
                 listing.reprice(price_per_tonne,
                                 listing.tiers if tiers is None else tiers, minimum_quantity)
             if on_offer is not None:
-                inventory = self.get_account(listing.inventory_account)
+                inventory = self.ledger.get_account(listing.inventory_account)
                 check_holds(inventory, listing.project_registry_id, listing.vintage_year,
                             on_offer - listing.reserved - listing.sold)
                 listing.set_on_offer(on_offer)

@@ -26,7 +26,7 @@ def check_reason(reason: object, what: str) -> None:
 
 
 class Orders:
-    """Use cases of orders (needs ``self.store``, ``self.now``, ``get_account``,
+    """Use cases of orders (needs ``self.store``, ``self.ledger``, ``self.now``,
     ``get_listing`` and the reservations' ``_policy``, ``_reserve`` and ``_release``)."""
 
     def place_order(self, listing_id: str, tonnes: int, buyer_org: str, buyer_account: str,
@@ -81,7 +81,7 @@ class Orders:
         """The buyer's account, opened in the same save if it is new."""
         check_account_name(name)
         try:
-            return self.get_account(name)
+            return self.ledger.get_account(name)
         except UnknownAccountError:
             return self.store.remember(Account(name, HOLDING, owner))
 

@@ -53,7 +53,7 @@ def mismatch(order: Order, event: PaymentEvent) -> str | None:
 
 class Payments:
     """Use cases of payments (needs ``self.store``, ``self.now``, ``self.payments`` (the
-    provider), ``get_account``, ``get_listing``, ``get_order``, the reservations'
+    provider), ``self.ledger``, ``get_listing``, ``get_order``, the reservations'
     ``_reserve``, ``_release`` and ``_let_go``, the refunds' ``_reverse`` and
     ``_reverse_due``, and the proceeds' ``_benefit_rule``, ``_roster`` and ``_proceeds``)."""
 
@@ -325,7 +325,7 @@ class Payments:
 
     def _deliver(self, order: Order, event: PaymentEvent) -> list:
         """Serials from escrow to the buyer (or retired for it), listing sold, money split."""
-        escrow = self.get_account(order.escrow_name)
+        escrow = self.ledger.get_account(order.escrow_name)
         blocks = list(escrow.blocks)
         listing = self.get_listing(order.listing_id)
         listing.sell(order.tonnes, reference=order.order_id)
@@ -335,7 +335,7 @@ class Payments:
             escrow.retire(blocks, reference)
             changed.append(Retirement(reference, escrow.name, tuple(blocks), order.retirement))
         else:
-            buyer = self.get_account(order.buyer_account)
+            buyer = self.ledger.get_account(order.buyer_account)
             reference = move(blocks, escrow, buyer)
             changed.append(buyer)
         order.fulfil(reference)

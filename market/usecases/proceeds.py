@@ -16,7 +16,7 @@ from market.domain.roster import FarmRoster
 
 
 class Proceeds:
-    """Use cases of proceeds (needs ``self.store``, ``self.now`` and ``get_project``)."""
+    """Use cases of proceeds (needs ``self.store``, ``self.ledger`` and ``self.now``)."""
 
     def set_benefit_rule(self, project: str, shares: dict,
                          effective_from: datetime | None = None) -> dict:
@@ -24,7 +24,7 @@ class Proceeds:
         ``effective_from`` (now, if not given)."""
 
         def command():
-            self.get_project(project)
+            self.ledger.get_project(project)
             rule = self._benefit_rule(project, create=True)
             version = rule.set_shares(shares, effective_from or self.now())
             return [rule], {"project": project, "version": version.version}
@@ -37,7 +37,7 @@ class Proceeds:
         """Adds a farm to the project's roster, to share in its sales."""
 
         def command():
-            self.get_project(project)
+            self.ledger.get_project(project)
             roster = self._roster()
             roster.add(project, farm_code)
             farm = Farm.register(project, farm_code, details)

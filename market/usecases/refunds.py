@@ -19,7 +19,7 @@ RECOVER_ALL, RECOVER_HELD, RECOVER_NONE = "all", "held", "none"
 
 class Refunds:
     """Use cases of refunds (needs ``self.store``, ``self.now``, ``self.payments``,
-    ``get_account``, ``get_listing``, ``get_order``, the reservations' ``_release`` and the
+    ``self.ledger``, ``get_listing``, ``get_order``, the reservations' ``_release`` and the
     proceeds' ``_proceeds`` and ``sale_proceeds``)."""
 
     def refund_order(self, order_id: str, reason: str, recover_credits: bool = True) -> dict:
@@ -139,7 +139,7 @@ class Refunds:
             return [], f"{tonnes} t stay retired (not recoverable)"
         if credits == RECOVER_NONE:
             return [], "credits left with the buyer"
-        buyer = self.get_account(order.buyer_account)
+        buyer = self.ledger.get_account(order.buyer_account)
         held = first_tonnes(held_parts(
             buyer.blocks, [serial_numbers(serial) for serial in order.serials]), tonnes)
         recovered = sum(block.quantity for block in held)
@@ -152,7 +152,7 @@ class Refunds:
         changed: list = []
         if held:
             listing = self.get_listing(order.listing_id)
-            inventory = self.get_account(listing.inventory_account)
+            inventory = self.ledger.get_account(listing.inventory_account)
             move(held, buyer, inventory)
             listing.take_back(recovered, reference=order.order_id)
             changed += [buyer, inventory, listing]

@@ -16,7 +16,7 @@ from market.usecases.moves import move
 
 class Reservations:
     """Use cases of reservations (needs ``self.store``, ``self.view``, ``self.now``,
-    ``self.reservation``, ``get_account``, ``get_listing``, ``get_order`` and
+    ``self.reservation``, ``self.ledger``, ``get_listing``, ``get_order`` and
     ``_cancel_order``)."""
 
     def reservation_policy(self) -> ReservationPolicy:
@@ -89,7 +89,7 @@ class Reservations:
         """The order's tonnes from the inventory into its escrow, counted in its listing and
         its organisation's holds; within ``caps``, if given (a late payment's tonnes are
         reserved again whatever the caps: the buyer has paid)."""
-        inventory = self.get_account(listing.inventory_account)
+        inventory = self.ledger.get_account(listing.inventory_account)
         try:
             blocks = inventory.pick_of(listing.project_registry_id, listing.vintage_year,
                                        order.tonnes)
@@ -112,9 +112,9 @@ class Reservations:
 
     def _release(self, order: Order) -> list:
         """The reserved serials back to the inventory, and the listing's counter with them."""
-        escrow = self.get_account(order.escrow_name)
+        escrow = self.ledger.get_account(order.escrow_name)
         listing = self.get_listing(order.listing_id)
-        inventory = self.get_account(listing.inventory_account)
+        inventory = self.ledger.get_account(listing.inventory_account)
         move(list(escrow.blocks), escrow, inventory)
         listing.release(order.tonnes, reference=order.order_id)
         return [escrow, inventory, listing, *self._let_go(order)]

@@ -31,7 +31,7 @@ _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
 
 def seed_demo(database_url: str) -> None:
     market = Marketplace(database=database_url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
+    for _label, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
     market.caught_up_view()
     market.close()

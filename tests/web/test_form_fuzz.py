@@ -86,7 +86,7 @@ def client_for(request):
 
 def forms(market) -> dict:
     listing = listing_of(market)
-    held = market.get_account("org-andes-coffee-roasters").blocks[0]
+    held = market.ledger.get_account("org-andes-coffee-roasters").blocks[0]
     return {
         "sign-up": ("anonymous", "/signup", {
             "organisation": "Fuzz Roasters", "name": "Fuzz Tester", "email": "fuzz@x.example",
