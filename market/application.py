@@ -32,13 +32,11 @@ from market.usecases.reservations import Reservations
 class Marketplace(StoreBacked, Listings, Reservations, Orders, Payments, Refunds, Proceeds):
     """Kapok's market: its use cases, with the ledger's (``self.ledger``) over one store."""
 
-    store_class = MarketStore
-
     def __init__(self, env: dict | None = None, database: str | None = None,
                  payments: PaymentProvider | None = None,
                  reservation_minutes: int = RESERVATION_MINUTES,
                  clock: Callable[[], datetime] | None = None):
-        self.ledger = Ledger(store=self.store_class(env=env, database=database))
+        self.ledger = Ledger(store=MarketStore(env=env, database=database))
         self.store = self.ledger.store
         self.payments = payments or OfflinePaymentProvider()
         self._listings_seen: tuple[int, list[Listing], dict[str, Project]] | None = None
