@@ -41,9 +41,9 @@ def demo_market(url: str):
     from market.demo import market_demo_steps
 
     market = Marketplace(database=url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
+    for _label, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
-    market.open_account(f"org-{BUYER}", owner=BUYER)
+    market.ledger.open_account(f"org-{BUYER}", owner=BUYER)
     return market
 
 

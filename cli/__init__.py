@@ -45,7 +45,7 @@ def demo():
 
     # The demo's own sales are test payments, whichever provider the site takes real ones with.
     ledger = open_ledger(payments=OfflinePaymentProvider())
-    steps = demo_steps(ledger) + market_demo_steps(ledger)
+    steps = demo_steps(ledger.ledger) + market_demo_steps(ledger)
     with progress_bar() as progress:
         task = progress.add_task("seeding", total=len(steps))
         for label, step in steps:

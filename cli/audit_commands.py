@@ -174,7 +174,7 @@ def prove(retirement_id, output):
     ledger = open_ledger()
     ledger.caught_up_view()  # where the retirement's event stands in the log
     log, _ = follow_log(ledger)
-    document = retirement_proof(ledger, log, retirement_id, public_key(None))
+    document = retirement_proof(ledger.ledger, log, retirement_id, public_key(None))
     _write_json(document, output)
 
 

@@ -32,7 +32,7 @@ def ledger():
 @json_option
 def open_account(name, kind, owner, as_json):
     """Open an account."""
-    emit_result(open_ledger().open_account(name, kind, owner), as_json)
+    emit_result(open_ledger().ledger.open_account(name, kind, owner), as_json)
 
 
 @ledger.command("add-vintage")
@@ -44,7 +44,7 @@ def add_vintage(project, year, labels, as_json):
     """Add a vintage year to a project."""
     from ledger.domain.projects import Vintage
 
-    emit_result(open_ledger().add_vintage(project, Vintage(year, tuple(labels))), as_json)
+    emit_result(open_ledger().ledger.add_vintage(project, Vintage(year, tuple(labels))), as_json)
 
 
 @ledger.command()
@@ -57,8 +57,8 @@ def add_vintage(project, year, labels, as_json):
 @json_option
 def issue(project, vintage, quantity, buffer_percent, to_account, idempotency_key, as_json):
     """Issue new credits for a project vintage as one serial batch."""
-    result = open_ledger().issue(project, vintage, quantity, buffer_percent, to_account,
-                                 idempotency_key=idempotency_key)
+    result = open_ledger().ledger.issue(project, vintage, quantity, buffer_percent, to_account,
+                                        idempotency_key=idempotency_key)
     emit_result(result, as_json)
 
 
@@ -70,8 +70,8 @@ def issue(project, vintage, quantity, buffer_percent, to_account, idempotency_ke
 @json_option
 def transfer(from_account, to_account, quantity, serials, idempotency_key, as_json):
     """Transfer tonnes (oldest vintage first) or an exact serial range."""
-    result = open_ledger().transfer(from_account, to_account, quantity, serials,
-                                    idempotency_key=idempotency_key)
+    result = open_ledger().ledger.transfer(from_account, to_account, quantity, serials,
+                                           idempotency_key=idempotency_key)
     emit_result(result, as_json)
 
 
@@ -95,7 +95,8 @@ def retire(account, quantity, serials, beneficiary, reason, details, period_star
         period_start=_date(period_start), period_end=_date(period_end),
         claim_type=claim_type, use=use,
     )
-    result = open_ledger().retire(account, claim, quantity, serials, idempotency_key=idempotency_key)
+    result = open_ledger().ledger.retire(account, claim, quantity, serials,
+                                         idempotency_key=idempotency_key)
     emit_result(result, as_json)
 
 
@@ -107,8 +108,8 @@ def retire(account, quantity, serials, beneficiary, reason, details, period_star
 @json_option
 def cancel(account, quantity, serials, reason, idempotency_key, as_json):
     """Cancel tonnes (operator), with a reason."""
-    emit_result(open_ledger().cancel(account, reason, quantity, serials,
-                                     idempotency_key=idempotency_key), as_json)
+    emit_result(open_ledger().ledger.cancel(account, reason, quantity, serials,
+                                            idempotency_key=idempotency_key), as_json)
 
 
 @ledger.command()
@@ -119,8 +120,8 @@ def cancel(account, quantity, serials, reason, idempotency_key, as_json):
 @json_option
 def reverse(project, quantity, reason, idempotency_key, as_json):
     """Record a reversal (loss event): cancel buffer units from the pool."""
-    emit_result(open_ledger().reverse(project, quantity, reason,
-                                      idempotency_key=idempotency_key), as_json)
+    emit_result(open_ledger().ledger.reverse(project, quantity, reason,
+                                             idempotency_key=idempotency_key), as_json)
 
 
 @ledger.command()
@@ -172,7 +173,7 @@ def serial(serial, as_json):
 @json_option
 def retirement(retirement_id, as_json):
     """Show a retirement record."""
-    record = open_ledger().get_retirement(retirement_id)
+    record = open_ledger().ledger.get_retirement(retirement_id)
     result = {
         "retirement_id": record.retirement_id, "account": record.account,
         "quantity": record.quantity, "retired_at": record.created_on.isoformat(),

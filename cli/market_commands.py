@@ -32,7 +32,7 @@ def list_listings(as_json):
     app = open_ledger()
     rows = []
     for listing in app.listings():
-        summary = listing_summary(listing, app.get_project(listing.project_registry_id))
+        summary = listing_summary(listing, app.ledger.get_project(listing.project_registry_id))
         rows.append({key: _plain(value) for key, value in summary.items()})
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))

@@ -132,10 +132,10 @@ def order_of_account(market, account: str):
 
 def certificate_facts(market, retirement_id: str, verification_url: str) -> CertificateFacts:
     """Gathers a retirement's facts from the marketplace. Raises UnknownRetirementError."""
-    retirement = market.get_retirement(retirement_id)
+    retirement = market.ledger.get_retirement(retirement_id)
     claim = retirement.claim
     project_ids = sorted({block.project for block in retirement.blocks})
-    projects = tuple((pid, market.get_project(pid).details.name) for pid in project_ids)
+    projects = tuple((pid, market.ledger.get_project(pid).details.name) for pid in project_ids)
     rules = []
     for project in project_ids:
         version = _rule_for(market, project, retirement.created_on)

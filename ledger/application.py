@@ -17,14 +17,11 @@ from ledger.usecases.retirements import Retirements
 from ledger.usecases.transfers import Transfers
 
 
-class Ledger(Projects, Accounts, Issuing, Transfers, Retirements, Cancellations):
-    """Kapok's carbon registry: projects, issuance, transfer, retirement, cancellation."""
+class StoreBacked:
+    """An application whose use cases run through one store (``self.store``): what its
+    readers see of that store (the web, the worker, the audit, the command line)."""
 
-    store_class = Store
-
-    def __init__(self, env: dict | None = None, database: str | None = None,
-                 store: Store | None = None):
-        self.store = store or self.store_class(env=env, database=database)
+    store: Store
 
     @property
     def view(self):
@@ -61,3 +58,13 @@ class Ledger(Projects, Accounts, Issuing, Transfers, Retirements, Cancellations)
 
     def close(self) -> None:
         self.store.close()
+
+
+class Ledger(StoreBacked, Projects, Accounts, Issuing, Transfers, Retirements, Cancellations):
+    """Kapok's carbon registry: projects, issuance, transfer, retirement, cancellation."""
+
+    store_class = Store
+
+    def __init__(self, env: dict | None = None, database: str | None = None,
+                 store: Store | None = None):
+        self.store = store or self.store_class(env=env, database=database)

@@ -14,7 +14,7 @@ BUYER_PASSWORD = "a long passphrase"
 def seed_demo(database_url: str) -> None:
     """The demo, as ``kapok demo`` seeds it: ledger, market, read model and logins."""
     market = Marketplace(database=database_url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
+    for _label, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
     market.caught_up_view()
     market.close()

@@ -105,7 +105,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     market = Marketplace(env=bounds, database=app.config["DATABASE_URL"],
                          payments=payments,
                          reservation_minutes=app.config["RESERVATION_MINUTES"])
-    app.extensions["kapok_ledger"] = app.extensions["kapok_market"] = market
+    app.extensions["kapok_market"], app.extensions["kapok_ledger"] = market, market.ledger
     market.view  # its tables made once, before requests share it
     app.extensions["kapok_identity"] = Identity(app.config["DATABASE_URL"], env=bounds)
     app.extensions["kapok_db_gate"] = gate_for(market)

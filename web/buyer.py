@@ -299,7 +299,7 @@ def portfolio():
 def _portfolio(form: RetireForm, status: int = 200):
     form.nonce.data = form.nonce.data or order_nonce()
     try:
-        blocks = market().get_account(current_user.account).blocks
+        blocks = market().ledger.get_account(current_user.account).blocks
     except UnknownAccountError:  # a new organisation: nothing delivered yet
         blocks = []
     retirements, retired_count = retirements_of(
@@ -317,8 +317,9 @@ def retire():
     if not form.validate():
         flash(f"Nothing was retired. {_errors(form)}", "error")
         return _portfolio(form, 400)
-    retired = market().retire(current_user.account, form.claim(), quantity=form.quantity.data,
-                              serials=form.serial_range(), idempotency_key=_key(form, "retire"))
+    retired = market().ledger.retire(
+        current_user.account, form.claim(), quantity=form.quantity.data,
+        serials=form.serial_range(), idempotency_key=_key(form, "retire"))
     flash(f"{retired['quantity']:,} t retired for {form.beneficiary.data.strip()}: "
           f"{retired['retirement_id']}.", "success")
     return redirect(url_for(".portfolio"))
@@ -328,8 +329,8 @@ def _own_retirement(retirement_id: str):
     """The retirement if the organisation made it (from its holding or its order's escrow);
     any other, or none, is the same 404."""
     try:
-        retirement = market().get_retirement(retirement_id[:64])
-        holder = market().get_account(retirement.account)
+        retirement = market().ledger.get_retirement(retirement_id[:64])
+        holder = market().ledger.get_account(retirement.account)
     except (UnknownRetirementError, UnknownAccountError):
         holder = None
     if holder is not None and (holder.name == current_user.account or (

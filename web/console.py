@@ -119,7 +119,7 @@ def new_project():
     form.inventory_account.choices = inventory_accounts()
 
     def register():
-        result = market().register_project(form.details(), idempotency_key=form.key.data)
+        result = market().ledger.register_project(form.details(), idempotency_key=form.key.data)
         return done(f"Project {result['project']} registered; add its vintages next.",
                     ".project", registry_id=result["project"])
 
@@ -128,7 +128,7 @@ def new_project():
 
 def _project_page(registry_id: str, vintage_form=None, issue_form=None):
     """The project with its vintages and issued blocks, and the forms to add to them."""
-    found = market().get_project(registry_id)
+    found = market().ledger.get_project(registry_id)
     vintage_form = vintage_form or VintageForm(formdata=None)
     issue_form = issue_form or IssueForm(formdata=None)
     issue_form.vintage.choices = [SelectChoice(year, str(year)) for year in sorted(found.vintages)]
@@ -157,7 +157,7 @@ def add_vintage(registry_id):
         if vintage.year in found.vintages:
             flash(f"Vintage {vintage.year} exists already; it was left as it was.", "warning")
             return redirect(url_for(".project", registry_id=found.registry_id))
-        market().add_vintage(found.registry_id, vintage, idempotency_key=form.key.data)
+        market().ledger.add_vintage(found.registry_id, vintage, idempotency_key=form.key.data)
         return done(f"Vintage {vintage.year} added.", ".project", registry_id=found.registry_id)
 
     return submitted(form, add, page)
@@ -170,8 +170,8 @@ def issue(registry_id):
     found, page = _project_page(registry_id, issue_form=form)
 
     def issue_credits():
-        result = market().issue(found.registry_id, form.vintage.data, form.quantity.data,
-                                idempotency_key=form.key.data)
+        result = market().ledger.issue(found.registry_id, form.vintage.data, form.quantity.data,
+                                       idempotency_key=form.key.data)
         return done(f"Issued {result['quantity']:,} t as {result['serial']}, of which "
                     f"{result['buffer_quantity']:,} t went to the buffer pool and the rest to "
                     f"{result['account']}.", ".project", registry_id=found.registry_id)

@@ -77,7 +77,7 @@ def project_profile(market, registry_id: str) -> dict:
     """A project with its vintages (labels, tonnes issued and withheld as buffer), farms, the
     benefit-sharing rule in force and what an example sale gives each party, and its live
     listings. Raises UnknownProjectError."""
-    project = market.get_project(registry_id)
+    project = market.ledger.get_project(registry_id)
     issued: dict[int, list[int]] = {}
     for row in read_view().issuances():
         if row["project"] == project.registry_id:
@@ -114,7 +114,7 @@ def benefit_sharing(market, registry_id: str, farms, currency: str) -> dict:
 
 def projects_overview(market) -> list[dict]:
     """Every project's details and vintage years, in registry id order."""
-    projects = [market.get_project(row["registry_id"])
+    projects = [market.ledger.get_project(row["registry_id"])
                 for row in read_view().projects()]
     return [{"details": project.details, "vintages": sorted(project.vintages)}
             for project in projects]
@@ -141,7 +141,7 @@ def catalogue(market, project: str | None = None, vintage: int | None = None,
             continue
         registry_id = listing.project_registry_id
         if registry_id not in projects:
-            projects[registry_id] = market.get_project(registry_id)
+            projects[registry_id] = market.ledger.get_project(registry_id)
         rows.append(listing_summary(listing, projects[registry_id]))
     return sorted(rows, key=lambda row: (row["project_registry_id"], row["vintage_year"],
                                          row["price_per_tonne"]))
@@ -158,7 +158,7 @@ def catalogue_choices(market, listings: Sequence | None = None) -> dict:
 def listing_for_quote(market, listing_id: str) -> dict:
     """A listing's summary for the price calculator. Raises UnknownListingError."""
     listing = market.get_listing(listing_id)
-    return listing_summary(listing, market.get_project(listing.project_registry_id))
+    return listing_summary(listing, market.ledger.get_project(listing.project_registry_id))
 
 
 # --- proceeds ------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def public_account(market, name: str) -> str:
     business (and names the order to whoever would forge its payment events): public pages
     say only that the credits were in escrow."""
     try:
-        escrow = market.get_account(name).kind == ESCROW
+        escrow = market.ledger.get_account(name).kind == ESCROW
     except UnknownAccountError:
         escrow = False
     return IN_ESCROW if escrow else name

@@ -14,7 +14,7 @@ from werkzeug.routing import BuildError
 
 from ledger.domain.errors import UnknownProjectError, UnknownRetirementError
 from ledger.read.public_registry import search_retirements
-from market.application import UnknownListingError
+from market.domain.listings import UnknownListingError
 from market.domain.errors import MarketError
 from web import charts, figures
 from web.consistency import read_view
@@ -151,7 +151,7 @@ def registry():
 @bp.get("/registry/<retirement_id>")
 def retirement(retirement_id: str):
     try:
-        record = _market().get_retirement(_short("retirement id", retirement_id))
+        record = _market().ledger.get_retirement(_short("retirement id", retirement_id))
     except UnknownRetirementError:
         abort(404, description=f"there is no retirement {retirement_id} in the registry")
     return render_template("storefront/retirement.html", retirement=record,

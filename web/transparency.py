@@ -42,7 +42,7 @@ def retirement_proof(retirement_id: str):
 
     market = current_app.extensions["kapok_market"]
     try:
-        document = build(market, AuditLog(market), retirement_id, _public_key())
+        document = build(market.ledger, AuditLog(market), retirement_id, _public_key())
     except NotYetSignedError as error:  # the worker signs the next head within minutes
         return jsonify(code=404, status="Not Found", message=str(error)), 404, {
             "Retry-After": "60"}

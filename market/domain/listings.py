@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.accounts import check_account_name
-from ledger.domain.errors import ConflictError, InvalidCommandError, InvalidInputError
+from ledger.domain.errors import ConflictError, InvalidCommandError, InvalidInputError, NotFoundError
 from ledger.domain.ids import named_id
 from ledger.domain.projects import FIRST_VINTAGE, Project
 from market.domain.errors import MarketError
@@ -52,6 +52,10 @@ class ListingNotActiveError(ListingError, ConflictError):
 
 class NotEnoughAvailableError(ListingError, ConflictError):
     """More tonnes were asked than the listing has available (or reserved, to sell)."""
+
+
+class UnknownListingError(MarketError, NotFoundError):
+    """No listing has the id asked for (or the id is malformed)."""
 
 
 class ListingProjectMismatchError(ListingError):

@@ -102,7 +102,9 @@ class Order(Aggregate):
         self.tonnes_taken_back = 0  # tonnes that reversal accounted for (back or not)
         self.flags: list[str] = []  # for operators: disputes, mismatched events
 
-    def _check(self, command: str) -> None:
+    def check_can(self, command: str) -> None:
+        """Raises IllegalTransitionError unless the order's state allows ``command`` (a key
+        of ``ALLOWED_FROM``): for a use case to refuse before it asks a payment provider."""
         if self.state not in ALLOWED_FROM[command]:
             raise IllegalTransitionError(
                 f"order {self.order_id} is {self.state}: cannot {command.replace('_', ' ')} "
@@ -122,7 +124,7 @@ class Order(Aggregate):
         return f"escrow-{digest.hexdigest()[:20]}"
 
     def reserve(self, serials: list[str], until: datetime) -> None:
-        self._check("reserve")
+        self.check_can("reserve")
         self._reserved(self.escrow_name, list(serials), until)
 
     @event("Reserved")
@@ -131,7 +133,7 @@ class Order(Aggregate):
         self.state = RESERVED
 
     def attach_payment(self, provider: str, payment_id: str) -> None:
-        self._check("attach_payment")
+        self.check_can("attach_payment")
         if self.payment_id not in (None, payment_id):
             raise IllegalTransitionError(f"order {self.order_id} already has payment {self.payment_id}")
         if self.payment_id is None:
@@ -142,7 +144,7 @@ class Order(Aggregate):
         self.provider, self.payment_id = provider, payment_id
 
     def pay(self, event_id: str, amount_minor: int) -> None:
-        self._check("pay")
+        self.check_can("pay")
         if amount_minor != self.total_minor:
             raise IllegalTransitionError(
                 f"order {self.order_id}: paid {amount_minor} but the total is {self.total_minor}"
@@ -154,7 +156,7 @@ class Order(Aggregate):
         self.paid_minor, self.state = amount_minor, PAID
 
     def fulfil(self, delivery_reference: str) -> None:
-        self._check("fulfil")
+        self.check_can("fulfil")
         self._fulfilled(delivery_reference)
 
     @event("Fulfilled")
@@ -162,7 +164,7 @@ class Order(Aggregate):
         self.delivery_reference, self.state = delivery_reference, FULFILLED
 
     def expire(self) -> None:
-        self._check("expire")
+        self.check_can("expire")
         self._expired()
 
     @event("Expired")
@@ -170,7 +172,7 @@ class Order(Aggregate):
         self.state, self.serials = EXPIRED, []
 
     def cancel(self, reason: str) -> None:
-        self._check("cancel")
+        self.check_can("cancel")
         self._cancelled(reason)
 
     @event("Cancelled")
@@ -178,7 +180,7 @@ class Order(Aggregate):
         self.state, self.note, self.serials = CANCELLED, reason, []
 
     def refund(self, refund_id: str, reason: str) -> None:
-        self._check("refund")
+        self.check_can("refund")
         self._refunded(refund_id, reason)
 
     @event("Refunded")
@@ -211,7 +213,7 @@ class Order(Aggregate):
     def partly_refund(self, reversed_minor: int, tonnes_taken_back: int, note: str) -> None:
         """A fulfilled sale reversed in part: ``reversed_minor`` and ``tonnes_taken_back``
         are the new running totals."""
-        self._check("refund")
+        self.check_can("refund")
         self._partly_refunded(reversed_minor, tonnes_taken_back, note)
 
     @event("PartlyRefunded")

@@ -56,7 +56,7 @@ class Market:
                                     **options)["order_id"]
 
     def held(self, account: str = INVENTORY) -> list[SerialBlock]:
-        return [b for b in self.app.get_account(account).blocks
+        return [b for b in self.app.ledger.get_account(account).blocks
                 if (b.project, b.vintage) == (PROJECT, VINTAGE)]
 
     def counters(self) -> tuple[int, int, int, int]:
@@ -77,7 +77,7 @@ class Market:
 
 def seed_market(app: Marketplace, on_offer: int = 500, minimum_quantity: int = 2) -> str:
     """The demo registry, a 60/25/15 benefit rule, three farms and one listing; its id."""
-    for _, step in demo_steps(app):
+    for _, step in demo_steps(app.ledger):
         step()
     app.set_benefit_rule(PROJECT, SHARES, effective_from=RULE_FROM)
     for code, hectares in HECTARES.items():

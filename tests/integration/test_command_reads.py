@@ -57,8 +57,8 @@ def counted_queries():
 
 def test_events_after_brings_only_newer_events_and_probes_the_rest(workers):
     this, _ = workers
-    this.open_account("acme", owner=BUYER)
-    this.open_account("globex", owner=BUYER)
+    this.ledger.open_account("acme", owner=BUYER)
+    this.ledger.open_account("globex", owner=BUYER)
     acme, globex = account_id("acme"), account_id("globex")
     missing = account_id("nobody")
     found = events_after(this.recorder, {acme: 0}, [globex, missing])
@@ -71,8 +71,8 @@ def test_events_after_brings_only_newer_events_and_probes_the_rest(workers):
 def test_a_command_sees_what_another_worker_saved_since_it_cached_the_aggregates(workers):
     this, other = workers
     listing = seed_market(other)
-    held = other.get_account(INVENTORY).balance
-    this.open_account("org-acme", owner=BUYER)
+    held = other.ledger.get_account(INVENTORY).balance
+    this.ledger.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 2, BUYER, "org-acme")  # caches the listing and inventory
     # The other worker reserves from the same listing and inventory: this one's copies are
     # stale. Were they used as they are, every save would conflict (and the command fail).
@@ -80,15 +80,15 @@ def test_a_command_sees_what_another_worker_saved_since_it_cached_the_aggregates
     this.pay_offline(this.place_order(listing, 3, BUYER, "org-acme")["order_id"])
     for worker in (this, other):
         assert (worker.get_listing(listing).reserved, worker.get_listing(listing).sold) == (7, 3)
-        assert worker.get_account(INVENTORY).balance == held - 10
-        assert worker.get_account("org-acme").balance == 3
+        assert worker.ledger.get_account(INVENTORY).balance == held - 10
+        assert worker.ledger.get_account("org-acme").balance == 3
     assert_sound(other)
 
 
 def test_an_order_paid_by_another_worker_is_refused_even_if_this_one_saw_it_unpaid(workers):
     this, other = workers
     listing = seed_market(this)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     order_id = this.place_order(listing, 2, BUYER, "org-acme")["order_id"]
     assert other.pay_offline_summary(order_id)["state"] == "fulfilled"
     # This worker last saw the order reserved; the payment reads it as it is now.
@@ -96,14 +96,14 @@ def test_an_order_paid_by_another_worker_is_refused_even_if_this_one_saw_it_unpa
     assert seen.state == "reserved"
     with pytest.raises(IllegalTransitionError, match="is fulfilled"):
         this.pay_offline_summary(order_id, seen)
-    assert this.get_account("org-acme").balance == 2  # paid once, delivered once
+    assert this.ledger.get_account("org-acme").balance == 2  # paid once, delivered once
     assert_sound(this)
 
 
 def test_placing_and_paying_an_order_reads_in_a_few_round_trips(workers):
     this, _ = workers
     listing = seed_market(this)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     this.pay_offline(this.place_order(listing, 2, BUYER, "org-acme")["order_id"])  # warm
     with counted_queries() as placing:
         order = this.place_order(listing, 2, BUYER, "org-acme")
@@ -121,7 +121,7 @@ def test_placing_and_paying_an_order_reads_in_a_few_round_trips(workers):
 def test_an_order_placed_by_another_worker_is_paid_in_as_few_round_trips(workers):
     this, other = workers
     listing = seed_market(this)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     for worker in (this, other):  # each has the listing, accounts and journal in memory
         worker.pay_offline(worker.place_order(listing, 2, BUYER, "org-acme")["order_id"])
     order = other.place_order(listing, 2, BUYER, "org-acme")
@@ -130,7 +130,7 @@ def test_an_order_placed_by_another_worker_is_paid_in_as_few_round_trips(workers
     # The order (who may pay), then the batch read, which brings the order's escrow whole
     # although this worker has never seen it, and the save.
     assert paying["queries"] <= 3, paying
-    assert this.get_account("org-acme").balance == 6
+    assert this.ledger.get_account("org-acme").balance == 6
     assert_sound(this)
 
 
@@ -141,11 +141,11 @@ def test_the_containers_copied_shallowly_hold_only_values_that_never_change(work
     listing = seed_market(this)
     this.change_listing(listing, price_per_tonne=Decimal("25"),
                         tiers=[PriceTier(100, Decimal("20"))])
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     order = this.place_order(listing, 2, BUYER, "org-acme")
     this.pay_offline(this.place_order(listing, 3, BUYER, "org-acme")["order_id"])
-    aggregates = [this.get_listing(listing), this.get_account(INVENTORY),
-                  this.get_account("org-acme"), this.get_order(order["order_id"]),
+    aggregates = [this.get_listing(listing), this.ledger.get_account(INVENTORY),
+                  this.ledger.get_account("org-acme"), this.get_order(order["order_id"]),
                   this.proceeds("USD"), this._roster()]
     for aggregate in aggregates:
         items = []
@@ -194,7 +194,7 @@ def sell_concurrently(sellers: list[tuple[Marketplace, str]], orders: int) -> li
 
 def test_two_workers_selling_from_one_listing_take_turns_instead_of_conflicting(workers):
     listing = seed_market(workers[0], on_offer=200)
-    workers[0].open_account("org-acme", owner=BUYER)
+    workers[0].ledger.open_account("org-acme", owner=BUYER)
     conflicts = counting_conflicts(workers)
     assert sell_concurrently([(worker, listing) for worker in workers], 25) == []
     assert workers[1].get_listing(listing).sold == 2 * 25 * 2
@@ -208,7 +208,7 @@ def test_listings_sharing_an_inventory_and_a_currency_take_turns_too(workers):
     first = seed_market(workers[0], on_offer=100)
     second = workers[0].create_listing(PROJECT, VINTAGE, INVENTORY, Decimal("20"), "USD", 100,
                                        minimum_quantity=2)["listing_id"]
-    workers[0].open_account("org-acme", owner=BUYER)
+    workers[0].ledger.open_account("org-acme", owner=BUYER)
     conflicts = counting_conflicts(workers)
     assert sell_concurrently([(workers[0], first), (workers[1], second)], 25) == []
     assert [workers[1].get_listing(listing).sold for listing in (first, second)] == [50, 50]
@@ -232,7 +232,7 @@ def open_turns(postgres_url) -> tuple[int, int]:
 def test_a_refused_command_ends_its_turns_with_it(workers, postgres_url):
     this, other = workers
     listing = seed_market(this, on_offer=10)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 4, BUYER, "org-acme")
     assert open_turns(postgres_url) == (0, 0)  # the save's commit ended them
 
@@ -247,7 +247,7 @@ def test_a_turn_held_far_too_long_fails_the_waiting_command_instead_of_hanging_i
         workers, postgres_url):
     this, other = workers
     listing = seed_market(this)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 2, BUYER, "org-acme")
     other.store.TURN_TIMEOUT = "200ms"
     # Something (a stuck process) holds the listing's turn and never lets go.
@@ -266,7 +266,7 @@ def test_a_turn_held_far_too_long_fails_the_waiting_command_instead_of_hanging_i
 def test_a_stale_save_in_a_turn_is_rolled_back_and_run_again(workers, postgres_url):
     this, other = workers
     listing = seed_market(this)
-    this.open_account("org-acme", owner=BUYER)
+    this.ledger.open_account("org-acme", owner=BUYER)
     this.place_order(listing, 2, BUYER, "org-acme")  # cached
     other.store._batch_reads = False  # saves without taking turns, as a process without locks
     conflicts = counting_conflicts([this])
@@ -289,7 +289,7 @@ def test_a_stale_save_in_a_turn_is_rolled_back_and_run_again(workers, postgres_u
 def test_listings_read_in_one_batch_are_up_to_date_with_their_projects(workers):
     this, other = workers
     listing = seed_market(other)
-    other.open_account("org-acme", owner=BUYER)
+    other.ledger.open_account("org-acme", owner=BUYER)
     assert [str(item.id) for item in this.listings()] == [listing]  # now in this one's cache
     other.place_order(listing, 4, BUYER, "org-acme")
     with counted_queries() as reading:

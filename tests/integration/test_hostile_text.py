@@ -60,7 +60,7 @@ def test_a_project_name_with_a_nul_is_refused(ledger):
 @pytest.fixture
 def market(database_url):
     app = Marketplace(database=database_url)
-    ledger_with_project(app)
+    ledger_with_project(app.ledger)
     yield app
     app.close()
 

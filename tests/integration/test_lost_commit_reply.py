@@ -125,7 +125,7 @@ def test_an_order_whose_commit_answer_was_lost_is_placed_once(market):
     # Placing an order holds its listing's turn: its save is the insert in the transaction
     # that holds it, committed with it in one round trip, not tried again.
     listing = seed_market(market, on_offer=100)
-    market.open_account("org-acme", owner=BUYER)
+    market.ledger.open_account("org-acme", owner=BUYER)
     failed = breaking_the_next_save(market, answer_lost=True)
 
     order = market.place_order(listing, 4, BUYER, "org-acme")
@@ -138,7 +138,7 @@ def test_an_order_whose_commit_answer_was_lost_is_placed_once(market):
 
 def test_an_order_whose_save_never_arrived_is_refused_and_nothing_is_saved(market):
     listing = seed_market(market, on_offer=100)
-    market.open_account("org-acme", owner=BUYER)
+    market.ledger.open_account("org-acme", owner=BUYER)
     failed = breaking_the_next_save(market, answer_lost=False)
 
     with pytest.raises(Exception, match=LOST):  # the web answers 503: nothing was saved

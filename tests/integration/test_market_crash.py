@@ -141,7 +141,7 @@ def place_orders_and_start_payments(app: Marketplace) -> list[Sale]:
         event = PaymentEvent(f"evt_crash_{number:02d}_{payment_id}", SUCCEEDED, payment_id,
                              order_id, order.total_minor, order.currency,
                              fee_minor=30 + order.total_minor * 29 // 1000)
-        serials = serial_numbers(app.get_account(order.escrow_name).blocks)
+        serials = serial_numbers(app.ledger.get_account(order.escrow_name).blocks)
         sales.append(Sale(listing_id, order_id, order.tonnes, serials, event))
     return sales
 
@@ -154,7 +154,7 @@ def settled_sales(app: Marketplace, sales: list[Sale]) -> list[Sale]:
         order = app.get_order(sale.order_id)
         parts = {
             "order fulfilled": order.state == FULFILLED,
-            "serials out of escrow": app.get_account(order.escrow_name).balance == 0,
+            "serials out of escrow": app.ledger.get_account(order.escrow_name).balance == 0,
             "proceeds booked": sale.order_id in booked,
             "event recorded": bool(app.recorder.select_events(
                 ProcessedPaymentEvent.create_id(sale.event.event_id), limit=1)),
@@ -166,7 +166,7 @@ def settled_sales(app: Marketplace, sales: list[Sale]) -> list[Sale]:
     listing = app.get_listing(sales[0].listing_id)
     assert listing.sold == sum(sale.tonnes for sale in settled)
     assert listing.reserved == sum(sale.tonnes for sale in sales if sale not in settled)
-    assert serial_numbers(app.get_account(BUYER).blocks) == set().union(
+    assert serial_numbers(app.ledger.get_account(BUYER).blocks) == set().union(
         *(sale.serials for sale in settled))
     assert sorted(booked) == sorted(sale.order_id for sale in settled)
     return settled
@@ -319,7 +319,7 @@ def test_a_payment_is_fulfilled_exactly_once_though_its_worker_is_killed_and_the
         total = sum(sale.tonnes for sale in sales)
         listing = app.get_listing(sales[0].listing_id)
         assert (listing.reserved, listing.sold) == (0, total)
-        assert app.get_account(BUYER).balance == total
+        assert app.ledger.get_account(BUYER).balance == total
         # The registry replayed from its events, the proceeds journal and the listings audit
         # clean: validate(replay(app)) and validate_balanced() are both empty.
         assert_sound(app)

@@ -75,7 +75,7 @@ def test_buying_reserves_the_exact_serials_in_the_orders_escrow_and_takes_them_o
     order_id = market.order(7)
 
     order = market.app.get_order(order_id)
-    escrow = market.app.get_account(order.escrow_name)
+    escrow = market.app.ledger.get_account(order.escrow_name)
     assert order.state == RESERVED
     assert (escrow.kind, escrow.owner) == ("escrow", "Acme-Carbon")
     # The serials that left the inventory are exactly those in escrow, and the order names them.
@@ -90,14 +90,15 @@ def test_buying_reserves_the_exact_serials_in_the_orders_escrow_and_takes_them_o
 
 def test_paying_moves_exactly_the_reserved_serials_to_the_buyer(market):
     order_id = market.order(7)
-    reserved = list(market.app.get_account(market.app.get_order(order_id).escrow_name).blocks)
+    escrow_name = market.app.get_order(order_id).escrow_name
+    reserved = list(market.app.ledger.get_account(escrow_name).blocks)
 
     assert market.app.pay_offline(order_id) == "fulfilled"
 
     order = market.app.get_order(order_id)
     assert order.state == FULFILLED
-    assert market.app.get_account(BUYER).blocks == reserved
-    assert market.app.get_account(order.escrow_name).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == reserved
+    assert market.app.ledger.get_account(order.escrow_name).blocks == []
     assert market.counters() == (500, 0, 7, 493)
     assert sum(b.quantity for b in market.held()) == HELD - 7
     assert_sound(market.app)
@@ -107,18 +108,18 @@ def test_an_order_to_retire_retires_the_reserved_serials_with_the_buyers_claim(m
     # The buyer asks for the tonnes to be retired on its behalf, not delivered.
     order_id = market.order(5, retirement=claim("Acme Carbon S.A.C."))
     escrow = market.app.get_order(order_id).escrow_name
-    reserved = tuple(market.app.get_account(escrow).blocks)
+    reserved = tuple(market.app.ledger.get_account(escrow).blocks)
 
     market.app.pay_offline(order_id)
 
     # The order names a retirement record that carries the claim and exactly those serials.
     order = market.app.get_order(order_id)
-    retirement = market.app.get_retirement(order.delivery_reference)
+    retirement = market.app.ledger.get_retirement(order.delivery_reference)
     assert order.state == FULFILLED
     assert (retirement.blocks, retirement.claim) == (reserved, claim("Acme Carbon S.A.C."))
     assert retirement.account == escrow
     # Nothing was delivered to a buyer account, and replaying the registry shows it retired.
-    assert market.app.get_account(BUYER).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == []
     assert replay(market.app).retired[order.delivery_reference] == list(reserved)
     assert market.counters() == (500, 0, 5, 495)
     assert_sound(market.app)
@@ -238,13 +239,13 @@ def test_a_payment_event_delivered_twice_is_acted_on_once(market):
     order_id = market.order(7)
     market.app.pay_offline(order_id)  # settles with event "offline_evt_<payment id>"
     payment_id = market.app.get_order(order_id).payment_id
-    delivered, position = market.app.get_account(BUYER).blocks, market.position()
+    delivered, position = market.app.ledger.get_account(BUYER).blocks, market.position()
 
     outcome = market.succeeded(order_id, event_id=f"offline_evt_{payment_id}")
 
     assert outcome == "duplicate"
     assert market.position() == position  # not one event was stored
-    assert market.app.get_account(BUYER).blocks == delivered
+    assert market.app.ledger.get_account(BUYER).blocks == delivered
     assert len(journal_entries(market.app)) == 1
     assert_sound(market.app)
 
@@ -256,7 +257,7 @@ def test_a_second_success_event_for_a_paid_order_delivers_nothing_more(market):
 
     assert market.succeeded(order_id, event_id="evt_another") == "already fulfilled"
 
-    assert market.app.get_account(BUYER).balance == 7
+    assert market.app.ledger.get_account(BUYER).balance == 7
     assert market.counters() == (500, 0, 7, 493)
     assert len(journal_entries(market.app)) == 1
     assert_sound(market.app)
@@ -303,7 +304,7 @@ def test_a_payment_of_another_amount_than_the_total_does_not_fulfil_the_order(ma
 
     order = market.app.get_order(order_id)
     assert order.state == RESERVED and "the order's total is 13125" in order.flags[0]
-    assert market.app.get_account(BUYER).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == []
     assert_sound(market.app)
 
 
@@ -321,7 +322,7 @@ def test_an_expired_reservation_returns_its_tonnes_to_the_inventory_and_the_list
     order = market.app.get_order(order_id)
     assert (order.state, order.serials) == (EXPIRED, [])
     assert market.held() == before
-    assert market.app.get_account(order.escrow_name).blocks == []
+    assert market.app.ledger.get_account(order.escrow_name).blocks == []
     assert market.counters() == (500, 0, 0, 500)
     assert expire_as_the_worker(market.app) == []  # nothing is left to expire
     assert_sound(market.app)
@@ -367,7 +368,7 @@ def test_a_late_payment_after_expiry_is_fulfilled_while_the_tonnes_remain(market
     # The tonnes are still on offer, so they are reserved again and delivered.
     order = market.app.get_order(order_id)
     assert order.state == FULFILLED
-    assert market.app.get_account(BUYER).balance == 7
+    assert market.app.ledger.get_account(BUYER).balance == 7
     assert market.counters() == (500, 0, 7, 493)
     assert [entry.reference for entry in journal_entries(market.app)] == [order_id]
     assert_sound(market.app)
@@ -399,7 +400,7 @@ def test_a_late_payment_whose_tonnes_are_gone_is_refunded(small_market, clock):
     order = market.app.get_order(late)
     assert order.state == REFUNDED
     assert order.refund_id == OfflinePaymentProvider().refund(order.payment_id, late)
-    assert market.app.get_account(BUYER).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == []
     assert market.app.get_order(other).state == RESERVED
     assert market.counters() == (10, 10, 0, 0)
     assert journal_entries(market.app) == []
@@ -466,7 +467,7 @@ def test_cancelling_a_reserved_order_releases_its_tonnes(market):
     assert summary["state"] == order.state == CANCELLED
     assert order.note == "the buyer changed their mind"
     assert market.held() == before
-    assert market.app.get_account(order.escrow_name).blocks == []
+    assert market.app.ledger.get_account(order.escrow_name).blocks == []
     assert market.counters() == (500, 0, 0, 500)
     assert_sound(market.app)
 
@@ -484,7 +485,7 @@ def test_a_payment_for_a_cancelled_order_is_refunded_and_delivers_nothing(databa
         assert app.get_order(order_id).state == "refunded"  # the refund is on the record
 
         assert provider.refunds == [(payment_id, order_id)]
-        assert app.get_account(BUYER).blocks == []
+        assert app.ledger.get_account(BUYER).blocks == []
         assert market.counters() == (500, 0, 0, 500)
         assert_sound(app)
     finally:
@@ -517,11 +518,12 @@ def test_an_orders_escrow_and_the_retirement_from_it_do_not_name_the_order(marke
     market.app.pay_offline(order_id)
 
     # The retirement, public with its proof, is recorded from the escrow account.
-    retirement = market.app.get_retirement(market.app.get_order(order_id).delivery_reference)
+    delivery_reference = market.app.get_order(order_id).delivery_reference
+    retirement = market.app.ledger.get_retirement(delivery_reference)
     assert retirement.account == escrow == Order.escrow_name_of(order_id)
     assert order_id.lower() not in escrow.lower()
     check_account_name(escrow)
-    assert market.app.get_account(escrow).kind == "escrow"
+    assert market.app.ledger.get_account(escrow).kind == "escrow"
     # Derived again from the order id alone (in either case), and each order's its own.
     assert Order.escrow_name_of(order_id.lower()) == escrow
     assert market.app.get_order(market.order(5)).escrow_account != escrow
@@ -560,9 +562,9 @@ def test_orders_under_old_and_new_escrow_names_alike_expire_pay_refund_and_cance
 
     assert [market.app.get_order(o).state for o in old + new] == [
         EXPIRED, REFUNDED, FULFILLED, CANCELLED, EXPIRED, REFUNDED, FULFILLED, CANCELLED]
-    assert all(market.app.get_account(market.app.get_order(o).escrow_name).blocks == []
+    assert all(market.app.ledger.get_account(market.app.get_order(o).escrow_name).blocks == []
                for o in old + new)
-    assert market.app.get_account(BUYER).balance == 6  # the two late payments' tonnes
+    assert market.app.ledger.get_account(BUYER).balance == 6  # the two late payments' tonnes
     assert market.counters() == (500, 0, 6, 494)
     assert_sound(market.app)
 

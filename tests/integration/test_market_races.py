@@ -59,7 +59,7 @@ class Race:
 
 def listed_serials(app: Marketplace) -> set[int]:
     """The serial numbers of the listed project vintage left in the inventory."""
-    return serial_numbers(block for block in app.get_account(INVENTORY).blocks
+    return serial_numbers(block for block in app.ledger.get_account(INVENTORY).blocks
                           if (block.project, block.vintage) == (PROJECT, VINTAGE))
 
 
@@ -160,7 +160,7 @@ def test_racing_buyers_never_reserve_a_tonne_twice_nor_more_than_is_on_offer(pos
         escrowed: list[set[int]] = []
         for order_id, tonnes in orders:
             order = setup.get_order(order_id)
-            escrow = setup.get_account(order.escrow_name)
+            escrow = setup.ledger.get_account(order.escrow_name)
             assert (order.state, order.tonnes, escrow.balance) == (RESERVED, tonnes, tonnes)
             assert order.serials == [block.serial for block in escrow.blocks]
             escrowed.append(serial_numbers(escrow.blocks))
@@ -191,7 +191,7 @@ def test_racing_buyers_never_reserve_a_tonne_twice_nor_more_than_is_on_offer(pos
         sold = sum(tonnes_of[order_id] for order_id in paid)
         listing = setup.get_listing(listing_id)
         assert (listing.reserved, listing.sold, listing.available) == (0, sold, ON_OFFER - sold)
-        delivered = sum(setup.get_account(f"buyer-{writer}").balance
+        delivered = sum(setup.ledger.get_account(f"buyer-{writer}").balance
                         for writer, outcome in enumerate(outcomes) if outcome.orders)
         assert delivered == sold
         assert len(listed_serials(setup)) == HELD - sold

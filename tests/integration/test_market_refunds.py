@@ -46,7 +46,7 @@ def test_an_operator_refund_returns_the_money_the_allocation_and_the_credits(mar
     summary = market.app.refund_order(order_id, "buyer cancelled the project")
 
     assert summary["state"] == REFUNDED
-    assert market.app.get_account(BUYER).balance == 0
+    assert market.app.ledger.get_account(BUYER).balance == 0
     assert serial_numbers(market.held()) == before  # the very serials are back on offer
     assert market.counters() == (500, 0, 0, 500)
     assert owed_total(market.app) == 0  # every payee's allocation withdrawn
@@ -58,7 +58,7 @@ def test_an_operator_refund_returns_the_money_the_allocation_and_the_credits(mar
 def test_a_refund_is_refused_when_the_buyer_has_retired_the_credits_unless_told_to_keep_them(
         market):
     order_id = paid_order(market, 6)
-    market.app.retire(BUYER, claim("Acme"), quantity=2)
+    market.app.ledger.retire(BUYER, claim("Acme"), quantity=2)
     position = market.position()
 
     with pytest.raises(IllegalTransitionError, match="no longer holds 2"):
@@ -68,7 +68,7 @@ def test_a_refund_is_refused_when_the_buyer_has_retired_the_credits_unless_told_
 
     market.app.refund_order(order_id, "goodwill", recover_credits=False)
     assert market.app.get_order(order_id).state == REFUNDED
-    assert market.app.get_account(BUYER).balance == 4  # credits stay: the platform absorbs it
+    assert market.app.ledger.get_account(BUYER).balance == 4  # credits stay: the platform absorbs it
     assert_sound(market.app)
 
 
@@ -86,8 +86,8 @@ def test_a_retire_at_once_order_cannot_recover_its_credits(market):
 def test_a_refund_or_lost_dispute_at_the_provider_recovers_what_the_buyer_still_holds(
         market, kind):
     order_id = paid_order(market, 8)
-    market.app.open_account(OTHER_BUYER)
-    market.app.transfer(BUYER, OTHER_BUYER, quantity=3)  # passed on: not recoverable
+    market.app.ledger.open_account(OTHER_BUYER)
+    market.app.ledger.transfer(BUYER, OTHER_BUYER, quantity=3)  # passed on: not recoverable
     order = market.app.get_order(order_id)
 
     outcome = market.app.handle_payment_event(PaymentEvent(
@@ -95,8 +95,8 @@ def test_a_refund_or_lost_dispute_at_the_provider_recovers_what_the_buyer_still_
 
     assert "5 t recovered" in outcome and "3 t not recoverable" in outcome
     assert market.app.get_order(order_id).state == REFUNDED
-    assert market.app.get_account(BUYER).balance == 0
-    assert market.app.get_account(OTHER_BUYER).balance == 3
+    assert market.app.ledger.get_account(BUYER).balance == 0
+    assert market.app.ledger.get_account(OTHER_BUYER).balance == 3
     assert market.counters() == (500, 0, 3, 497)
     assert owed_total(market.app) == 0
     assert_sound(market.app)

@@ -129,7 +129,7 @@ def test_a_card_payment_confirmed_by_a_signed_webhook_fulfils_the_order(market):
     assert market.app.handle_payment_event(event) == "fulfilled"
     order = market.app.get_order(order_id)
     assert (order.state, order.provider, order.payment_id) == (FULFILLED, "stripe", payment_id)
-    assert market.app.get_account(BUYER).balance == 7
+    assert market.app.ledger.get_account(BUYER).balance == 7
     assert market.counters() == (500, 0, 7, 493)
     assert [entry.reference for entry in journal_entries(market.app)] == [order_id]
     assert_sound(market.app)
@@ -218,7 +218,7 @@ def test_the_same_delivery_again_is_a_duplicate_and_changes_nothing(market):
     assert market.deliver(delivery) == "duplicate"
 
     assert market.position() == position
-    assert market.app.get_account(BUYER).balance == 7
+    assert market.app.ledger.get_account(BUYER).balance == 7
     assert len(journal_entries(market.app)) == 1
 
 
@@ -265,7 +265,7 @@ def test_a_declined_card_raises_a_payment_error_and_leaves_the_order_reserved(ma
     assert (event.kind, event.order_id) == (FAILED, order_id)
     assert market.app.handle_payment_event(event) == "payment failed for reserved order"
     assert market.app.get_order(order_id).state == RESERVED
-    assert market.app.get_account(BUYER).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == []
     assert_sound(market.app)
 
 
@@ -296,7 +296,7 @@ def test_a_late_payment_whose_tonnes_are_gone_is_refunded_through_stripe(small_m
     assert [(refund.amount, refund.metadata["order_id"]) for refund in refunds] == [
         (order.total_minor, late)]
     assert (order.state, order.refund_id) == (REFUNDED, refunds[0].id)
-    assert market.app.get_account(BUYER).blocks == []
+    assert market.app.ledger.get_account(BUYER).blocks == []
     assert market.counters() == (10, 10, 0, 0)
     assert_sound(market.app)
 
@@ -406,7 +406,7 @@ def test_a_refund_or_lost_dispute_reported_by_stripe_refunds_the_order_and_recov
     assert outcome == (f"{REFUND_REPORTED if report == 'refund' else DISPUTE_LOST}: order "
                        f"refunded; 7 t recovered to the inventory")
     assert (order.state, order.refund_id) == (REFUNDED, event["id"])
-    assert market.app.get_account(order.buyer_account).balance == 0
+    assert market.app.ledger.get_account(order.buyer_account).balance == 0
     assert market.deliver(Delivery(body, signed(body))) == "duplicate"
     assert_sound(market.app)
 

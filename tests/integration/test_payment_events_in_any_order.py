@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.application import MISMATCH
+from market.usecases.payments import MISMATCH
 from market.domain.orders import FULFILLED, REFUNDED, RESERVED
 from market.domain.payments import (
     DISPUTE_LOST,
@@ -59,7 +59,7 @@ def test_money_given_back_before_the_success_is_applied_when_the_payment_settles
     assert paid(market, order) == "refunded before delivery"
 
     assert market.app.get_order(order["order_id"]).state == REFUNDED
-    assert market.app.get_account(BUYER).balance == 0
+    assert market.app.ledger.get_account(BUYER).balance == 0
     assert market.counters() == (500, 0, 0, 500)
     assert refunded_to_payees(market, order["order_id"]) == 0  # no sale was booked
     assert_sound(market.app)
@@ -72,13 +72,13 @@ def test_a_partial_refund_moves_that_money_and_only_the_tonnes_it_pays_for(marke
     # One cent of 15,000 back: the cent leaves the payees' allocations, no tonne comes back.
     report(market, order, PAYMENT_REFUNDED, 1, "evt_refund_1")
     assert market.app.get_order(order["order_id"]).state == FULFILLED
-    assert market.app.get_account(BUYER).balance == 8
+    assert market.app.ledger.get_account(BUYER).balance == 8
     assert refunded_to_payees(market, order["order_id"]) == 1
 
     # Stripe's running total reaches 5,000 (a third): 2.67 t paid back, so 2 t come back.
     outcome = report(market, order, PAYMENT_REFUNDED, 5_000, "evt_refund_2")
     assert "2 t recovered" in outcome
-    assert market.app.get_account(BUYER).balance == 6
+    assert market.app.ledger.get_account(BUYER).balance == 6
     assert market.counters() == (500, 0, 6, 494)
     assert refunded_to_payees(market, order["order_id"]) == 5_000
     farms = [p for entry in journal_entries(market.app) if entry.kind == "refund"
@@ -91,7 +91,7 @@ def test_a_partial_refund_moves_that_money_and_only_the_tonnes_it_pays_for(marke
     # The rest: the order is refunded and the last 6 t come back.
     report(market, order, PAYMENT_REFUNDED, TOTAL_8_T, "evt_refund_3")
     assert market.app.get_order(order["order_id"]).state == REFUNDED
-    assert market.app.get_account(BUYER).balance == 0
+    assert market.app.ledger.get_account(BUYER).balance == 0
     assert refunded_to_payees(market, order["order_id"]) == TOTAL_8_T
     assert market.app.proceeds("USD").totals_by_project() == {"KAP-AF-01": 0}
     assert_sound(market.app)
@@ -103,7 +103,7 @@ def test_a_partial_refund_before_the_success_is_applied_with_it(market):
 
     assert paid(market, order).startswith("fulfilled; 5000 of 15000")
 
-    assert market.app.get_account(BUYER).balance == 6
+    assert market.app.ledger.get_account(BUYER).balance == 6
     assert refunded_to_payees(market, order["order_id"]) == 5_000
     assert_sound(market.app)
 
@@ -120,7 +120,7 @@ def test_a_dispute_that_opens_or_closes_won_changes_nothing_but_a_flag(market):
 
     fulfilled = market.app.get_order(order["order_id"])
     assert fulfilled.state == FULFILLED and len(fulfilled.flags) == 2
-    assert market.app.get_account(BUYER).balance == 8
+    assert market.app.ledger.get_account(BUYER).balance == 8
     assert refunded_to_payees(market, order["order_id"]) == 0
     assert market.position() > position  # the flags and the events' records, nothing else
     assert_sound(market.app)

@@ -15,7 +15,7 @@ ANDES = "org-andes-coffee-roasters"
 @pytest.fixture
 def market(database_url):
     market = Marketplace(database=database_url)
-    for _label, step in demo_steps(market):
+    for _label, step in demo_steps(market.ledger):
         step()
     yield market
     market.close()
@@ -26,7 +26,7 @@ def ids(found: tuple[list[dict], int]) -> list[str]:
 
 
 def test_retirements_are_found_by_beneficiary_id_project_and_serial(market):
-    demo = market.retire(ANDES, RetirementClaim("100% Café_Andino", "Other"), quantity=5)
+    demo = market.ledger.retire(ANDES, RetirementClaim("100% Café_Andino", "Other"), quantity=5)
     view = market.caught_up_view()
     first_serial = int(demo["serials"][0].split("-")[2])
 
@@ -42,7 +42,7 @@ def test_retirements_are_found_by_beneficiary_id_project_and_serial(market):
 
 
 def test_retirements_come_newest_first_a_page_at_a_time_with_their_project_vintages(market):
-    made = [market.retire(ANDES, RetirementClaim(f"Buyer {n}", "Other"), quantity=1)
+    made = [market.ledger.retire(ANDES, RetirementClaim(f"Buyer {n}", "Other"), quantity=1)
             for n in range(3)]
     view = market.caught_up_view()
 

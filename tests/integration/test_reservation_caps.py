@@ -47,8 +47,8 @@ def market(database_url):
 def second_listing(app: Marketplace, inventory: str = INVENTORY) -> str:
     """Another listing of the project vintage, from the same inventory or from a new one."""
     if inventory != INVENTORY:
-        app.open_account(inventory, INVENTORY_KIND, "Ecosphere+")
-        app.issue(PROJECT, VINTAGE, 600, to_account=inventory)
+        app.ledger.open_account(inventory, INVENTORY_KIND, "Ecosphere+")
+        app.ledger.issue(PROJECT, VINTAGE, 600, to_account=inventory)
     return app.create_listing(PROJECT, VINTAGE, inventory, PRICE, "USD", 500)["listing_id"]
 
 
@@ -136,7 +136,7 @@ def test_an_operator_releasing_a_reservation_returns_its_tonnes_to_the_listing(m
 
     # The order is cancelled, the escrow emptied into the inventory, the listing whole again.
     assert summary["state"] == CANCELLED and summary["serials"] == []
-    assert market.app.get_account(escrow).blocks == []
+    assert market.app.ledger.get_account(escrow).blocks == []
     assert market.counters() == (on_offer, 0, 0, available + 40)
     assert market.app.get_order(order_id).note == "held without paying"
     assert_sound(market.app)

@@ -118,12 +118,12 @@ def test_no_statement_of_a_sale_or_a_retirement_carries_its_values(postgres_url)
     app = Marketplace(database=postgres_url)
     try:
         listing = seed_market(app)
-        app.open_account("org-acme", owner=BUYER)
+        app.ledger.open_account("org-acme", owner=BUYER)
         app.pay_offline(app.place_order(listing, 2, BUYER, "org-acme")["order_id"])  # warm
         with sent_sql() as texts:
             order = app.place_order(listing, 2, BUYER, "org-acme")
             app.pay_offline(order["order_id"])
-            retired = app.retire("org-acme", claim(beneficiary=HOSTILE[3]), 1)
+            retired = app.ledger.retire("org-acme", claim(beneficiary=HOSTILE[3]), 1)
             view = app.caught_up_view()
             search_retirements(view, HOSTILE[3])
         assert texts  # the held commands among them: they read and save with turns

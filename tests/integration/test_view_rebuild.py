@@ -23,7 +23,7 @@ OLDER_ORDERS = """CREATE TABLE kapok_orders (
 def demo_store(database_url):
     """A store seeded with the demo, its view caught up; yields the URL."""
     market = Marketplace(database=database_url)
-    for _label, step in demo_steps(market) + market_demo_steps(market):
+    for _label, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
     market.caught_up_view()
     market.close()

@@ -22,7 +22,7 @@ def app(sqlite_url):
     provider = OfflinePaymentProvider("test-webhook-secret")
     app = create_app({"DATABASE_URL": sqlite_url, "PAYMENT_PROVIDER": provider, "TESTING": True})
     market = app.extensions["kapok_market"]
-    for _, step in demo_steps(market) + market_demo_steps(market):
+    for _, step in demo_steps(market.ledger) + market_demo_steps(market):
         step()
     yield app
     market.close()
@@ -56,7 +56,7 @@ def test_a_signed_payment_event_fulfils_the_order_once(app):
     assert again.status_code == 200 and again.json["outcome"] == "duplicate"
     market = app.extensions["kapok_market"]
     assert market.get_order(order["order_id"]).state == "fulfilled"
-    assert market.get_account("lima-logistics").balance >= 12
+    assert market.ledger.get_account("lima-logistics").balance >= 12
 
 
 @pytest.mark.parametrize("body, headers", [

@@ -105,7 +105,7 @@ def test_orders_under_load_while_the_database_flaps_end_whole_or_not_at_all(outa
     assert set(placed) <= existing
     for order_id in existing:
         order = market.get_order(order_id)
-        escrow = market.get_account(order.escrow_name) if order.state == "reserved" else None
+        escrow = market.ledger.get_account(order.escrow_name) if order.state == "reserved" else None
         if escrow is not None:
             assert escrow.balance == order.tonnes
     from ledger.audit.invariants import validate

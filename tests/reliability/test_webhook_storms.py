@@ -121,7 +121,7 @@ def test_any_storm_of_events_leaves_every_order_as_its_events_say(
             # Money owed to the farms and partners is exactly what the buyer paid and kept paid.
             assert booked == expected_booked
         # The buyer holds exactly the tonnes delivered and not taken back.
-        assert market.get_account(BUYER).balance == kept_tonnes
+        assert market.ledger.get_account(BUYER).balance == kept_tonnes
         assert market.get_listing(listing).sold == kept_tonnes
         assert_sound(market)
     finally:
@@ -160,6 +160,6 @@ def test_a_storm_through_the_webhook_endpoint_settles_as_its_events_say_and_refu
     assert results[1] == "refunded before delivery"
     assert results[2:4] == ["duplicate", "duplicate"] and results[5] == "duplicate"
     assert market.get_order(placed["order_id"]).state == REFUNDED
-    assert market.get_account(BUYER).balance == 0
+    assert market.ledger.get_account(BUYER).balance == 0
     assert_sound(market)
     market.close()

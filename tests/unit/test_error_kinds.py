@@ -148,7 +148,7 @@ STATUSES = {
     "ledger.domain.errors.UnknownProjectError": 404,
     "ledger.domain.errors.UnknownRetirementError": 404,
     "ledger.domain.errors.UnknownVintageError": 404,
-    "market.application.UnknownListingError": 404,
+    "market.domain.listings.UnknownListingError": 404,
     "market.domain.errors.CurrencyMismatchError": 400,
     "market.domain.errors.InvalidAllocationError": 400,
     "market.domain.errors.InvalidFarmError": 400,

@@ -45,7 +45,7 @@ def identity_position(app) -> int:
 
 def forms(market) -> dict:
     listing = listing_of(market)
-    held = market.get_account("org-andes-coffee-roasters").blocks[0]
+    held = market.ledger.get_account("org-andes-coffee-roasters").blocks[0]
     return {
         "sign-up": ("anonymous", "/signup", {
             "organisation": "Fuzz Roasters", "name": "Fuzz Tester", "email": "fuzz@x.example",

@@ -69,8 +69,8 @@ def held_by(rows, account: str) -> int:
 
 
 def retire(market, beneficiary: str, quantity: int = 1) -> dict:
-    return market.retire(ANDES, RetirementClaim(beneficiary=beneficiary, reason="audit test"),
-                         quantity=quantity)
+    return market.ledger.retire(
+        ANDES, RetirementClaim(beneficiary=beneficiary, reason="audit test"), quantity=quantity)
 
 
 @pytest.fixture

@@ -228,7 +228,7 @@ def demo_ids(app, identity) -> dict[str, str]:
     here: org B retires 10 t of its delivered order; org A gets a token to revoke. The log is
     then signed, so the audit routes have a head and proofs to show."""
     market = app.extensions["kapok_market"]
-    market.retire(holding_account(ORG_B), RetirementClaim(
+    market.ledger.retire(holding_account(ORG_B), RetirementClaim(
         beneficiary=B_BENEFICIARY, reason="Voluntary climate contribution",
         details="fleet 2025", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31)),
         quantity=10)

@@ -28,7 +28,7 @@ def latest_retirement(market) -> dict:
 
 
 def held(market, account=ACCOUNT_A, project="VCS-1067", vintage=2021) -> int:
-    return sum(block.quantity for block in market.get_account(account).blocks
+    return sum(block.quantity for block in market.ledger.get_account(account).blocks
                if (block.project, block.vintage) == (project, vintage))
 
 
@@ -102,7 +102,7 @@ def test_an_order_to_retire_at_once_is_retired_when_paid_with_a_certificate(buye
 
     order = market.get_order(order_id)
     assert order.state == "fulfilled" and held(market) == 0
-    retirement = market.get_retirement(order.delivery_reference)
+    retirement = market.ledger.get_retirement(order.delivery_reference)
     assert (retirement.quantity, retirement.claim.beneficiary, retirement.claim.claim_type) == (
         3, "Cafe Tambopata Ltd", "contribution")
     response = buyer.get(f"/my/retirements/{retirement.retirement_id}/certificate.pdf")
@@ -119,7 +119,7 @@ def test_retiring_at_once_without_a_name_retires_on_the_organisations_behalf(buy
     # The storefront's quote page asks only "retire on my organisation's behalf?".
     order_id = place(buyer, market, tonnes="1", retire_now="1")
     post_form(buyer, f"/my/orders/{order_id}/pay", {})
-    retirement = market.get_retirement(market.get_order(order_id).delivery_reference)
+    retirement = market.ledger.get_retirement(market.get_order(order_id).delivery_reference)
     assert retirement.claim.beneficiary == "Andes Coffee Roasters"
 
 
@@ -265,18 +265,18 @@ def retire_form(**fields) -> dict:
 
 def test_the_portfolio_shows_holdings_with_serials_and_the_demo_retirement(buyer, market):
     page = buyer.get("/my/portfolio").get_data(as_text=True)
-    block = market.get_account(ACCOUNT_A).blocks[0]
+    block = market.ledger.get_account(ACCOUNT_A).blocks[0]
     assert block.serial in page and "380" in page  # 500 bought, 120 retired by the demo
     assert "Andes Coffee Roasters S.A.C." in page and "certificate.pdf" in page
     assert "becomes <strong>public</strong>" in page
 
 
 def test_retiring_from_the_portfolio_records_it_and_gives_a_certificate(buyer, market):
-    before = market.get_account(ACCOUNT_A).balance
+    before = market.ledger.get_account(ACCOUNT_A).balance
     response = post_form(buyer, "/my/portfolio/retire",
                          retire_form(beneficiary="Rosa's Roastery Team"))
     assert response.status_code == 302
-    assert market.get_account(ACCOUNT_A).balance == before - 5
+    assert market.ledger.get_account(ACCOUNT_A).balance == before - 5
     retirement = latest_retirement(market)
     assert (retirement["beneficiary"], retirement["quantity"]) == ("Rosa's Roastery Team", 5)
     page = buyer.get("/my/portfolio").get_data(as_text=True)
@@ -288,11 +288,11 @@ def test_retiring_from_the_portfolio_records_it_and_gives_a_certificate(buyer, m
 
 
 def test_retiring_an_exact_serial_range(buyer, market):
-    block = market.get_account(ACCOUNT_A).blocks[0]
+    block = market.ledger.get_account(ACCOUNT_A).blocks[0]
     wanted = f"{block.first + 10}-{block.first + 12}"
     response = post_form(buyer, "/my/portfolio/retire", retire_form(quantity="", serials=wanted))
     assert response.status_code == 302
-    retired = market.get_retirement(latest_retirement(market)["retirement_id"])
+    retired = market.ledger.get_retirement(latest_retirement(market)["retirement_id"])
     assert [(b.first, b.last) for b in retired.blocks] == [(block.first + 10, block.first + 12)]
 
 
@@ -313,13 +313,13 @@ def test_retiring_an_exact_serial_range(buyer, market):
 ])
 def test_bad_retirement_input_is_refused_with_a_message_and_nothing_retired(buyer, market,
                                                                           fields, message):
-    before = market.get_account(ACCOUNT_A).balance
+    before = market.ledger.get_account(ACCOUNT_A).balance
     response = post_form(buyer, "/my/portfolio/retire", retire_form(**fields))
     assert 400 <= response.status_code < 500
     body = response.get_data(as_text=True)
     assert message in body
     assert "<script>x</script>" not in body
-    assert market.get_account(ACCOUNT_A).balance == before
+    assert market.ledger.get_account(ACCOUNT_A).balance == before
 
 
 def test_unicode_and_markup_in_a_beneficiary_are_kept_as_text(buyer, market):
@@ -327,7 +327,7 @@ def test_unicode_and_markup_in_a_beneficiary_are_kept_as_text(buyer, market):
     response = post_form(buyer, "/my/portfolio/retire", retire_form(beneficiary=name))
     assert response.status_code == 302
     retirement_id = latest_retirement(market)["retirement_id"]
-    assert market.get_retirement(retirement_id).claim.beneficiary == name
+    assert market.ledger.get_retirement(retirement_id).claim.beneficiary == name
     page = buyer.get("/my/portfolio").get_data(as_text=True)
     assert "Café Ñandú &lt;b&gt;東京&lt;/b&gt; 🌳" in page
     response = buyer.get(f"/my/retirements/{retirement_id}/certificate.pdf")

@@ -59,7 +59,7 @@ def test_an_operator_registers_a_project_adds_a_vintage_issues_and_lists_its_cre
     # The project, with a 20 % buffer share.
     response = post_form(operator, "/console/projects/new", NEW_PROJECT)
     assert response.status_code == 302, response.get_data(as_text=True)
-    details = market.get_project("KAP-TEST-01").details
+    details = market.ledger.get_project("KAP-TEST-01").details
     assert (details.area_ha, details.buffer_percent, details.sdgs, details.latitude) == (
         Decimal("250.5"), Decimal("20"), (1, 13), Decimal("-12.6"))
 
@@ -68,7 +68,7 @@ def test_an_operator_registers_a_project_adds_a_vintage_issues_and_lists_its_cre
         "key": "test:vintage", "year": "2024", "vintage_labels": "CCB, CCP, SDG 13",
         "corresponding_adjustment": "Not Required"})
     assert response.status_code == 302
-    assert market.get_project("KAP-TEST-01").vintages[2024].labels == ("CCB", "CCP", "SDG 13")
+    assert market.ledger.get_project("KAP-TEST-01").vintages[2024].labels == ("CCB", "CCP", "SDG 13")
 
     # Issuing 1,000 t: 200 t to the buffer pool, 800 t into the inventory.
     before = held(market, INVENTORY, "KAP-TEST-01", 2024)
@@ -282,7 +282,7 @@ def test_a_project_registered_twice_is_refused_with_the_registrys_message(operat
                          {**NEW_PROJECT, "registry_id": "VCS-1067", "key": "test:again"})
     assert response.status_code == 400
     assert "already registered" in response.get_data(as_text=True)
-    assert market.get_project("VCS-1067").details.project_type == "REDD+"
+    assert market.ledger.get_project("VCS-1067").details.project_type == "REDD+"
 
 
 def test_the_statement_csv_neutralises_cells_that_would_run_as_formulas(operator, market):

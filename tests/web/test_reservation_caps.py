@@ -102,7 +102,7 @@ def test_operators_see_reservations_and_release_one_after_confirming(operator, m
 
     order = market.get_order(order_id)
     assert order.state == "cancelled" and "held without paying" in order.note
-    assert market.get_account(order.escrow_name).blocks == []
+    assert market.ledger.get_account(order.escrow_name).blocks == []
     assert available(market) == before + 25
     listed = operator.get("/console/reservations").get_data(as_text=True)
     assert f"/console/orders/{order_id}/release" not in listed

@@ -429,11 +429,11 @@ def test_a_search_that_matches_nothing_finds_nothing(anonymous, market, search):
 
 
 def test_the_registry_narrows_to_one_project(anonymous, market):
-    market.retire(ANDES_ACCOUNT, RetirementClaim("Andes Coffee Roasters S.A.C.", "Other"),
-                  quantity=1)
+    market.ledger.retire(ANDES_ACCOUNT, RetirementClaim("Andes Coffee Roasters S.A.C.", "Other"),
+                         quantity=1)
     sell(market, "KAP-AF-01", 2023, 3)
-    market.retire(ANDES_ACCOUNT, RetirementClaim("Cocoa buyer", "Other"),
-                  serials=_serials_of(market, "KAP-AF-01"))
+    market.ledger.retire(ANDES_ACCOUNT, RetirementClaim("Cocoa buyer", "Other"),
+                         serials=_serials_of(market, "KAP-AF-01"))
     settled(market)
 
     html = text(anonymous.get("/registry?q=&project=KAP-AF-01"))
@@ -444,15 +444,15 @@ def test_the_registry_narrows_to_one_project(anonymous, market):
 def _serials_of(market, project: str):
     from ledger.domain.serials import SerialRange
 
-    block = next(block for block in market.get_account(ANDES_ACCOUNT).blocks
+    block = next(block for block in market.ledger.get_account(ANDES_ACCOUNT).blocks
                  if block.project == project)
     return SerialRange(block.first, block.last)
 
 
 def test_a_beneficiary_name_is_shown_as_text_never_as_markup(anonymous, market):
     hostile = '<script>alert("kapok")</script> Ltd'
-    retired = market.retire(ANDES_ACCOUNT, RetirementClaim(hostile, "Other", details=hostile),
-                            quantity=2)
+    retired = market.ledger.retire(
+        ANDES_ACCOUNT, RetirementClaim(hostile, "Other", details=hostile), quantity=2)
     settled(market)
 
     for path in ("/registry", f"/registry/{retired['retirement_id']}",
@@ -463,8 +463,9 @@ def test_a_beneficiary_name_is_shown_as_text_never_as_markup(anonymous, market):
 
 
 def test_the_registry_shows_twenty_retirements_a_page_newest_first(anonymous, market):
-    ids = [market.retire(ANDES_ACCOUNT, RetirementClaim(f"Beneficiary {n}", "Other"),
-                         quantity=1)["retirement_id"] for n in range(21)]  # 22 with the demo's
+    ids = [market.ledger.retire(ANDES_ACCOUNT, RetirementClaim(f"Beneficiary {n}", "Other"),
+                                quantity=1)["retirement_id"]
+           for n in range(21)]  # 22 with the demo's
     settled(market)
 
     first = text(anonymous.get("/registry"))
@@ -553,7 +554,7 @@ def unsold_store(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/unsold.db"
     market = Marketplace(database=url)
     sales = {label for label, *_ in SALES}
-    for label, step in demo_steps(market) + market_demo_steps(market):
+    for label, step in demo_steps(market.ledger) + market_demo_steps(market):
         if label not in sales and not label.startswith("payout"):
             step()
     assert market.listings() and not market.proceeds("USD").has_entries

@@ -95,7 +95,7 @@ class RetirementProof(MethodView):
         key = public_key()
         if key is None:
             abort(404, description="no signing key is configured")
-        return retirement_proof(market(), AuditLog(market()), retirement_id, key)
+        return retirement_proof(market().ledger, AuditLog(market()), retirement_id, key)
 
 
 @bp.route("/verify")

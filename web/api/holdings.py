@@ -22,7 +22,7 @@ def account_holdings(name: str, project: str | None, vintage: int | None) -> lis
     """One row per project vintage the account holds, with its blocks (none if the account
     was never opened: a buyer that has not bought yet)."""
     try:
-        account = market().get_account(name)
+        account = market().ledger.get_account(name)
     except UnknownAccountError:
         return []
     groups: dict[tuple[str, int], list] = {}

@@ -19,7 +19,7 @@ def listing_resource(listing, projects: dict | None = None) -> dict:
     projects = {} if projects is None else projects
     registry_id = listing.project_registry_id
     if registry_id not in projects:
-        projects[registry_id] = market().get_project(registry_id)
+        projects[registry_id] = market().ledger.get_project(registry_id)
     return listing_summary(listing, projects[registry_id])
 
 

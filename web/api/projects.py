@@ -30,7 +30,7 @@ class Projects(MethodView):
         """Every project, by registry id."""
         registry_ids = [row["registry_id"] for row in read_view().projects()]
         page = take_page(registry_ids, pagination_parameters)
-        return [project_resource(market().get_project(registry_id)) for registry_id in page]
+        return [project_resource(market().ledger.get_project(registry_id)) for registry_id in page]
 
 
 @bp.route("/<registry_id>")
@@ -39,4 +39,4 @@ class ProjectById(MethodView):
     @bp.refuses(404)
     def get(self, registry_id: str):
         """One project, e.g. VCS-1067."""
-        return project_resource(market().get_project(registry_id))
+        return project_resource(market().ledger.get_project(registry_id))

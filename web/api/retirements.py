@@ -45,7 +45,7 @@ def retired_for(retirement, organisation: str | None) -> bool:
     if retirement.account == current_user.account:
         return True
     try:
-        holder = market().get_account(retirement.account)
+        holder = market().ledger.get_account(retirement.account)
     except UnknownAccountError:
         return False
     return holder.kind == ESCROW and holder.owner == organisation
@@ -68,11 +68,11 @@ class Retirements(MethodView):
         vintage first) or exactly ``serials``, on the beneficiary's behalf."""
         key = asked.get("idempotency_key")
         serials = asked.get("serials")
-        result = market().retire(
+        result = market().ledger.retire(
             current_user.account, claim_of(asked), quantity=asked.get("tonnes"),
             serials=SerialRange.parse(serials) if serials else None,
             idempotency_key=f"api:retire:{current_user.organisation}:{key}" if key else None)
-        return retirement_resource(market().get_retirement(result["retirement_id"]))
+        return retirement_resource(market().ledger.get_retirement(result["retirement_id"]))
 
 
 @bp.route("/<retirement_id>")
@@ -81,7 +81,7 @@ class RetirementById(MethodView):
     @bp.refuses(404)
     def get(self, retirement_id: str):
         """One retirement: beneficiary, claim, serials retired, and where to check it."""
-        return retirement_resource(market().get_retirement(retirement_id))
+        return retirement_resource(market().ledger.get_retirement(retirement_id))
 
 
 @bp.route("/<retirement_id>/certificate")
@@ -93,7 +93,7 @@ class RetirementCertificate(MethodView):
         """The retirement's certificate (PDF), for the organisation that retired it."""
         from web.downloads import certificate_response
 
-        retirement = market().get_retirement(retirement_id)
+        retirement = market().ledger.get_retirement(retirement_id)
         if current_user.has_role("buyer") and not retired_for(retirement,
                                                               current_user.organisation):
             raise UnknownRetirementError(f"unknown retirement {retirement_id}")
