@@ -53,7 +53,7 @@ def supports_batch_reads(recorder) -> bool:
 
 def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
                  turns: tuple[Any, str, list[int]] | None = None,
-                 probe_limit: int = 1) -> dict[UUID, list[StoredEvent]]:
+                 probe_limit: int = 1, connection=None) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each aggregate in ``after`` with a version above the one given,
     and at most the first ``probe_limit`` events of each aggregate in ``probe``, in one query
     (PostgreSQL).
@@ -61,7 +61,8 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
     timeout and the advisory lock keys of a command's turns: the turns are taken on that
     connection before the read, in the same round trip and statement, and held in its
     transaction until the command's save (Kapok's recorder's ``take_turns_and_read``), so the
-    read sees what the previous holder of the turns saved."""
+    read sees what the previous holder of the turns saved. ``connection``: the one a command
+    holds its turns on, for the reads after the first: a command never holds two."""
     probe = [aggregate_id for aggregate_id in probe if aggregate_id not in after]
     ids = [*after, *probe]
     found: dict[UUID, list[StoredEvent]] = {aggregate_id: [] for aggregate_id in ids}
@@ -73,8 +74,12 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
         rows = recorder.take_turns_and_read(connection, timeout, keys, ids, versions, limits)
     elif not ids:
         return found
+    elif connection is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(_statement(recorder), [ids, versions, limits], prepare=True)
+            rows = cursor.fetchall()
     else:
-        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+        with recorder.datastore.get_connection() as pooled, pooled.cursor() as cursor:
             cursor.execute(_statement(recorder), [ids, versions, limits], prepare=True)
             rows = cursor.fetchall()
     for row in rows:

@@ -158,15 +158,13 @@ class Payments:
             order.order_id, order.total_minor, order.currency, fee_minor=0), attach=True,
             hot=self._sale_turns(order))
 
-    def handle_payment_event(self, event: PaymentEvent, hot: Sequence[UUID] = ()) -> str:
+    def handle_payment_event(self, event: PaymentEvent) -> str:
         """Acts once on a verified provider event; a repeat returns 'duplicate'.
 
         Succeeded: the order is paid and fulfilled (serials to the buyer, or retired on its
         behalf) with its proceeds allocated, in one save; a late payment after expiry is
-        fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome.
-        ``hot``: the order's listing and journal, when the caller knows them (see
-        ``Store.run``)."""
-        return self._payment_event(event, hot=hot)["outcome"]
+        fulfilled if the tonnes can still be reserved, else refunded. Returns the outcome."""
+        return self._payment_event(event)["outcome"]
 
     def _payment_event(self, event: PaymentEvent, attach: bool = False,
                        hot: Sequence[UUID] = ()) -> dict:
