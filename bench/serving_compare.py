@@ -12,16 +12,18 @@ figure over the other's, per round and as the median.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.common import new_store, run_facts, write_json
-from bench.http_load import _drop, order_load, seed, wrk
+from bench.http_load import _drop, order_load, wrk
 from testbed.servers import ROOT, Server, server_env, start_worker, stop_worker
 
 PAGES = ("/catalogue", "/api/v1/listings")
@@ -30,9 +32,10 @@ CLIENTS = (4, 16)
 
 def compare(urls: dict[str, str], roots: dict[str, Path], workdir: str, seconds: float,
             rounds: int) -> dict:
-    """Each checkout on a store of its own (the same demo and buyers), with its own
-    ``kapok worker``: two versions' read models cannot share one store."""
-    seeded = {name: seed(url, max(CLIENTS)) for name, url in urls.items()}
+    """Each checkout on a store of its own (the same demo and buyers), seeded by its own
+    code and with its own ``kapok worker``: two versions' read models cannot share one
+    store, and an older version may not read the topics a newer one writes."""
+    seeded = {name: seeded_by(roots[name], url, max(CLIENTS)) for name, url in urls.items()}
     tokens_files = {}
     for name, (_, tokens, _) in seeded.items():
         tokens_files[name] = Path(workdir) / f"tokens-{name}.txt"
@@ -61,6 +64,17 @@ def compare(urls: dict[str, str], roots: dict[str, Path], workdir: str, seconds:
         for worker in workers:
             stop_worker(worker)
     return {phase: summarise(runs) for phase, runs in figures.items()}
+
+
+def seeded_by(root: Path, url: str, clients: int) -> tuple[str, list[str], str]:
+    """``bench.http_load.seed`` run by the checkout at ``root``, in a process of its own."""
+    script = ("import json, sys\nfrom bench.http_load import seed\n"
+              "print(json.dumps(seed(sys.argv[1], int(sys.argv[2]))))")
+    done = subprocess.run([sys.executable, "-c", script, url, str(clients)], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True,
+                          text=True, check=True)
+    listing, tokens, table = json.loads(done.stdout.strip().splitlines()[-1])
+    return listing, tokens, table
 
 
 def summarise(runs: dict[str, list]) -> dict:
