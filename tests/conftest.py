@@ -82,6 +82,13 @@ def redis_limits():
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_file_in_tmp(tmp_path, monkeypatch):
+    """Each test's audit log publishes its checkpoints to a file of its own (processes the
+    test starts inherit it)."""
+    monkeypatch.setenv("KAPOK_CHECKPOINT_LOG_FILE", str(tmp_path / "published-checkpoints.log"))
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path}/kapok.db"
