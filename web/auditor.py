@@ -174,8 +174,9 @@ def verify():
     if public_pem is None and context["head"] is not None:
         abort(503, description="no audit public key is configured (KAPOK_SIGNING_KEY_FILE), "
                                "so the signed tree heads cannot be checked")
-    # Without a head there is no signature to check, so no key is needed.
-    context["report"] = verify_store(_market(), public_pem or b"")
+    # Without a head there is no signature to check, so no key is needed; the page says
+    # which events no head covers.
+    context["report"] = verify_store(_market(), public_pem or b"", require_checkpoint=False)
     return render_template("auditor/verify.html", **context)
 
 

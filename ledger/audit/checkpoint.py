@@ -52,7 +52,10 @@ def check_name(name: str) -> str:
 
 def raw_public_key(public_pem: bytes) -> bytes:
     """The 32 bytes of an Ed25519 public key given in PEM."""
-    key = serialization.load_pem_public_key(public_pem)
+    try:
+        key = serialization.load_pem_public_key(public_pem)
+    except ValueError as error:
+        raise CheckpointError(f"not a PEM public key: {error}") from None
     if not isinstance(key, Ed25519PublicKey):
         raise CheckpointError("the public key is not an Ed25519 key")
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
