@@ -85,13 +85,14 @@ class NoteVerifier:
     def parse(cls, text: str) -> NoteVerifier:
         """Reads ``<name>+<hex key ID>+<base64 key>``; raises CheckpointError unless the
         key is Ed25519 and the ID is the key's own."""
-        name, hash_hex, encoded = (text.strip().split("+") + ["", ""])[:3]
+        # Only the first two '+' separate: base64 has its own.
+        name, hash_hex, encoded = (text.strip().split("+", 2) + ["", ""])[:3]
         try:
             key = base64.b64decode(encoded, validate=True)
             given_id = bytes.fromhex(hash_hex)
         except (binascii.Error, ValueError):
             raise CheckpointError(f"{text.strip()[:80]!r} is not a note verifier key") from None
-        if len(text.strip().split("+")) != 3 or key[:1] != ED25519 or len(key) != 33:
+        if len(given_id) != 4 or key[:1] != ED25519 or len(key) != 33:
             raise CheckpointError(f"{text.strip()[:80]!r} is not an Ed25519 note verifier key")
         verifier = cls(check_name(name), given_id, key[1:])
         if key_id(name, verifier.public_raw) != given_id:
