@@ -16,10 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from ledger.audit import keys
 from ledger.domain.errors import ConflictError, InvalidInputError, LedgerError
 
 ED25519 = b"\x01"  # the signature type of plain Ed25519 note signatures
@@ -51,14 +48,11 @@ def check_name(name: str) -> str:
 
 
 def raw_public_key(public_pem: bytes) -> bytes:
-    """The 32 bytes of an Ed25519 public key given in PEM."""
+    """The 32 bytes of an Ed25519 public key given in PEM; raises CheckpointError."""
     try:
-        key = serialization.load_pem_public_key(public_pem)
-    except ValueError as error:
-        raise CheckpointError(f"not a PEM public key: {error}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise CheckpointError("the public key is not an Ed25519 key")
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return keys.raw_public_key(public_pem)
+    except keys.SigningKeyError as error:
+        raise CheckpointError(str(error)) from None
 
 
 def key_id(name: str, public_raw: bytes) -> bytes:
@@ -105,11 +99,7 @@ class NoteVerifier:
         return cls(check_name(name), key_id(name, raw), raw)
 
     def verifies(self, text: bytes, signature: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_raw).verify(signature, text)
-        except InvalidSignature:
-            return False
-        return True
+        return keys.ed25519_verifies(self.public_raw, text, signature)
 
 
 def checkpoint_text(origin: str, tree_size: int, root_hash: bytes) -> bytes:

@@ -21,6 +21,9 @@ from ledger.audit.checkpoint import (
 from ledger.settings import KAPOK_CHECKPOINT_LOG_FILE
 
 
+_last_read: dict[str, tuple[tuple, list[Checkpoint]]] = {}  # path -> (version, checkpoints)
+
+
 class CheckpointFile:
     """Signed checkpoint notes, one after another, each followed by a blank line."""
 
@@ -47,6 +50,18 @@ class CheckpointFile:
         """The checkpoints in the file signed by this key (under whatever origin; the key
         name is the origin), oldest first. Notes of other keys are skipped; a note that
         claims this key with a bad signature raises CheckpointError."""
+        try:
+            status = self.path.stat()
+        except FileNotFoundError:
+            return []
+        # A follower polling for new events reads the file each time: unchanged, it is
+        # not parsed and its signatures are not checked again.
+        version = (str(self.path.resolve()), status.st_size, status.st_mtime_ns, public_pem)
+        if _last_read.get(version[0], (None,))[0] != version:
+            _last_read[version[0]] = (version, self._read(public_pem))
+        return list(_last_read[version[0]][1])
+
+    def _read(self, public_pem: bytes) -> list[Checkpoint]:
         found = []
         for note in self.notes():
             origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")

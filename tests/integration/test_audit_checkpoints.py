@@ -17,7 +17,7 @@ from ledger.audit.log import TRACKING_NAME, AuditLog, notification_leaf
 from ledger.audit.merkle import Frontier
 from ledger.read.replay import stored_notifications
 from market.application import Marketplace
-from tests.integration.test_audit import Store, position_of
+from tests.integration.tampering import Store, position_of
 
 
 @pytest.fixture
