@@ -157,3 +157,16 @@ def test_a_verifier_key_whose_base64_holds_a_plus_round_trips():
 
     assert NoteVerifier.parse(verifier_key(ORIGIN, key.public_pem)) == \
         NoteVerifier.of(ORIGIN, key.public_pem)
+
+
+def test_the_documented_example_checkpoint_verifies_with_the_documented_key():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "AUDIT.md").read_text(encoding="utf-8")
+    note = re.search(r"```\n(kapok\.example/tambopata\n.*?\n)```", doc, re.DOTALL).group(1)
+    name, key_id, encoded = re.search(r"`(kapok\.example/tambopata\+[0-9a-f]{8}\+\S+)`",
+                                      doc).group(1).split("+", 2)
+    public = base64.b64decode(encoded)[1:]
+
+    assert bytes.fromhex(key_id) == spec_key_id(name, public)
+    assert read_as_the_spec_says(note.encode(), name, public)[:2] == ("kapok.example/tambopata", 153)
