@@ -41,7 +41,7 @@ def latest_checkpoint():
     """The latest checkpoint: a signed note of the log's origin, size and root hash."""
     note = AuditLog(current_app.extensions["kapok_market"]).latest_checkpoint()
     if note is None:
-        return Response("no checkpoint signed yet\n", status=404, mimetype="text/plain")
+        return jsonify(code=404, status="Not Found", message="no checkpoint signed yet"), 404
     return Response(note, mimetype="text/plain")
 
 
