@@ -86,7 +86,8 @@ def notification_leaf(notification) -> bytes:
 
 
 class AuditLog:
-    def __init__(self, app, origin: str | None = None, checkpoint_file: CheckpointFile | None = None):
+    def __init__(self, app, origin: str | None = None,
+                 checkpoint_file: CheckpointFile | None = None):
         self.app = app
         self.recorder = tables_recorder(app.store, "AuditLogRecorder", TABLES)
         self.origin = origin or KAPOK_LOG_ORIGIN.read()
@@ -100,7 +101,7 @@ class AuditLog:
         signed nothing, where the events now stored contradict a published checkpoint."""
         published = self.checkpoint_file.roots(key.public_pem)
         self._check_stored_tree(published)
-        self._sign_missing_checkpoint(key)
+        self._sign_missing_checkpoint(key, published)
         while True:
             position = self.recorder.max_tracking_id(TRACKING_NAME) or 0
             page = self.app.recorder.select_notifications(start=position + 1, limit=page_size)
@@ -127,8 +128,7 @@ class AuditLog:
             for tree_size in sorted(s for s in signed if size < s <= frontier.size):
                 _refuse_another_root(tree_size, signed[tree_size], root(pending, tree_size))
             if frontier.size >= max(published, default=0) and frontier.size not in stored:
-                statements += self._signed(key, frontier, page[-1].id,
-                                           already_published=frontier.size in published)
+                statements += self._signed(key, frontier, page[-1].id)
             try:
                 self.recorder.write(statements, Tracking(TRACKING_NAME, page[-1].id))
             except IntegrityError:
@@ -136,13 +136,10 @@ class AuditLog:
             if progress:
                 progress(len(page))
 
-    def _signed(self, key: SigningKey, frontier: Frontier, last_position: int,
-                already_published: bool) -> list:
+    def _signed(self, key: SigningKey, frontier: Frontier, last_position: int) -> list:
         """The statements storing a new head and checkpoint, the latter published first."""
         head = self._sign(key, frontier, last_position)
-        note = sign_checkpoint(key, self.origin, head.tree_size, head.root_hash)
-        if not already_published:  # (Ed25519 is deterministic: the same note again)
-            self.checkpoint_file.append(note)  # published before stored, never the other way
+        note = self._publish(key, head)
         return [
             ("INSERT INTO kapok_tree_heads VALUES (:size, :root, :ts, :signature, :key_id, "
              ":last_position)",
@@ -176,14 +173,26 @@ class AuditLog:
             "WHERE tree_size > :after AND tree_size <= :up_to", {"after": after, "up_to": up_to})
         return {row["tree_size"]: (bytes(row["root_hash"]), "the database") for row in rows}
 
-    def _sign_missing_checkpoint(self, key: SigningKey) -> None:
+    def _publish(self, key: SigningKey, head: TreeHead) -> bytes:
+        """The head's checkpoint, appended to the checkpoint file unless already there
+        (after a commit that failed: Ed25519 signs the same note again)."""
+        note = sign_checkpoint(key, self.origin, head.tree_size, head.root_hash)
+        if note not in self.checkpoint_file.notes():
+            self.checkpoint_file.append(note)  # published before stored, never the other way
+        return note
+
+    def _sign_missing_checkpoint(self, key: SigningKey,
+                                 published: dict[int, tuple[bytes, str]]) -> None:
         """Signs the checkpoint of the latest head if it has none (heads signed before
-        checkpoints existed)."""
+        checkpoints existed), unless that would contradict or roll back a published one."""
         head = self.latest_head()
         if head is None or head.checkpoint is not None:
             return
-        note = sign_checkpoint(key, self.origin, head.tree_size, head.root_hash)
-        self.checkpoint_file.append(note)
+        if head.tree_size in published:
+            _refuse_another_root(head.tree_size, published[head.tree_size], head.root_hash)
+        if head.tree_size < max(published, default=0):
+            self._refuse_rollback(published)
+        note = self._publish(key, head)
         try:
             with self.recorder.datastore.transaction(commit=True) as cursor:
                 cursor.execute(self.recorder.adapt(

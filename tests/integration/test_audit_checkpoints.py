@@ -238,3 +238,31 @@ def test_verify_with_follow_signs_new_events_first(kapok, saved, intruder):
 
     assert code == 0, out
     assert intruder.log.size() > size
+
+
+def test_with_the_file_gone_the_databases_own_heads_still_refuse_a_second_root(
+        kapok, saved, intruder):
+    # Only the tree is cleared: the signed heads and checkpoints stay in the database.
+    intruder.alter(77)
+    intruder.sql(("DELETE FROM kapok_merkle_nodes", {}), ("DELETE FROM kapok_merkle_leaves", {}),
+                 (f"DELETE FROM {intruder.log.recorder.tracking_table} "
+                  "WHERE application_name = :name", {"name": TRACKING_NAME}))
+    intruder.published.unlink()
+    size, published_root = size_and_root(saved)
+
+    code, _, err = kapok("audit", "follow")
+
+    assert code == 1
+    assert (f"tree size {size} was published with root {published_root} (in the database)"
+            in err)
+
+
+def test_a_head_signed_before_checkpoints_existed_gets_its_checkpoint(kapok, saved, intruder):
+    size, root = size_and_root(saved)
+    intruder.sql(("DELETE FROM kapok_checkpoints", {}))
+    intruder.published.unlink()
+
+    assert kapok("audit", "follow")[0] == 0
+
+    assert intruder.log.latest_checkpoint() == saved.read_bytes()
+    assert intruder.published.read_bytes() == saved.read_bytes() + b"\n"
