@@ -116,20 +116,30 @@ def replay(until, until_position, as_json):
 
 @audit.command()
 @click.option("--public-key", "public_key_path", type=click.Path(dir_okay=False), help="PEM public key (default: the published one).")
-@click.option("--no-follow", is_flag=True, help="Do not log new events first.")
+@click.option("--trusted-checkpoint", "trusted_paths", multiple=True, type=click.Path(dir_okay=False, exists=True), help="A checkpoint saved earlier (e.g. from /audit/checkpoint); today's log must extend it. Repeatable.")
+@click.option("--follow", "follow_first", is_flag=True, help="Log and sign new events first (verify alone writes nothing).")
+@click.option("--no-follow", is_flag=True, hidden=True, help="The default now; accepted for old scripts.")
 @json_option
-def verify(public_key_path, no_follow, as_json):
-    """Recompute every hash, the Merkle roots and signatures, and the ledger's invariants."""
-    from ledger.audit.verification import verify as verify_store
+def verify(public_key_path, trusted_paths, follow_first, no_follow, as_json):
+    """Recompute every hash, the Merkle roots and signatures, and the ledger's invariants.
+
+    Read-only unless --follow. Fails when the store holds events but no signed checkpoint,
+    when any signed root (stored, published in KAPOK_CHECKPOINT_LOG_FILE or trusted) is not
+    what the events now stored give, and when a listing's counters disagree with its
+    escrow and inventory accounts."""
+    from market.read.listing_audit import verify_with_listings
 
     ledger = open_ledger()
     public = public_key(public_key_path)
-    if not no_follow:
+    trusted = [(path, checkpoint) for path in trusted_paths
+               for checkpoint in read_checkpoints(path, public)]
+    if follow_first:
         follow_log(ledger)
     total = ledger.recorder.max_notification_id() or 0
     with progress_bar() as bar:
         task = bar.add_task("verifying events", total=total)
-        report = verify_store(ledger, public, progress=lambda position: bar.update(task, completed=position))
+        report = verify_with_listings(ledger, public, trusted=trusted,
+                                      progress=lambda position: bar.update(task, completed=position))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -137,13 +147,60 @@ def verify(public_key_path, no_follow, as_json):
             click.echo(f"FAIL {problem}")
         first, last, count = report.unlogged
         if count:
-            click.echo(f"note: positions {first}-{last} ({count} events) are not under a signed head yet")
+            click.echo(f"note: positions {first}-{last} ({count} events) are not covered by any "
+                       "signed checkpoint: inserted, or written since the last checkpoint")
         status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
         click.echo(f"{status}: {report.events:,} events, {report.heads_checked:,} signed heads "
-                   f"checked, latest tree size {report.latest_head_size:,}")
+                   f"and {report.checkpoints_checked:,} checkpoints checked ({len(trusted)} "
+                   f"trusted), latest checkpoint size {report.latest_checkpoint_size:,}")
     if not report.ok:
         raise AuditFailedError(f"verification failed: {len(report.problems)} problem(s), first: "
                                f"{report.problems[0]}")
+
+
+def read_checkpoints(path: str, public_pem: bytes) -> list:
+    """The checkpoints in a file (one or several notes), each signature checked against the
+    public key. Raises CheckpointError naming the file."""
+    from ledger.audit.checkpoint import Checkpoint, CheckpointError, NoteVerifier, split_notes
+    from ledger.settings import KAPOK_LOG_ORIGIN
+
+    origin = KAPOK_LOG_ORIGIN.read()
+    verifier = NoteVerifier.of(origin, public_pem)
+    notes = split_notes(Path(path).read_bytes())
+    if not notes:
+        raise CheckpointError(f"{path} holds no checkpoint")
+    try:
+        return [Checkpoint.parse(note, verifier, origin=origin) for note in notes]
+    except CheckpointError as error:
+        raise CheckpointError(f"trusted checkpoint {path}: {error}") from None
+
+
+@audit.command()
+@click.option("--size", type=click.IntRange(min=0), help="Tree size (default: the latest).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write it to a file (keep it: --trusted-checkpoint).")
+def checkpoint(size, output):
+    """Print a signed checkpoint (C2SP tlog-checkpoint note), the latest by default."""
+    from ledger.audit.log import AuditLog
+    from ledger.domain.errors import NotYetSignedError
+
+    log = AuditLog(open_ledger())
+    note = log.latest_checkpoint() if size is None else log.checkpoint(size)
+    if note is None:
+        raise NotYetSignedError("no checkpoint signed yet: run `kapok audit follow`")
+    if output:
+        Path(output).write_bytes(note)
+        click.echo(f"written to {output}", err=True)
+    else:
+        click.echo(note.decode(), nl=False)
+
+
+@audit.command("verifier-key")
+def verifier_key_command():
+    """Print the public key in signed-note form, <name>+<key ID>+<key>."""
+    from ledger.audit.checkpoint import verifier_key
+    from ledger.settings import KAPOK_LOG_ORIGIN
+
+    click.echo(verifier_key(KAPOK_LOG_ORIGIN.read(), public_key(None)))
 
 
 @audit.command()

@@ -109,6 +109,14 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def log_name(value: str) -> str:
+    """A transparency log's origin: signed notes admit no space or '+' in a key name."""
+    value = value.strip()
+    if any(c.isspace() or c == "+" or ord(c) < 0x20 for c in value):
+        raise ValueError("a name without spaces or '+', such as registry.example.org/log")
+    return value
+
+
 def address(*schemes: str, example: str = "") -> Callable[[str], str]:
     """A URL of one of ``schemes`` (any, if none is named) with a host; ``memory://``, the
     rate limits' store in this process, needs none."""
@@ -163,6 +171,13 @@ AGGREGATE_CACHE_MAXSIZE = setting(
 KAPOK_SIGNING_KEY_FILE = setting(
     "KAPOK_SIGNING_KEY_FILE", Path("./var/keys/tree-signing-key.pem"), path,
     "the Ed25519 key that signs audit tree heads")
+KAPOK_LOG_ORIGIN = setting(
+    "KAPOK_LOG_ORIGIN", "kapok.example/tambopata", log_name,
+    "the audit log's name in its checkpoints and the key name of their signatures (a "
+    "schema-less URL, no spaces or '+')")
+KAPOK_CHECKPOINT_LOG_FILE = setting(
+    "KAPOK_CHECKPOINT_LOG_FILE", Path("./var/checkpoints.log"), path,
+    "append-only file outside the database that receives every signed checkpoint")
 
 # --- the market -----------------------------------------------------------------------------
 

@@ -82,6 +82,15 @@ def redis_limits():
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_file_in_tmp(tmp_path):
+    """Each test's audit log publishes its checkpoints to a file of its own (processes the
+    test starts inherit it). A patch of its own: a test's ``monkeypatch.undo()`` keeps it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KAPOK_CHECKPOINT_LOG_FILE", str(tmp_path / "published-checkpoints.log"))
+        yield
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path}/kapok.db"

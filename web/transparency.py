@@ -1,9 +1,11 @@
-"""What anyone may fetch to check Kapok's audit log: the public key and the signed heads."""
+"""What anyone may fetch to check Kapok's audit log: the public key and the signed heads,
+the latter also as C2SP checkpoints (c2sp.org/tlog-checkpoint) that others' tools read."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify
 
+from ledger.audit.checkpoint import verifier_key
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog
 from ledger.domain.errors import LedgerError, NotYetSignedError
@@ -24,6 +26,23 @@ def _public_key() -> bytes:
 def public_key():
     """The Ed25519 public key that verifies every signed tree head."""
     return Response(_public_key(), mimetype="application/x-pem-file")
+
+
+@bp.get("/verifier-key")
+def note_verifier_key():
+    """The same key in signed-note form, ``<name>+<key ID>+<key>``, as Go's sumdb/note and
+    witnesses take it."""
+    key = verifier_key(AuditLog(current_app.extensions["kapok_market"]).origin, _public_key())
+    return Response(key + "\n", mimetype="text/plain")
+
+
+@bp.get("/checkpoint")
+def latest_checkpoint():
+    """The latest checkpoint: a signed note of the log's origin, size and root hash."""
+    note = AuditLog(current_app.extensions["kapok_market"]).latest_checkpoint()
+    if note is None:
+        return jsonify(code=404, status="Not Found", message="no checkpoint signed yet"), 404
+    return Response(note, mimetype="text/plain")
 
 
 @bp.get("/tree-head")

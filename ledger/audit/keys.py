@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -25,6 +26,26 @@ def signing_key_file(environ=None) -> Path:
 def public_key_file(private_key_file: Path) -> Path:
     """Where the public half is published, beside the private key."""
     return private_key_file.with_name(private_key_file.stem + ".pub.pem")
+
+
+def raw_public_key(public_pem: bytes) -> bytes:
+    """The 32 bytes of an Ed25519 public key given in PEM; raises SigningKeyError."""
+    try:
+        key = serialization.load_pem_public_key(public_pem)
+    except ValueError as error:
+        raise SigningKeyError(f"not a PEM public key: {error}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyError("the public key is not an Ed25519 key")
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def ed25519_verifies(public_raw: bytes, message: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is the Ed25519 signature of ``message`` by that key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def key_id(public_pem: bytes) -> str:

@@ -2,23 +2,34 @@
 
 A follow-along process reads the notification log from its tracked position, appends each
 event's leaf hash, stores the perfect-subtree nodes it completes, and signs a new tree head
-for each page; nodes, leaves, the head and the position commit in one transaction, so a
-restart resumes exactly where the last page ended.
+and checkpoint for each page; nodes, leaves, the head, the checkpoint and the position commit
+in one transaction, so a restart resumes exactly where the last page ended.
+
+A checkpoint, once signed, is never contradicted: it is appended to the checkpoint file
+outside the database before it is stored, and the follower refuses to sign a page whose tree
+gives another root for a size already published (in the file or the database), or to sign a
+smaller tree than the largest published. A log rebuilt from its events (a restore without
+the audit tables) signs again only once it has reached, with the same roots, the size last
+published.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from ledger.audit.checkpoint import EquivocationError, sign_checkpoint
 from ledger.audit.keys import SigningKey
-from ledger.audit.merkle import Frontier, consistency_proof, inclusion_proof
+from ledger.audit.merkle import Frontier, consistency_proof, inclusion_proof, root
+from ledger.audit.published import CheckpointFile
 from ledger.audit.verifier import leaf_hash, leaf_input, tree_head_message
 from ledger.domain.errors import UnknownTreeHeadError
 from ledger.adapters.sql_recorders import tables_recorder
+from ledger.settings import KAPOK_LOG_ORIGIN
 
 TRACKING_NAME = "kapok_audit_log"
 PAGE_SIZE = 1000
@@ -32,6 +43,9 @@ TABLES = [
     """CREATE TABLE IF NOT EXISTS kapok_tree_heads (
         tree_size BIGINT PRIMARY KEY, root_hash {blob} NOT NULL, timestamp_ms BIGINT NOT NULL,
         signature {blob} NOT NULL, key_id TEXT NOT NULL, last_position BIGINT NOT NULL)""",
+    # The signed note of each checkpoint, byte for byte (ledger/audit/checkpoint.py).
+    """CREATE TABLE IF NOT EXISTS kapok_checkpoints (
+        tree_size BIGINT PRIMARY KEY, note {blob} NOT NULL)""",
 ]
 
 
@@ -43,6 +57,7 @@ class TreeHead:
     signature: bytes
     key_id: str
     last_position: int
+    checkpoint: bytes | None = None  # the same tree head as a signed note
 
     @property
     def message(self) -> bytes:
@@ -57,6 +72,8 @@ class TreeHead:
             "signature": self.signature.hex(), "key_id": self.key_id,
             "last_position": self.last_position,
         }
+        if self.checkpoint is not None:
+            head["checkpoint"] = self.checkpoint.decode()
         if public_pem is not None:
             head["public_key"] = public_pem.decode()
         return head
@@ -69,22 +86,31 @@ def notification_leaf(notification) -> bytes:
 
 
 class AuditLog:
-    def __init__(self, app):
+    def __init__(self, app, origin: str | None = None,
+                 checkpoint_file: CheckpointFile | None = None):
         self.app = app
         self.recorder = tables_recorder(app.store, "AuditLogRecorder", TABLES)
+        self.origin = origin or KAPOK_LOG_ORIGIN.read()
+        self.checkpoint_file = checkpoint_file or CheckpointFile()
 
     # --- the follow-along process ---------------------------------------------------------
     def follow(self, key: SigningKey, progress=None, page_size: int = PAGE_SIZE) -> TreeHead | None:
-        """Logs every stored event not yet in the tree, signing a head per page.
+        """Logs every stored event not yet in the tree, signing a head and checkpoint per page.
 
-        Returns the latest head (None for an empty store)."""
+        Returns the latest head (None for an empty store). Raises EquivocationError, having
+        signed nothing, where the events now stored contradict a published checkpoint."""
+        published = self.checkpoint_file.roots(key.public_pem)
+        self._check_stored_tree(published)
+        self._sign_missing_checkpoint(key, published)
         while True:
             position = self.recorder.max_tracking_id(TRACKING_NAME) or 0
             page = self.app.recorder.select_notifications(start=position + 1, limit=page_size)
             if not page:
+                self._refuse_rollback(published)
                 return self.latest_head()
             size = self.size()
             frontier = Frontier.load(self, size)
+            pending = PendingNodes(self)
             statements = []
             for notification in page:
                 statements.append((
@@ -92,24 +118,88 @@ class AuditLog:
                     {"index": frontier.size, "position": notification.id},
                 ))
                 for level, index, digest in frontier.append(notification_leaf(notification)):
+                    pending.put(level, index, digest)
                     statements.append((
                         "INSERT INTO kapok_merkle_nodes VALUES (:level, :index, :hash)",
                         {"level": level, "index": index, "hash": digest},
                     ))
-            head = self._sign(key, frontier, page[-1].id)
-            statements.append((
-                "INSERT INTO kapok_tree_heads VALUES (:size, :root, :ts, :signature, :key_id, "
-                ":last_position)",
-                {"size": head.tree_size, "root": head.root_hash, "ts": head.timestamp_ms,
-                 "signature": head.signature, "key_id": head.key_id,
-                 "last_position": head.last_position},
-            ))
+            stored = self._stored_roots(size, frontier.size)
+            signed = {**published, **stored}
+            for tree_size in sorted(s for s in signed if size < s <= frontier.size):
+                _refuse_another_root(tree_size, signed[tree_size], root(pending, tree_size))
+            if frontier.size >= max(published, default=0) and frontier.size not in stored:
+                statements += self._signed(key, frontier, page[-1].id)
             try:
                 self.recorder.write(statements, Tracking(TRACKING_NAME, page[-1].id))
             except IntegrityError:
                 continue  # another follower logged this page first; go on from its position
             if progress:
                 progress(len(page))
+
+    def _signed(self, key: SigningKey, frontier: Frontier, last_position: int) -> list:
+        """The statements storing a new head and checkpoint, the latter published first."""
+        head = self._sign(key, frontier, last_position)
+        note = self._publish(key, head)
+        return [
+            ("INSERT INTO kapok_tree_heads VALUES (:size, :root, :ts, :signature, :key_id, "
+             ":last_position)",
+             {"size": head.tree_size, "root": head.root_hash, "ts": head.timestamp_ms,
+              "signature": head.signature, "key_id": head.key_id,
+              "last_position": head.last_position}),
+            ("INSERT INTO kapok_checkpoints VALUES (:size, :note)",
+             {"size": head.tree_size, "note": note}),
+        ]
+
+    def _check_stored_tree(self, published: dict[int, tuple[bytes, str]]) -> None:
+        """The stored tree must still give the largest published checkpoint it covers."""
+        size = self.size()
+        covered = [tree_size for tree_size in published if tree_size <= size]
+        if covered:
+            tree_size = max(covered)
+            _refuse_another_root(tree_size, published[tree_size], root(self, tree_size))
+
+    def _refuse_rollback(self, published: dict[int, tuple[bytes, str]]) -> None:
+        size, largest = self.size(), max(published, default=0)
+        if size < largest:
+            raise EquivocationError(
+                f"refusing to sign: a checkpoint of tree size {largest} (root "
+                f"{_b64(published[largest][0])}) was published in {published[largest][1]}, "
+                f"but the store now holds only {size} events: the log was rolled back")
+
+    def _stored_roots(self, after: int, up_to: int) -> dict[int, tuple[bytes, str]]:
+        """Roots the database holds signed for tree sizes in (after, up_to]."""
+        rows = self.recorder.query(
+            "SELECT tree_size, root_hash FROM kapok_tree_heads "
+            "WHERE tree_size > :after AND tree_size <= :up_to", {"after": after, "up_to": up_to})
+        return {row["tree_size"]: (bytes(row["root_hash"]), "the database") for row in rows}
+
+    def _publish(self, key: SigningKey, head: TreeHead) -> bytes:
+        """The head's checkpoint, appended to the checkpoint file unless already there
+        (after a commit that failed: Ed25519 signs the same note again)."""
+        note = sign_checkpoint(key, self.origin, head.tree_size, head.root_hash)
+        if note not in self.checkpoint_file.notes():
+            self.checkpoint_file.append(note)  # published before stored, never the other way
+        return note
+
+    def _sign_missing_checkpoint(self, key: SigningKey,
+                                 published: dict[int, tuple[bytes, str]]) -> None:
+        """Signs the checkpoint of the latest head if it has none (heads signed before
+        checkpoints existed), unless that would contradict or roll back a published one."""
+        head = self.latest_head()
+        if head is None or head.checkpoint is not None:
+            return
+        if head.tree_size in published:
+            _refuse_another_root(head.tree_size, published[head.tree_size], head.root_hash)
+        if head.tree_size < max(published, default=0):
+            self._refuse_rollback(published)
+        note = self._publish(key, head)
+        try:
+            with self.recorder.datastore.transaction(commit=True) as cursor:
+                cursor.execute(self.recorder.adapt(
+                    "INSERT INTO kapok_checkpoints VALUES (:size, :note)"),
+                    {"size": head.tree_size, "note": note})
+        except IntegrityError:
+            pass  # another follower signed it first
 
     @staticmethod
     def _sign(key: SigningKey, frontier: Frontier, last_position: int) -> TreeHead:
@@ -134,19 +224,34 @@ class AuditLog:
         return 0 if last is None else last + 1
 
     def heads(self) -> list[TreeHead]:
-        rows = self.recorder.query("SELECT * FROM kapok_tree_heads ORDER BY tree_size", {})
+        rows = self.recorder.query(f"{_HEADS} ORDER BY h.tree_size", {})
         return [_head(row) for row in rows]
 
     def latest_head(self) -> TreeHead | None:
-        rows = self.recorder.query(
-            "SELECT * FROM kapok_tree_heads ORDER BY tree_size DESC LIMIT 1", {}
-        )
+        rows = self.recorder.query(f"{_HEADS} ORDER BY h.tree_size DESC LIMIT 1", {})
         return _head(rows[0]) if rows else None
 
-    def head(self, tree_size: int) -> TreeHead:
+    def latest_checkpoint(self) -> bytes | None:
+        """The signed note of the largest checkpoint, byte for byte."""
         rows = self.recorder.query(
-            "SELECT * FROM kapok_tree_heads WHERE tree_size = :size", {"size": tree_size}
-        )
+            "SELECT note FROM kapok_checkpoints ORDER BY tree_size DESC LIMIT 1", {})
+        return bytes(rows[0]["note"]) if rows else None
+
+    def checkpoint(self, tree_size: int) -> bytes:
+        """The signed note of the checkpoint of ``tree_size``; raises UnknownTreeHeadError."""
+        rows = self.recorder.query("SELECT note FROM kapok_checkpoints WHERE tree_size = :size",
+                                   {"size": tree_size})
+        if not rows:
+            raise UnknownTreeHeadError(f"no checkpoint of size {tree_size}")
+        return bytes(rows[0]["note"])
+
+    def checkpoint_notes(self) -> list[bytes]:
+        """Every stored checkpoint's signed note, smallest tree first."""
+        rows = self.recorder.query("SELECT note FROM kapok_checkpoints ORDER BY tree_size", {})
+        return [bytes(row["note"]) for row in rows]
+
+    def head(self, tree_size: int) -> TreeHead:
+        rows = self.recorder.query(f"{_HEADS} WHERE h.tree_size = :size", {"size": tree_size})
         if not rows:
             raise UnknownTreeHeadError(f"no signed tree head of size {tree_size}")
         return _head(rows[0])
@@ -183,6 +288,39 @@ class AuditLog:
         return consistency_proof(self, size1, size2)
 
 
+class PendingNodes:
+    """Nodes of a page not yet committed, read before the stored ones."""
+
+    def __init__(self, stored) -> None:
+        self.stored = stored
+        self._nodes: dict[tuple[int, int], bytes] = {}
+
+    def put(self, level: int, index: int, hash_: bytes) -> None:
+        self._nodes[level, index] = hash_
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self._nodes.get((level, index))
+        return found if found is not None else self.stored.node(level, index)
+
+
+def _refuse_another_root(tree_size: int, published: tuple[bytes, str], now: bytes) -> None:
+    if now != published[0]:
+        raise EquivocationError(
+            f"refusing to sign: tree size {tree_size} was published with root "
+            f"{_b64(published[0])} (in {published[1]}), but the events now stored give root "
+            f"{_b64(now)} for that size: the logged events were changed")
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+_HEADS = ("SELECT h.*, c.note FROM kapok_tree_heads h "
+          "LEFT JOIN kapok_checkpoints c ON c.tree_size = h.tree_size")
+
+
 def _head(row) -> TreeHead:
+    note = row["note"]
     return TreeHead(row["tree_size"], bytes(row["root_hash"]), row["timestamp_ms"],
-                    bytes(row["signature"]), row["key_id"], row["last_position"])
+                    bytes(row["signature"]), row["key_id"], row["last_position"],
+                    None if note is None else bytes(note))

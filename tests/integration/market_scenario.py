@@ -20,6 +20,7 @@ from market.domain.orders import RESERVED
 from market.domain.payments import SUCCEEDED, PaymentEvent
 from market.domain.proceeds import FARMERS, FarmDetails
 from market.domain.reservations import validate_holds
+from market.read.listing_audit import listing_violations
 
 PROJECT, VINTAGE = "KAP-AF-01", 2022
 HELD = 10_200  # the demo issues 12,000 t of this vintage; 15% go to the buffer pool
@@ -109,6 +110,7 @@ def assert_sound(app: Marketplace) -> None:
     listings = app.listings()
     assert [problem for listing in listings for problem in validate_listing(listing)] == []
     assert state.totals_by_status().get("reserved", 0) == sum(l.reserved for l in listings)
+    assert listing_violations(app) == []
     # Pages of orders are read from the order book alone, so it must carry every field.
     rows, _ = app.caught_up_view().orders(limit=10**6)
     for row in rows:

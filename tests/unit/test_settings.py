@@ -93,6 +93,8 @@ def test_a_reader_may_give_its_own_default_for_an_unset_setting():
     ("KAPOK_RATELIMIT_STORAGE_URI", "redis://:secret@cache:6379/2", "redis://:secret@cache:6379/2"),
     ("KAPOK_RATELIMIT_STORAGE_URI", "memory://", "memory://"),
     ("KAPOK_SIGNING_KEY_FILE", "/keys/heads.pem", Path("/keys/heads.pem")),
+    ("KAPOK_LOG_ORIGIN", " registry.example.org/audit ", "registry.example.org/audit"),
+    ("KAPOK_CHECKPOINT_LOG_FILE", "/srv/log/checkpoints", Path("/srv/log/checkpoints")),
     ("POSTGRES_POOL_SIZE", "3", 3),
     ("AGGREGATE_CACHE_MAXSIZE", "0", 0),
 ])
@@ -109,6 +111,8 @@ def test_a_setting_reads_its_value_as_its_type(name, text, value):
     ("KAPOK_VIEW_WAIT_SECONDS", "nan"),
     ("KAPOK_ENV", "staging"),
     ("KAPOK_PUBLIC_URL", "kapok.example"),
+    ("KAPOK_LOG_ORIGIN", "kapok registry"),
+    ("KAPOK_LOG_ORIGIN", "kapok+registry"),
     ("KAPOK_STRIPE_JS_URL", "ftp://js.example/v3/"),
     ("KAPOK_RATELIMIT_STORAGE_URI", "localhost:6379"),
     ("POSTGRES_POOL_SIZE", "0"),

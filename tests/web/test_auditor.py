@@ -389,3 +389,25 @@ def test_using_every_page_changes_nothing_in_the_store(auditor, market, logged):
         assert auditor.get(path).status_code == 200, path
     assert post_form(auditor, "/auditor/verify", {}).status_code == 200
     assert (market.recorder.max_notification_id(), log.heads()) == before
+
+
+# --- checkpoints, for anyone's tools ----------------------------------------------------------
+
+
+def test_the_latest_checkpoint_is_public_text_signed_by_the_published_note_key(anonymous, logged):
+    from ledger.audit.checkpoint import Checkpoint, NoteVerifier
+
+    response = anonymous.get("/audit/checkpoint")
+    key = anonymous.get("/audit/verifier-key")
+
+    assert response.status_code == 200 and key.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    verifier = NoteVerifier.parse(key.get_data(as_text=True))
+    checkpoint = Checkpoint.parse(response.get_data(), verifier, origin=verifier.name)
+    assert (checkpoint.tree_size, checkpoint.root_hash) == (logged.tree_size, logged.root_hash)
+    assert anonymous.get("/audit/tree-head").get_json()["checkpoint"] == checkpoint.text
+
+
+def test_no_checkpoint_before_the_log_is_signed(anonymous, market):
+    response = anonymous.get("/audit/checkpoint")
+    assert response.status_code == 404 and "no checkpoint" in response.get_data(as_text=True)

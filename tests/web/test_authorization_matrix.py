@@ -80,6 +80,8 @@ PUBLIC = [
     ("POST", "/logout", {}, ANYONE_ACTS),
     ("GET", "/audit/public-key.pem", {}, EVERYONE),
     ("GET", "/audit/tree-head", {}, EVERYONE),
+    ("GET", "/audit/checkpoint", {}, EVERYONE),
+    ("GET", "/audit/verifier-key", {}, EVERYONE),
     ("GET", "/audit/proofs/<retirement_id>.json", {"retirement_id": "retirement_b"}, EVERYONE),
     ("POST", "/webhooks/payments", {}, (BAD_REQUEST,) * 5),
 ]

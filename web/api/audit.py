@@ -10,7 +10,7 @@ from ledger.audit.export import event_fields
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog, notification_leaf
 from ledger.audit.proofs import retirement_proof
-from ledger.audit.verification import verify
+from market.read.listing_audit import verify_with_listings
 from web.api.access import token_required
 from web.api.pagination import ApiBlueprint, page_of
 from web.api.schemas import (
@@ -105,11 +105,11 @@ class Verification(MethodView):
     @bp.refuses(404)
     def get(self):
         """Re-derives everything from the store: every event against the log, every signed
-        head's root and signature, and the ledger's invariants (one pass; slow on big
-        stores). Returns the summary and the first problems."""
+        head's and checkpoint's root and signature, the ledger's invariants and the listings'
+        counters (one pass; slow on big stores). Returns the summary and the first problems."""
         key = public_key()
         if key is None:
             abort(404, description="no signing key is configured")
-        report = verify(market(), key).as_dict()
+        report = verify_with_listings(market(), key).as_dict()
         return {**report, "problem_count": len(report["problems"]),
                 "problems": report["problems"][:MAX_PROBLEMS]}

@@ -366,6 +366,7 @@ class TreeHeadSchema(Schema):
     signature = Text()
     key_id = Text()
     last_position = fields.Integer()
+    checkpoint = Text()
     public_key = Text()
 
 
