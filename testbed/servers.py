@@ -94,10 +94,17 @@ def start_worker(env: dict, workdir: str, root: Path = ROOT,
     """``kapok worker`` beside the server, as the Procfile runs it (the code of ``root``):
     the read model's only writer, which every request that saved waits for."""
     with open(Path(workdir) / f"{name}.log", "w") as log:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=root,
+        return subprocess.Popen([sys.executable, "-m", command_line_module(root), "worker"],
+                                cwd=root,
                                 env={**env, "PYTHONPATH": str(root)}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_die_with_parent)
+
+
+def command_line_module(root: Path) -> str:
+    """The module that runs ``kapok`` in the checkout at ``root`` (``web.cli`` in checkouts
+    from before the command line had a package of its own)."""
+    return "cli" if (Path(root) / "cli" / "__main__.py").exists() else "web.cli"
 
 
 def stop_worker(worker: subprocess.Popen) -> None:
