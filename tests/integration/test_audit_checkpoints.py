@@ -12,26 +12,19 @@ import base64
 
 import pytest
 
-from cli import main
 from ledger.audit.log import TRACKING_NAME, AuditLog, notification_leaf
 from ledger.audit.merkle import Frontier
 from ledger.read.replay import stored_notifications
 from market.application import Marketplace
+from tests.integration.command_line import in_process
 from tests.integration.tampering import Store, position_of
 
 
 @pytest.fixture
 def kapok(database_url, tmp_path, monkeypatch, capsys):
     """Runs ``kapok ARGS...`` in-process on this test's store; returns (code, out, err)."""
-    monkeypatch.setenv("KAPOK_DATABASE_URL", database_url)
-    monkeypatch.setenv("KAPOK_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing.pem"))
-
-    def run(*args: str):
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return in_process(monkeypatch, capsys, database_url,
+                      KAPOK_SIGNING_KEY_FILE=str(tmp_path / "keys" / "signing.pem"))
 
 
 @pytest.fixture

@@ -14,19 +14,13 @@ from ledger.application import Ledger
 from market.application import Marketplace
 from market.demo import LISTINGS, SALES
 from cli import main
+from tests.integration.command_line import in_process
 
 
 @pytest.fixture
 def kapok(sqlite_url, monkeypatch, capsys):
     """Runs ``kapok ARGS...`` in-process on a fresh SQLite store; returns (code, out, err)."""
-    monkeypatch.setenv("KAPOK_DATABASE_URL", sqlite_url)
-
-    def run(*args: str):
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return in_process(monkeypatch, capsys, sqlite_url)
 
 
 @pytest.fixture
