@@ -108,13 +108,14 @@ class _TablesRecorder:
             self._write_range(cursor, name, first, last, statements)
 
     def _write_range(self, cursor, name: str, first: int, last: int,
-                     statements: Iterable[Statement]) -> None:
+                     statements: Iterable[Statement], settle=lambda: None) -> None:
         for setting in self.projection_settings:
             cursor.execute(setting)
         self._insert_tracking(cursor, Tracking(name, first))
         for sql, params in statements:
             cursor.execute(self.adapt(sql), params)
         if last != first:
+            settle()
             self._insert_tracking(cursor, Tracking(name, last))
 
     def query(self, sql: str, params: dict[str, Any]) -> list:
@@ -200,9 +201,12 @@ def _postgres_base():
                         statements: Iterable[Statement]) -> None:
             # In psycopg's pipeline the statements go out together: a round trip for each
             # answer waited for (the two tracking checks, the commit), not one per statement.
+            # Every statement's result is received (``sync``, inside the transaction) before
+            # the last tracking statement, so the read of its answer cannot meet an earlier
+            # statement's result.
             with self.datastore.transaction(commit=True) as cursor, \
-                    cursor.connection.pipeline():
-                self._write_range(cursor, name, first, last, statements)
+                    cursor.connection.pipeline() as pipeline:
+                self._write_range(cursor, name, first, last, statements, pipeline.sync)
 
     return PostgresTablesRecorder
 
