@@ -146,15 +146,16 @@ class Store(Application[UUID]):
         self._unit.saved_position = None
 
     # --- the unit of work ----------------------------------------------------------------
-    def run(self, name: str, payload: dict, key: str | None, command: Callable,
+    def run(self, name: str, fields: dict, key: str | None, command: Callable,
             hot: Sequence[UUID] = ()) -> dict:
         """Runs ``command`` (returning changed aggregates and a result) and saves atomically,
         retrying on a concurrent write; under an idempotency key, a repeat returns the first
-        result and changes nothing. ``hot`` names aggregates that most commands of this kind
+        result and changes nothing, and the command's named ``fields`` tell a repeat from a
+        different command under the same key. ``hot`` names aggregates that most commands of this kind
         change (a listing every sale touches): see ``_taking_turns``."""
         if key is not None:
             check_key(key)
-        digest = fingerprint(name, payload) if key is not None else None
+        digest = fingerprint(name, fields) if key is not None else None
         if getattr(self._unit, "aggregates", None) is not None:
             raise RuntimeError(f"{name}: commands do not nest; load and save in one command")
         for attempt in range(MAX_ATTEMPTS):

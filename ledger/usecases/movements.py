@@ -1,4 +1,5 @@
-"""What transfers, retirements and cancellations share: choosing the serials to move."""
+"""What the commands that move serials share: choosing them, and moving them between two
+loaded accounts (transfers, and the market's escrows and deliveries)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ledger.domain.accounts import Account
 from ledger.domain.errors import (CreditsAlreadyRetiredError, CreditsCancelledError,
                                   InsufficientCreditsError, InvalidCommandError,
                                   SerialsNotHeldError)
+from ledger.domain.ids import public_id
 from ledger.domain.quantities import check_quantity
 from ledger.domain.serials import SerialBlock, SerialRange, total_quantity
 
@@ -44,6 +46,14 @@ def pick(view, account: Account, quantity: int | None, serials: SerialRange | No
         ) from None
     except InsufficientCreditsError as error:
         raise InsufficientCreditsError(f"{account.name}: {error}") from None
+
+
+def move(blocks: list[SerialBlock], source: Account, target: Account) -> str:
+    """Both halves of a transfer between two loaded accounts; returns its reference."""
+    reference = public_id("KAP-TRF")
+    source.send(blocks, target.name, reference)
+    target.receive(blocks, source.name, reference)
+    return reference
 
 
 def movement_result(id_name: str, id_value: str, blocks: Iterable[SerialBlock],

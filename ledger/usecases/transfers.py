@@ -5,9 +5,8 @@ from __future__ import annotations
 from ledger.adapters.store import StaleReadError
 from ledger.domain.accounts import BUFFER, account_id
 from ledger.domain.errors import AccountKindError, InvalidCommandError, InvalidSerialError
-from ledger.domain.ids import public_id
 from ledger.domain.serials import SerialRange
-from ledger.usecases.movements import check_amount, movement_result, pick
+from ledger.usecases.movements import check_amount, move, movement_result, pick
 
 
 class Transfers:
@@ -29,10 +28,8 @@ class Transfers:
             if receiver.kind == BUFFER:
                 raise AccountKindError("credits go into the buffer pool only at issuance")
             blocks = pick(self.view, sender, quantity, serials)
-            transfer_id = public_id("KAP-TRF")
-            sender.send(blocks, receiver.name, transfer_id)
             try:
-                receiver.receive(blocks, sender.name, transfer_id)
+                transfer_id = move(blocks, sender, receiver)
             except InvalidSerialError:
                 # The receiver already holds serials the sender still shows: one of the two
                 # was loaded before a concurrent save. Nothing is saved; run again.

@@ -28,7 +28,7 @@ from market.domain.proceeds import (SaleProceeds, benefit_rule_id, farm_id, proc
 from market.domain.reservations import holds_id
 from market.domain.roster import FarmRoster
 from market.usecases.listings import listing_ids
-from market.usecases.moves import move
+from ledger.usecases.movements import move
 
 REFUND_DUE = "late payment: refund due"
 MISMATCH = "mismatch"

@@ -10,7 +10,7 @@ from ledger.domain.serials import SerialBlock
 from market.domain.orders import FULFILLED, PAID, REFUNDED, IllegalTransitionError, Order
 from market.domain.payments import DISPUTE_LOST, PaymentEvent
 from market.domain.proceeds import SaleProceeds
-from market.usecases.moves import move
+from ledger.usecases.movements import move
 from market.usecases.orders import check_reason
 
 # What a refund does with delivered credits (see Refunds._undo_sale).

@@ -11,7 +11,7 @@ from market.domain.listings import Listing, NotEnoughAvailableError
 from market.domain.orders import RESERVED, Order
 from market.domain.reservations import (ReservationCaps, ReservationHolds, ReservationPolicy,
                                         holds_id)
-from market.usecases.moves import move
+from ledger.usecases.movements import move
 
 
 class Reservations:
