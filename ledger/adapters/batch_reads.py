@@ -10,6 +10,8 @@ cheap, and it reads one aggregate at a time (``Store.load``).
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any, Iterable, Mapping
 from uuid import UUID
 
@@ -74,12 +76,9 @@ def events_after(recorder, after: Mapping[UUID, int], probe: Iterable[UUID],
         rows = recorder.take_turns_and_read(connection, timeout, keys, ids, versions, limits)
     elif not ids:
         return found
-    elif connection is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(_statement(recorder), [ids, versions, limits], prepare=True)
-            rows = cursor.fetchall()
     else:
-        with recorder.datastore.get_connection() as pooled, pooled.cursor() as cursor:
+        with (contextlib.nullcontext(connection) if connection is not None
+              else recorder.datastore.get_connection()) as reading, reading.cursor() as cursor:
             cursor.execute(_statement(recorder), [ids, versions, limits], prepare=True)
             rows = cursor.fetchall()
     for row in rows:

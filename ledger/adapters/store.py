@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, OperationalError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from ledger.adapters.batch_reads import events_after, supports_batch_reads
 from ledger.adapters.moved_modules import LEDGER_MOVES, register_moved_modules
@@ -35,9 +35,6 @@ from ledger.read.view import LedgerView
 from ledger.settings import AGGREGATE_CACHE_MAXSIZE, database_url, persistence_env
 
 MAX_ATTEMPTS = 30
-# A command's turns wait for a pooled connection at most this many times the pool's timeout,
-# with these pauses between.
-CONNECTION_ATTEMPTS, CONNECTION_PAUSE = 3, 0.2
 # An aggregate not in memory with fewer events than this comes whole with a command's batch
 # read; a longer one is loaded on its own, from its latest snapshot.
 WHOLE_BELOW = 16
@@ -198,9 +195,7 @@ class Store(Application[UUID]):
             yield
             return
         keys = sorted({_lock_key(aggregate_id) for aggregate_id in hot})
-        with contextlib.ExitStack() as held:
-            connection = self._pooled_connection(held)
-            held.enter_context(holding(connection))
+        with self.recorder.datastore.get_connection() as connection, holding(connection):
             # Taken by the command's first batch read, in the same statement (prefetch).
             # A turn not granted within TURN_TIMEOUT (something holds it far longer than a
             # command takes) fails the command, rather than leave it waiting for ever: the
@@ -211,19 +206,6 @@ class Store(Application[UUID]):
                 yield
             finally:
                 self._unit.turn = self._unit.held = None
-
-    def _pooled_connection(self, stack: contextlib.ExitStack):
-        """A connection of the pool, held until ``stack`` closes. When every one is in use,
-        asked for again a few times (as eventsourcing asks again for a read's), so that a
-        busy moment is waited out rather than refused, within the web's bound."""
-        for attempt in range(CONNECTION_ATTEMPTS):
-            try:
-                return stack.enter_context(self.recorder.datastore.get_connection())
-            except OperationalError:
-                if attempt + 1 == CONNECTION_ATTEMPTS:
-                    raise
-                time.sleep(CONNECTION_PAUSE)
-        raise AssertionError("unreachable")
 
     def load(self, aggregate_id: UUID):
         """The aggregate, loaded once per command: a command that touches an aggregate twice
