@@ -103,7 +103,7 @@ def read_export(stream: TextIO, project_id: int | None = None
     Raises ExportFormatError, possibly after some rows, when the file is not a Verra export."""
     lines = _Lines(stream)
     reader = csv.reader(lines, strict=True)
-    columns = _header(reader)
+    columns, width = _header(reader)
     while True:
         start = lines.count + 1
         try:
@@ -114,7 +114,7 @@ def read_export(stream: TextIO, project_id: int | None = None
             raise ExportFormatError(f"line {start}: not CSV: {error}") from None
         if not any(cell.strip() for cell in cells):
             continue
-        yield _row(start, cells, columns, project_id)
+        yield _row(start, cells, columns, width, project_id)
 
 
 class _Lines:
@@ -143,8 +143,8 @@ class _Lines:
         return line
 
 
-def _header(reader) -> dict[str, int]:
-    """The position of each export column, from the first row."""
+def _header(reader) -> tuple[dict[str, int], int]:
+    """The position of each export column, and the number of columns, from the first row."""
     try:
         names = next(reader)
     except StopIteration:
@@ -163,22 +163,22 @@ def _header(reader) -> dict[str, int]:
     if twice:
         raise ExportFormatError("the header names the column(s) " + ", ".join(
             repr(name) for name in twice) + " twice")
-    return {name: names.index(name) for name in EXPORT_COLUMNS}
+    return {name: names.index(name) for name in EXPORT_COLUMNS}, len(names)
 
 
-def _row(line: int, cells: list[str], columns: dict[str, int], project_id: int | None
-         ) -> ExportRow | RefusedRow | SkippedRow:
-    if len(cells) != len(columns) and len(cells) <= max(columns.values()):
-        serial = cells[columns["Serial Number"]] if len(cells) > columns["Serial Number"] else ""
-        return RefusedRow(line, serial.strip()[:200],
-                          f"the row has {len(cells)} fields, the header {len(columns)}")
-    serial = cells[columns["Serial Number"]].strip()
+def _row(line: int, cells: list[str], columns: dict[str, int], width: int,
+         project_id: int | None) -> ExportRow | RefusedRow | SkippedRow:
+    position = columns["Serial Number"]
+    serial = cells[position].strip() if position < len(cells) else ""
+    if len(cells) != width:
+        return RefusedRow(line, serial[:200], f"the row has {len(cells)} fields, the header "
+                                              f"{width}")
     try:
         # Only the ID is read from another project's row: those are counted, not checked.
         row_project = _project_id(cells[columns["ID"]].strip())
         if project_id is not None and row_project != project_id:
             return SkippedRow(line, row_project)
-        cell = {name: cells[position].strip() for name, position in columns.items()}
+        cell = {name: cells[at].strip() for name, at in columns.items()}
         return _checked_row(line, cell, row_project)
     except LedgerError as error:
         return RefusedRow(line, serial[:200], str(error))

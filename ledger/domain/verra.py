@@ -99,7 +99,7 @@ def parse_verra_serial(text: str) -> VerraSerial:
     """Reads a Verra serial in either format; raises InvalidSerialError saying what is wrong."""
     if not isinstance(text, str):
         raise InvalidSerialError("a Verra serial must be text")
-    shown = text[:60] + ("..." if len(text) > 60 else "")
+    shown = text[:100] + ("..." if len(text) > 100 else "")
     if len(text) > MAX_VERRA_SERIAL_TEXT:
         raise InvalidSerialError(
             f"Verra serial {shown!r} is too long: {len(text):,} characters, "
