@@ -13,7 +13,10 @@ from ledger.usecases.accounts import Accounts
 from ledger.usecases.cancellations import Cancellations
 from ledger.usecases.issuance import Issuing
 from ledger.usecases.projects import Projects
+from ledger.usecases.reconciliation import Reconciliation
+from ledger.usecases.registry_imports import RegistryImports
 from ledger.usecases.retirements import Retirements
+from ledger.usecases.sale_side import NothingSold, SaleSide
 from ledger.usecases.transfers import Transfers
 
 
@@ -60,11 +63,14 @@ class StoreBacked:
         self.store.close()
 
 
-class Ledger(StoreBacked, Projects, Accounts, Issuing, Transfers, Retirements, Cancellations):
-    """Kapok's carbon registry: projects, issuance, transfer, retirement, cancellation."""
+class Ledger(StoreBacked, Projects, Accounts, Issuing, Transfers, Retirements, Cancellations,
+             RegistryImports, Reconciliation):
+    """Kapok's carbon registry: projects, issuance, transfer, retirement, cancellation, and
+    the projects it mirrors from another registry of record (imports, reconciliation)."""
 
     store_class = Store
 
     def __init__(self, env: dict | None = None, database: str | None = None,
-                 store: Store | None = None):
+                 store: Store | None = None, sale_side: SaleSide | None = None):
         self.store = store or self.store_class(env=env, database=database)
+        self.sale_side = sale_side or NothingSold()

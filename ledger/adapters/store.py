@@ -31,6 +31,7 @@ from ledger.domain.accounts import Account
 from ledger.domain.commands import CommandRecord, check_key, command_record_id, fingerprint
 from ledger.domain.errors import ConcurrencyError
 from ledger.domain.issuance import SerialCounter
+from ledger.domain.mirror import MirroredVintage
 from ledger.read.view import LedgerView
 from ledger.settings import AGGREGATE_CACHE_MAXSIZE, database_url, persistence_env
 
@@ -77,7 +78,7 @@ class Store(Application[UUID]):
 
     name = "kapok"
     # Accounts are touched by every sale: load them from a recent snapshot.
-    snapshotting_intervals = {Account: 100, SerialCounter: 100}
+    snapshotting_intervals = {Account: 100, SerialCounter: 100, MirroredVintage: 100}
     transcodings = tuple(LEDGER_TRANSCODINGS)
     moved_modules = LEDGER_MOVES
 

@@ -28,11 +28,16 @@ INVENTORY = "inventory"  # an operator's stock for sale
 HOLDING = "holding"  # a buyer's or partner's account
 BUFFER = "buffer"  # the pooled non-permanence buffer: never traded
 ESCROW = "escrow"  # tonnes reserved for a pending order
-ACCOUNT_KINDS = (INVENTORY, HOLDING, BUFFER, ESCROW)
+# Mirrored serials that their registry of record shows retired or cancelled while Kapok held
+# them: taken out of trade until an operator resolves the double count.
+QUARANTINE = "quarantine"
+ACCOUNT_KINDS = (INVENTORY, HOLDING, BUFFER, ESCROW, QUARANTINE)
 
 # The status a tonne has while it sits in an account of each kind.
-STATUS_BY_KIND = {INVENTORY: "held", HOLDING: "held", BUFFER: "buffer", ESCROW: "reserved"}
+STATUS_BY_KIND = {INVENTORY: "held", HOLDING: "held", BUFFER: "buffer", ESCROW: "reserved",
+                  QUARANTINE: "quarantined"}
 BUFFER_POOL = "buffer-pool"
+REGISTRY_QUARANTINE = "registry-quarantine"
 MAX_NAME_LENGTH = 64
 
 
@@ -94,6 +99,10 @@ class Account(Aggregate):
                 f"account {self.name} is the buffer pool: its credits are never traded or "
                 f"retired, only cancelled for a reversal"
             )
+        if self.kind == QUARANTINE:
+            raise AccountKindError(
+                f"account {self.name} holds serials their registry of record shows retired "
+                "or cancelled: they are never traded or retired in Kapok")
 
     def record_issued(self, blocks: Sequence[SerialBlock], issuance_batch: int) -> None:
         self._issued(tuple(blocks), issuance_batch)
@@ -111,6 +120,14 @@ class Account(Aggregate):
 
     def cancel(self, blocks: Sequence[SerialBlock], cancellation_id: str) -> None:
         self._cancelled(tuple(blocks), cancellation_id)
+
+    def record_imported(self, blocks: Sequence[SerialBlock], import_id: str) -> None:
+        """Blocks a mirrored registry's export shows held in this account there."""
+        self._imported(tuple(blocks), import_id)
+
+    def take_back(self, blocks: Sequence[SerialBlock], retirement_id: str) -> None:
+        """Blocks of a retirement its registry of record refused: held here again."""
+        self._returned(tuple(blocks), retirement_id)
 
     # Event bodies only assign state: they run again on every replay.
     @event("Issued")
@@ -132,4 +149,12 @@ class Account(Aggregate):
     @event("Cancelled")
     def _cancelled(self, blocks: tuple[SerialBlock, ...], cancellation_id: str) -> None:
         self.blocks = remove_blocks(self.blocks, blocks)
+
+    @event("Imported")
+    def _imported(self, blocks: tuple[SerialBlock, ...], import_id: str) -> None:
+        self.blocks = add_blocks(self.blocks, blocks)
+
+    @event("RetirementReturned")
+    def _returned(self, blocks: tuple[SerialBlock, ...], retirement_id: str) -> None:
+        self.blocks = add_blocks(self.blocks, blocks)
 

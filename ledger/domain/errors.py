@@ -134,3 +134,17 @@ class AccountKindError(LedgerError, InvalidInputError):
 
 class ConcurrencyError(LedgerError, ConflictError):
     """Other writers kept changing the same accounts; the command was not applied."""
+
+
+class RegistryPhaseError(LedgerError, ConflictError):
+    """A retirement is not pending at its registry of record (Kapok's own, or already
+    confirmed or failed there)."""
+
+
+class MirroredProjectError(LedgerError, ConflictError):
+    """Kapok is not the registry of record of this project's serials (they are Verra's): it
+    never issues or numbers them, or the other way round."""
+
+
+class RegistryMismatchError(LedgerError, InvalidInputError):
+    """A registry's serials or export do not match what Kapok records."""

@@ -17,6 +17,11 @@ from ledger.domain.text import check_printable
 
 PROJECT_TYPES = ("REDD+", "Agroforestry", "ARR", "IFM", "Other")
 FIRST_VINTAGE = 1990
+# The registry of record: Kapok itself ("native": it issues and numbers the credits), or
+# Verra ("mirrored": Kapok holds, sells and retires Verra's own serial blocks).
+NATIVE, VERRA = "kapok", "verra"
+REGISTRIES = (NATIVE, VERRA)
+VERRA_PROJECT_PAGE = "https://registry.verra.org/app/projectDetail/VCS/{number}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,18 @@ class ProjectDetails:
     longitude: Decimal | None = None
     buffer_percent: Decimal = Decimal("15")
     inventory_account: str = "ecosphere-inventory"
+    registry: str = NATIVE
+
+    @property
+    def mirrored(self) -> bool:
+        return self.registry != NATIVE
+
+    @property
+    def registry_url(self) -> str | None:
+        """The project's public page at its registry of record, if that is not Kapok."""
+        if self.registry == VERRA:
+            return VERRA_PROJECT_PAGE.format(number=self.registry_id.split("-", 1)[1])
+        return None
 
     def check(self) -> None:
         """Raises InvalidCommandError naming the first field that is not acceptable."""
@@ -46,6 +63,13 @@ class ProjectDetails:
             raise InvalidCommandError(
                 f"invalid registry id {self.registry_id!r}: ASCII letters, digits and '-' only"
             )
+        if self.registry not in REGISTRIES:
+            raise InvalidCommandError(
+                f"invalid registry {self.registry!r}: one of {', '.join(REGISTRIES)}")
+        if self.registry == VERRA and not _VERRA_ID.fullmatch(self.registry_id):
+            raise InvalidCommandError(
+                f"a project mirrored from Verra has a registry id VCS-<number>, "
+                f"not {self.registry_id!r}")
         if not self.name.strip():
             raise InvalidCommandError("a project needs a name")
         for field in ("name", "proponent", "region", "methodology", "description"):
@@ -56,7 +80,9 @@ class ProjectDetails:
             raise InvalidCommandError(
                 f"invalid project type {self.project_type!r}: one of {', '.join(PROJECT_TYPES)}"
             )
-        if not self.area_ha.is_finite() or self.area_ha <= 0:
+        # A registry's export does not state a mirrored project's area: 0 is "not known".
+        if not self.area_ha.is_finite() or self.area_ha < 0 or (
+                self.area_ha == 0 and not self.mirrored):
             raise InvalidCommandError("area must be a positive number of hectares")
         if not self.buffer_percent.is_finite() or not 0 <= self.buffer_percent < 100:
             raise InvalidCommandError("buffer percent must be from 0 to below 100")
@@ -66,6 +92,7 @@ class ProjectDetails:
 
 _ASCII_ID = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.ASCII)
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
+_VERRA_ID = re.compile(r"VCS-[1-9][0-9]{0,8}", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.domain.errors import InvalidCommandError
+from ledger.domain.errors import InvalidCommandError, RegistryPhaseError
 from ledger.domain.ids import named_id
 from ledger.domain.serials import SerialBlock, total_quantity
 from ledger.domain.text import check_printable
@@ -21,6 +21,10 @@ RETIREMENT_REASONS = (
     "Other",
 )
 CLAIM_TYPES = ("offset", "contribution")
+# Where a retirement of serials mirrored from another registry stands at that registry: locked
+# in Kapok and pending there, then confirmed (the registry retired them) or failed (it refused:
+# the credits went back to the account they came from). None for Kapok's own serials.
+PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
 USES = ("voluntary", "compliance")
 MAX_TEXT = 500
 
@@ -71,10 +75,56 @@ class Retirement(Aggregate):
         self.account = account
         self.blocks = tuple(blocks)
         self.claim = claim
+        self.registry_phase = PENDING if any(block.mirrored for block in blocks) else None
+        self.registry_serials: tuple[str, ...] = ()
+        self.registry_date: date | None = None
+        self.failure = ""
 
     @property
     def quantity(self) -> int:
         return total_quantity(self.blocks)
+
+    @property
+    def pending(self) -> bool:
+        return self.registry_phase == PENDING
+
+    def _check_pending(self) -> None:
+        if self.registry_phase is None:
+            raise RegistryPhaseError(
+                f"retirement {self.retirement_id} retired Kapok's own serials: it is final "
+                "and has nothing to confirm at another registry")
+        if self.registry_phase != PENDING:
+            raise RegistryPhaseError(
+                f"retirement {self.retirement_id} is already {self.registry_phase} at the "
+                "registry")
+
+    def confirm(self, registry_serials: tuple[str, ...], on: date, by: str) -> None:
+        """The registry of record retired these serials (the caller has matched them)."""
+        self._check_pending()
+        self._confirmed(self.retirement_id, tuple(registry_serials), on, by)
+
+    def fail(self, reason: str, by: str) -> None:
+        """The registry refused the retirement; the caller returns the credits."""
+        self._check_pending()
+        if not reason.strip():
+            raise InvalidCommandError("say why the registry refused the retirement")
+        check_printable("reason", reason)
+        if len(reason) > MAX_TEXT:
+            raise InvalidCommandError(f"the reason is longer than {MAX_TEXT} characters")
+        self._failed(self.retirement_id, reason.strip(), by)
+
+    # The retirement id rides along for readers of the event alone (the read model).
+    @event("ConfirmedAtRegistry")
+    def _confirmed(self, retirement_id: str, registry_serials: tuple[str, ...], on: date,
+                   by: str) -> None:
+        self.registry_phase = CONFIRMED
+        self.registry_serials = tuple(registry_serials)
+        self.registry_date = on
+
+    @event("FailedAtRegistry")
+    def _failed(self, retirement_id: str, reason: str, by: str) -> None:
+        self.registry_phase = FAILED
+        self.failure = reason
 
 
 CANCELLATION = "cancellation"

@@ -11,6 +11,11 @@ Kapok's printed serial format, in the spirit of Verra's and Gold Standard's::
 
 ``first`` and ``last`` come from one registry-wide counter, so no serial number is ever issued
 twice; ``project`` is the project's registry id without its hyphens.
+
+Blocks of a project mirrored from another registry (Verra) keep that registry's serials: their
+``tail`` is the rest of its serial after ``first-last``, and they print as
+``{batch}-{first}-{last}-{tail}``, e.g.
+``19380-941382555-941412554-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class SerialBlock:
     last: int
     project: str
     country: str
+    tail: str = ""  # the rest of a mirrored registry's serial; "" for Kapok's own
 
     def __post_init__(self) -> None:
         if self.first < 1 or self.last < self.first:
@@ -65,6 +71,8 @@ class SerialBlock:
     @property
     def serial(self) -> str:
         """The block's printed serial number."""
+        if self.tail:
+            return f"{self.batch}-{self.first}-{self.last}-{self.tail}"
         project = self.project.replace("-", "").upper()
         return (
             f"{SERIAL_PREFIX}-{self.batch}-{self.first}-{self.last}"
@@ -75,18 +83,26 @@ class SerialBlock:
         """The part of this block from ``first`` to ``last``, which must lie inside it."""
         if not (self.first <= first <= last <= self.last):
             raise InvalidSerialError(f"{first}-{last} is not inside {self.first}-{self.last}")
-        return SerialBlock(self.vintage, self.batch, first, last, self.project, self.country)
+        return SerialBlock(self.vintage, self.batch, first, last, self.project, self.country,
+                           self.tail)
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether another registry (Verra) is the registry of record of these serials."""
+        return bool(self.tail)
 
     def contains(self, serial: int) -> bool:
         return self.first <= serial <= self.last
 
     def to_list(self) -> list:
-        return [self.vintage, self.batch, self.first, self.last, self.project, self.country]
+        values = [self.vintage, self.batch, self.first, self.last, self.project, self.country]
+        return [*values, self.tail] if self.tail else values
 
     @classmethod
     def from_list(cls, values: Sequence) -> SerialBlock:
-        vintage, batch, first, last, project, country = values
-        return cls(int(vintage), int(batch), int(first), int(last), str(project), str(country))
+        vintage, batch, first, last, project, country, *tail = values
+        return cls(int(vintage), int(batch), int(first), int(last), str(project), str(country),
+                   str(tail[0]) if tail else "")
 
 
 @dataclass(frozen=True)
@@ -218,16 +234,21 @@ def merge_blocks(blocks: Iterable[SerialBlock]) -> list[SerialBlock]:
     for block in sorted(blocks):
         if merged:
             previous = merged[-1]
-            if previous.batch == block.batch and block.first <= previous.last:
+            if _same_batch(previous, block) and block.first <= previous.last:
                 raise InvalidSerialError(
                     f"overlapping serials {previous.first}-{previous.last} "
                     f"and {block.first}-{block.last}"
                 )
-            if previous.batch == block.batch and previous.last + 1 == block.first:
+            if _same_batch(previous, block) and previous.last + 1 == block.first:
                 merged[-1] = _relabel(previous, previous.first, block.last)
                 continue
         merged.append(block)
     return merged
+
+
+def _same_batch(one: SerialBlock, other: SerialBlock) -> bool:
+    # A Verra batch id may equal one of Kapok's own: the tail tells the registries apart.
+    return one.batch == other.batch and one.tail == other.tail
 
 
 def _key(block: SerialBlock) -> tuple[int, int, int]:
@@ -242,8 +263,8 @@ def add_blocks(held: Sequence[SerialBlock], added: Iterable[SerialBlock]) -> lis
     result = list(held)
     for block in added:
         at = bisect.bisect_left(result, _key(block), key=_key)
-        before = result[at - 1] if at > 0 and result[at - 1].batch == block.batch else None
-        after = result[at] if at < len(result) and result[at].batch == block.batch else None
+        before = result[at - 1] if at > 0 and _same_batch(result[at - 1], block) else None
+        after = result[at] if at < len(result) and _same_batch(result[at], block) else None
         if (before and before.last >= block.first) or (after and after.first <= block.last):
             raise InvalidSerialError(f"serials {block.first}-{block.last} are already held")
         first, last, start, stop = block.first, block.last, at, at
@@ -264,10 +285,10 @@ def remove_blocks(held: Sequence[SerialBlock], removed: Iterable[SerialBlock]) -
     for block in removed:
         at = bisect.bisect_right(result, _key(block), key=_key) - 1
         holder = result[at] if at >= 0 else None
-        if holder is None or holder.batch != block.batch or not (
+        if holder is None or not _same_batch(holder, block) or not (
             holder.first <= block.first and block.last <= holder.last
         ):
-            starts_inside = holder is not None and holder.batch == block.batch \
+            starts_inside = holder is not None and _same_batch(holder, block) \
                 and holder.first <= block.first <= holder.last
             raise SerialsNotHeldError(
                 f"serials {block.first}-{block.last} are not all held here",
@@ -284,7 +305,8 @@ def remove_blocks(held: Sequence[SerialBlock], removed: Iterable[SerialBlock]) -
 
 def _relabel(block: SerialBlock, first: int, last: int) -> SerialBlock:
     # The constructor, not dataclasses.replace: this is on the hot path of every move.
-    return SerialBlock(block.vintage, block.batch, first, last, block.project, block.country)
+    return SerialBlock(block.vintage, block.batch, first, last, block.project, block.country,
+                       block.tail)
 
 
 class BlockSet:
@@ -297,15 +319,15 @@ class BlockSet:
     __slots__ = ("_runs",)
 
     def __init__(self, blocks: Iterable[SerialBlock] = ()):
-        # (vintage, batch, project, country) -> (firsts, lasts), sorted and disjoint
-        self._runs: dict[tuple[int, int, str, str], tuple[list[int], list[int]]] = {}
+        # (vintage, batch, project, country, tail) -> (firsts, lasts), sorted and disjoint
+        self._runs: dict[tuple[int, int, str, str, str], tuple[list[int], list[int]]] = {}
         for block in blocks:
             self.add(block)
 
     def add(self, block: SerialBlock) -> None:
         """Places ``block``, joining adjacent runs. Raises InvalidSerialError, changing
         nothing, if any of its serials is here already."""
-        key = (block.vintage, block.batch, block.project, block.country)
+        key = (block.vintage, block.batch, block.project, block.country, block.tail)
         runs = self._runs.get(key)
         if runs is None:
             self._runs[key] = ([block.first], [block.last])
@@ -331,7 +353,7 @@ class BlockSet:
     def remove(self, block: SerialBlock) -> None:
         """Takes ``block`` out of the run holding it. Raises SerialsNotHeldError, changing
         nothing, unless one run holds all of it."""
-        key = (block.vintage, block.batch, block.project, block.country)
+        key = (block.vintage, block.batch, block.project, block.country, block.tail)
         firsts, lasts = self._runs.get(key, ((), ()))
         at = bisect.bisect_right(firsts, block.first) - 1
         if at < 0 or lasts[at] < block.last:
@@ -356,10 +378,10 @@ class BlockSet:
 
     def __iter__(self):
         for key in sorted(self._runs):
-            vintage, batch, project, country = key
+            vintage, batch, project, country, tail = key
             firsts, lasts = self._runs[key]
             for first, last in zip(firsts, lasts):
-                yield SerialBlock(vintage, batch, first, last, project, country)
+                yield SerialBlock(vintage, batch, first, last, project, country, tail)
 
     def __len__(self) -> int:
         return sum(len(firsts) for firsts, _ in self._runs.values())

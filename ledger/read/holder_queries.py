@@ -23,7 +23,7 @@ def retirements_of(view, account: str, owner: str, limit: int = 50,
     params = {"account": account, "escrow": ESCROW, "owner": owner}
     total = view.recorder.query(f"SELECT COUNT(*) AS n {_OF_HOLDER}", params)[0]["n"]
     rows = view.recorder.query(
-        "SELECT r.retirement_id, r.account, r.beneficiary, r.reason, r.quantity, r.retired_at "
-        f"{_OF_HOLDER} ORDER BY r.position DESC LIMIT :limit OFFSET :offset",
+        "SELECT r.retirement_id, r.account, r.beneficiary, r.reason, r.quantity, r.retired_at, "
+        f"r.registry_phase {_OF_HOLDER} ORDER BY r.position DESC LIMIT :limit OFFSET :offset",
         {**params, "limit": max(0, int(limit)), "offset": max(0, int(offset))})
     return [dict(row) for row in rows], int(total)

@@ -23,8 +23,8 @@ _DIGITS_AS_LETTERS = str.maketrans("0123456789", "abcdefghij")
 
 # Ids of the retirements that retired serials of the project :project (or :only).
 _RETIRED_OF_PROJECT, _RETIRED_OF_ONLY = (
-    "SELECT h.reference FROM kapok_serial_history h JOIN kapok_issuances i "
-    f"ON i.batch = h.batch WHERE h.event = 'retired' AND i.project = {placeholder}"
+    "SELECT h.reference FROM kapok_serial_history h "
+    f"WHERE h.event = 'retired' AND h.project = {placeholder}"
     for placeholder in (":project", ":only"))
 
 
@@ -53,8 +53,8 @@ def search_retirements(view, text: str = "", project: str | None = None,
     total = view.recorder.query(f"SELECT COUNT(*) AS n FROM kapok_retirements r{condition}",
                                 params)[0]["n"]
     rows = [dict(row) for row in view.recorder.query(
-        "SELECT r.retirement_id, r.beneficiary, r.reason, r.quantity, r.retired_at "
-        f"FROM kapok_retirements r{condition} ORDER BY r.position DESC "
+        "SELECT r.retirement_id, r.beneficiary, r.reason, r.quantity, r.retired_at, "
+        f"r.registry_phase FROM kapok_retirements r{condition} ORDER BY r.position DESC "
         "LIMIT :limit OFFSET :offset", {**params, "limit": limit, "offset": offset})]
     projects = _retired_project_vintages(view, [row["retirement_id"] for row in rows])
     for row in rows:
@@ -70,10 +70,10 @@ def _retired_project_vintages(view, retirement_ids: list[str]) -> dict[str, list
     names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
              for index, value in enumerate(retirement_ids)}
     rows = view.recorder.query(
-        "SELECT DISTINCT h.reference, i.project, i.vintage FROM kapok_serial_history h "
-        "JOIN kapok_issuances i ON i.batch = h.batch WHERE h.event = 'retired' "
+        "SELECT DISTINCT h.reference, h.project, h.vintage FROM kapok_serial_history h "
+        "WHERE h.event = 'retired' "
         f"AND h.reference IN ({', '.join(':' + name for name in names)}) "
-        "ORDER BY i.project, i.vintage", names)
+        "ORDER BY h.project, h.vintage", names)
     found: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         found[row["reference"]].append(f"{row['project']} {row['vintage']}")

@@ -12,6 +12,7 @@ of the concrete view class), they are dropped and the view replays the log from 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
@@ -22,8 +23,9 @@ from eventsourcing.sqlite import SQLiteFactory
 from ledger.domain.accounts import STATUS_BY_KIND, Account
 from ledger.domain.errors import SerialNotFoundError
 from ledger.domain.issuance import Issuance
+from ledger.domain.mirror import MirroredVintage, RegistryCheck, RegistryRange
 from ledger.domain.projects import Project
-from ledger.domain.retirements import Retirement
+from ledger.domain.retirements import CONFIRMED, FAILED, PENDING, Retirement
 from ledger.adapters.sql_recorders import Statement, tables_recorder
 
 
@@ -47,13 +49,29 @@ TABLES = [
         position BIGINT NOT NULL, seq INTEGER NOT NULL, batch BIGINT NOT NULL,
         first_serial BIGINT NOT NULL, last_serial BIGINT NOT NULL, event TEXT NOT NULL,
         account TEXT NOT NULL, counterparty TEXT, reference TEXT NOT NULL,
-        occurred_at TEXT NOT NULL, PRIMARY KEY (position, seq))""",
+        occurred_at TEXT NOT NULL, project TEXT NOT NULL, vintage INTEGER NOT NULL,
+        serial TEXT NOT NULL,
+        PRIMARY KEY (position, seq))""",
     """CREATE INDEX IF NOT EXISTS kapok_serial_history_batch
         ON kapok_serial_history (batch, first_serial)""",
     """CREATE TABLE IF NOT EXISTS kapok_retirements (
         retirement_id TEXT PRIMARY KEY, account TEXT NOT NULL, beneficiary TEXT NOT NULL,
         reason TEXT NOT NULL, quantity BIGINT NOT NULL, retired_at TEXT NOT NULL,
-        position BIGINT NOT NULL)""",
+        position BIGINT NOT NULL, registry_phase TEXT, registry_serials TEXT,
+        registry_date TEXT, registry_note TEXT)""",
+    # What mirrored projects' registry exports showed, range by range (ledger.domain.mirror).
+    """CREATE TABLE IF NOT EXISTS kapok_registry_ranges (
+        project TEXT NOT NULL, vintage INTEGER NOT NULL, batch BIGINT NOT NULL,
+        first_serial BIGINT NOT NULL, last_serial BIGINT NOT NULL, tail TEXT NOT NULL,
+        state TEXT NOT NULL, retired_on TEXT, beneficiary TEXT NOT NULL, reason TEXT NOT NULL,
+        details TEXT NOT NULL, source TEXT NOT NULL, position BIGINT NOT NULL,
+        seq INTEGER NOT NULL, PRIMARY KEY (position, seq))""",
+    """CREATE INDEX IF NOT EXISTS kapok_registry_ranges_serial
+        ON kapok_registry_ranges (first_serial)""",
+    """CREATE TABLE IF NOT EXISTS kapok_registry_checks (
+        run_id TEXT PRIMARY KEY, project TEXT NOT NULL, source TEXT NOT NULL,
+        in_step INTEGER NOT NULL, differences TEXT NOT NULL, confirmed INTEGER NOT NULL,
+        checked_at TEXT NOT NULL, position BIGINT NOT NULL)""",
 ]
 
 UPSERT_BALANCE = (
@@ -64,12 +82,21 @@ UPSERT_BALANCE = (
 )
 INSERT_HISTORY = (
     "INSERT INTO kapok_serial_history VALUES (:position, :seq, :batch, :first, :last, "
-    ":event, :account, :counterparty, :reference, :occurred_at)"
+    ":event, :account, :counterparty, :reference, :occurred_at, :project, :vintage, :serial)"
+)
+UPDATE_PHASE = (
+    "UPDATE kapok_retirements SET registry_phase = :phase, registry_serials = :serials, "
+    "registry_date = :on, registry_note = :note WHERE retirement_id = :id"
 )
 _BALANCE_FILTERS = {
     "account": " AND b.account = :account", "project": " AND b.project = :project",
     "vintage": " AND b.vintage = :vintage", "status": " AND b.status = :status",
 }
+
+
+# Events that move serials into or out of an account.
+_MOVES = (Account.Issued, Account.Imported, Account.Received, Account.Sent, Account.Retired,
+          Account.RetirementReturned, Account.Cancelled)
 
 
 class ViewBehindError(Exception):
@@ -190,16 +217,36 @@ class LedgerView:
                  "at": occurred_at},
             )]
         if isinstance(event, Retirement.Recorded):
+            mirrored = any(block.mirrored for block in event.blocks)
             return [(
                 "INSERT INTO kapok_retirements VALUES (:id, :account, :beneficiary, :reason, "
-                ":quantity, :at, :position)",
+                ":quantity, :at, :position, :phase, NULL, NULL, NULL)",
                 {"id": event.retirement_id, "account": event.account,
                  "beneficiary": event.claim.beneficiary, "reason": event.claim.reason,
                  "quantity": sum(b.quantity for b in event.blocks), "at": occurred_at,
-                 "position": position},
+                 "position": position, "phase": PENDING if mirrored else None},
             )]
-        if not isinstance(event, (Account.Issued, Account.Received, Account.Sent,
-                                  Account.Retired, Account.Cancelled)):
+        if isinstance(event, Retirement.ConfirmedAtRegistry):
+            return [(UPDATE_PHASE, {
+                "phase": CONFIRMED, "serials": " ".join(event.registry_serials),
+                "on": event.on.isoformat(), "note": event.by,
+                "id": event.retirement_id})]
+        if isinstance(event, Retirement.FailedAtRegistry):
+            return [(UPDATE_PHASE, {"phase": FAILED, "serials": None, "on": None,
+                                    "note": event.reason, "id": event.retirement_id})]
+        if isinstance(event, MirroredVintage.Started):
+            return []
+        if isinstance(event, MirroredVintage.RangesRecorded):
+            return self._registry_ranges(event, position)
+        if isinstance(event, RegistryCheck.Recorded):
+            return [(
+                "INSERT INTO kapok_registry_checks VALUES (:id, :project, :source, :in_step, "
+                ":differences, :confirmed, :at, :position)",
+                {"id": event.run_id, "project": event.project, "source": event.source,
+                 "in_step": int(not event.differences),
+                 "differences": json.dumps(list(event.differences)),
+                 "confirmed": event.confirmed, "at": occurred_at, "position": position})]
+        if not isinstance(event, _MOVES):
             return []
         name, kind = accounts[str(event.originator_id)]
         status = STATUS_BY_KIND[kind]
@@ -210,12 +257,16 @@ class LedgerView:
                 deltas[(name, block.project, block.vintage, "retired")] += block.quantity
             elif isinstance(event, Account.Cancelled):
                 deltas[(name, block.project, block.vintage, "cancelled")] += block.quantity
+            elif isinstance(event, Account.RetirementReturned):
+                deltas[(name, block.project, block.vintage, "retired")] -= block.quantity
         if isinstance(event, Account.Sent):
             return []  # the receiving side's row records the move
         history_event, counterparty, reference = {
             Account.Issued: lambda: ("issued", None, f"batch {event.issuance_batch}"),
+            Account.Imported: lambda: ("imported", None, event.import_id),
             Account.Received: lambda: ("transferred", event.from_account, event.transfer_id),
             Account.Retired: lambda: ("retired", None, event.retirement_id),
+            Account.RetirementReturned: lambda: ("returned", None, event.retirement_id),
             Account.Cancelled: lambda: ("cancelled", None, event.cancellation_id),
         }[type(event)]()
         return [
@@ -223,9 +274,23 @@ class LedgerView:
                 "position": position, "seq": seq, "batch": block.batch, "first": block.first,
                 "last": block.last, "event": history_event, "account": name,
                 "counterparty": counterparty, "reference": reference, "occurred_at": occurred_at,
+                "project": block.project, "vintage": block.vintage, "serial": block.serial,
             })
             for seq, block in enumerate(event.blocks)
         ]
+
+    @staticmethod
+    def _registry_ranges(event, position: int) -> list[Statement]:
+        return [(
+            "INSERT INTO kapok_registry_ranges VALUES (:project, :vintage, :batch, :first, "
+            ":last, :tail, :state, :retired_on, :beneficiary, :reason, :details, :source, "
+            ":position, :seq)",
+            {"project": event.project, "vintage": event.vintage, "batch": row.batch, "first": row.first, "last": row.last,
+             "tail": row.tail, "state": row.state,
+             "retired_on": row.retired_on.isoformat() if row.retired_on else None,
+             "beneficiary": row.beneficiary, "reason": row.reason, "details": row.details,
+             "source": event.source, "position": position, "seq": seq})
+            for seq, row in enumerate(map(RegistryRange.from_list, event.rows))]
 
     # --- reading -------------------------------------------------------------------------
     def balances(self, account: str | None = None, project: str | None = None,
@@ -264,6 +329,10 @@ class LedgerView:
         issuance = self.recorder.query(
             "SELECT * FROM kapok_issuances WHERE first_serial <= :n AND last_serial >= :n",
             {"n": serial},
+        ) or self.recorder.query(  # a mirrored project's serial, as its registry numbers it
+            "SELECT batch, project, vintage FROM kapok_registry_ranges "
+            "WHERE first_serial <= :n AND last_serial >= :n ORDER BY position LIMIT 1",
+            {"n": serial},
         )
         if not issuance:
             raise SerialNotFoundError(f"serial {serial} was never issued")
@@ -275,6 +344,8 @@ class LedgerView:
             "ORDER BY h.position, h.seq",
             {"batch": batch["batch"], "n": serial},
         )]
+        if not rows:  # shown by the registry's export, never held in Kapok
+            raise SerialNotFoundError(f"serial {serial} is not held in Kapok")
         last = rows[-1]
         status = last["event"] if last["event"] in ("retired", "cancelled") else STATUS_BY_KIND[last["kind"]]
         return {
@@ -295,6 +366,53 @@ class LedgerView:
             {"id": retirement_id.strip().upper()},
         )
         return rows[0]["position"] if rows else None
+
+    def pending_retirements(self) -> list[str]:
+        """Retirements of mirrored serials still pending at their registry, oldest first."""
+        rows = self.recorder.query(
+            "SELECT retirement_id FROM kapok_retirements WHERE registry_phase = :pending "
+            "ORDER BY position", {"pending": PENDING})
+        return [row["retirement_id"] for row in rows]
+
+    def pending_retirement_rows(self, limit: int = 200) -> list[dict]:
+        """The pending retirements, oldest first, as the console lists them."""
+        rows = self.recorder.query(
+            "SELECT retirement_id, account, beneficiary, quantity, retired_at "
+            "FROM kapok_retirements WHERE registry_phase = :pending ORDER BY position "
+            "LIMIT :limit", {"pending": PENDING, "limit": max(0, int(limit))})
+        return [dict(row) for row in rows]
+
+    def registry_phase(self, retirement_id: str) -> dict | None:
+        """Where a retirement stands at its registry of record (None: Kapok's own)."""
+        rows = self.recorder.query(
+            "SELECT registry_phase, registry_serials, registry_date, registry_note "
+            "FROM kapok_retirements WHERE retirement_id = :id",
+            {"id": retirement_id.strip().upper()})
+        if not rows or rows[0]["registry_phase"] is None:
+            return None
+        row = rows[0]
+        return {"phase": row["registry_phase"],
+                "serials": (row["registry_serials"] or "").split(),
+                "date": row["registry_date"], "note": row["registry_note"]}
+
+    def registry_checks(self, project: str | None = None, limit: int = 100) -> list[dict]:
+        """Reconciliation runs, newest first, with their differences."""
+        rows = self.recorder.query(
+            "SELECT * FROM kapok_registry_checks WHERE project = :project OR :any = 1 "
+            "ORDER BY position DESC LIMIT :limit",
+            {"project": (project or "").upper(), "any": int(not project),
+             "limit": max(0, int(limit))})
+        return [dict(row) | {"differences": json.loads(row["differences"]),
+                             "in_step": bool(row["in_step"])} for row in rows]
+
+    def registry_ranges(self, project: str, limit: int = 500, offset: int = 0) -> list[dict]:
+        """What the registry's exports showed of a mirrored project, in the order recorded."""
+        rows = self.recorder.query(
+            "SELECT * FROM kapok_registry_ranges WHERE project = :project "
+            "ORDER BY position, seq LIMIT :limit OFFSET :offset",
+            {"project": project.upper(), "limit": max(0, int(limit)),
+             "offset": max(0, int(offset))})
+        return [dict(row) for row in rows]
 
     def serial_status(self, serial: int) -> str | None:
         try:
@@ -342,6 +460,6 @@ class LedgerView:
         """Every retirement recorded (id, account, beneficiary, reason, quantity, retired_at),
         newest first."""
         rows = self.recorder.query(
-            "SELECT retirement_id, account, beneficiary, reason, quantity, retired_at "
-            "FROM kapok_retirements ORDER BY position DESC", {})
+            "SELECT retirement_id, account, beneficiary, reason, quantity, retired_at, "
+            "registry_phase FROM kapok_retirements ORDER BY position DESC", {})
         return [dict(row) for row in rows]

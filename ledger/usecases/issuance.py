@@ -7,7 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.domain.accounts import BUFFER, BUFFER_POOL, HOLDING, INVENTORY, Account, account_id
-from ledger.domain.errors import AccountKindError, InvalidCommandError, SerialNotFoundError
+from ledger.domain.errors import (AccountKindError, InvalidCommandError, MirroredProjectError,
+                                  SerialNotFoundError)
 from ledger.domain.issuance import SERIAL_COUNTER_ID, Issuance, SerialCounter, issuance_id
 from ledger.domain.quantities import check_quantity
 from ledger.domain.serials import SerialBlock
@@ -35,6 +36,11 @@ class Issuing:
             project = self.get_project(registry_id)
             project.vintage(vintage)
             details = project.details
+            if details.mirrored:
+                raise MirroredProjectError(
+                    f"project {details.registry_id} is mirrored from Verra, its registry of "
+                    "record: Kapok never issues its serials (import them with `kapok "
+                    "registry import`)")
             percent = Decimal(details.buffer_percent if buffer_percent is None
                               else buffer_percent)
             inventory = self.get_account(to_account or details.inventory_account)
