@@ -19,7 +19,13 @@ from ledger.adapters.verra_export import (
     read_export,
 )
 from ledger.domain.errors import InvalidInputError, kind_of
-from testbed.verra_exports import TAMBOPATA, export_row, verra_serial_text, write_export
+from testbed.verra_exports import (
+    TAMBOPATA,
+    export_row,
+    verra_serial_text,
+    write_export,
+    write_rows,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verra"
 
@@ -357,3 +363,16 @@ def test_a_generated_export_is_valid_and_its_serials_never_overlap():
     for row in taken:
         batches.setdefault(row.serial.batch, set()).add(row.retired)
     assert {True, False} in batches.values()
+
+
+def test_rows_written_one_by_one_read_back_as_written():
+    stream = io.StringIO(newline="")
+    write_rows(stream, [a_row(), export_row(1067, 17001, 700_010_001, 700_010_500, 2022, 500,
+                                            retired=True, old_format=True)])
+
+    active, retired = read_text(stream.getvalue())
+
+    assert stream.getvalue().startswith("Issuance Date,Sustainable Development Goals,")
+    assert (active.quantity, retired.quantity, retired.serial.program) == (10_000, 500, None)
+    assert retired.retired and not active.retired
+
