@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import urllib.request
 import uuid
 
 import psycopg
@@ -19,11 +18,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.audit.keys import SigningKey
-from market.application import Marketplace
-from testbed.servers import Server, server_env
 from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.integration.command_line import in_process
 from tests.integration.tampering import Intruder, position_of
+from tests.integration.witnessing import Auditor, fetch, grow, serve, size_and_root
 
 
 @pytest.fixture
@@ -37,35 +35,10 @@ def kapok(database_url, signing_key, monkeypatch, capsys):
     return in_process(monkeypatch, capsys, database_url, KAPOK_SIGNING_KEY_FILE=str(signing_key))
 
 
-class Auditor:
-    """A witness's key and state directory, and the command that runs one round of it."""
-
-    def __init__(self, kapok, folder, name: str):
-        self.kapok, self.name = kapok, name
-        self.key, self.state = folder / "witness.key", folder / "state"
-        folder.mkdir()
-        code, out, err = kapok("audit", "witness-key", "--name", name, "--out", str(self.key))
-        assert code == 0, err
-        self.vkey = out.strip()
-
-    def witness(self, log: Server):
-        return self.kapok("audit", "witness", "--log", log.base, "--key", str(self.key),
-                          "--state", str(self.state), "--once")
-
-    def saved(self) -> dict[str, bytes]:
-        return {path.name: path.read_bytes() for path in sorted(self.state.iterdir())}
-
-
 @pytest.fixture
 def auditors(kapok, tmp_path):
     return [Auditor(kapok, tmp_path / f"auditor{n}", f"auditor{n}.example/witness")
             for n in (1, 2)]
-
-
-def serve(tmp_path, database_url: str, name: str, witnesses) -> Server:
-    env = {**server_env(database_url),
-           "KAPOK_WITNESS_KEYS": ",".join(auditor.vkey for auditor in witnesses)}
-    return Server("web:create_app()", env, str(tmp_path), name, "/healthz")
 
 
 @pytest.fixture
@@ -99,23 +72,6 @@ def other_database_url(database_url, tmp_path):
     finally:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def grow(database_url: str) -> None:
-    """One more event in the log, as the registry's next issuance."""
-    market = Marketplace(database=database_url)
-    market.ledger.issue("VCS-1067", 2021, 100)
-    market.close()
-
-
-def fetch(server: Server, path: str) -> bytes:
-    with urllib.request.urlopen(server.base + path, timeout=30) as response:
-        return response.read()
-
-
-def size_and_root(note: bytes) -> tuple[int, str]:
-    _, size, root = note.decode().split("\n")[:3]
-    return int(size), root
 
 
 def witnessed_by(note: bytes, auditor: Auditor) -> int:
