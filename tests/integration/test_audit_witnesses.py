@@ -15,9 +15,11 @@ import uuid
 
 import psycopg
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.audit.checkpoint import verifier_key
 from ledger.audit.keys import SigningKey
+from testbed.servers import free_port
 from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.integration.command_line import in_process
 from tests.integration.tampering import Intruder, position_of
@@ -204,3 +206,53 @@ def test_a_witness_that_cosigned_refuses_the_log_once_signed_history_is_rewritte
     assert err.startswith("kapok: error: " + refusal.format(new=new, old=old)), err
     assert err.rstrip().endswith("not cosigning")
     assert auditor.saved() == saved
+
+
+# --- what a witness's operator may get wrong ---------------------------------------------------
+
+
+def test_a_witness_refuses_a_log_key_other_than_the_one_it_pinned(auditors, log):
+    auditor = auditors[0]
+    assert auditor.witness(log)[0] == 0  # pins the key the log published at first contact
+    given = verifier_key("kapok.example/tambopata",
+                         SigningKey(Ed25519PrivateKey.generate()).public_pem)
+
+    code, _, err = auditor.kapok("audit", "witness", "--log", log.base, "--key",
+                                 str(auditor.key), "--state", str(auditor.state), "--once",
+                                 "--log-key", given)
+
+    assert code == 1
+    assert f"witnesses the log of key {fetch(log, '/audit/verifier-key').decode().strip()}" in err
+
+
+def test_a_checkpoint_not_signed_by_the_given_log_key_is_not_cosigned(kapok, auditors, log,
+                                                                      tmp_path):
+    stranger = SigningKey(Ed25519PrivateKey.generate())
+    key_file = tmp_path / "log.vkey"
+    key_file.write_text(verifier_key("kapok.example/tambopata", stranger.public_pem) + "\n")
+    auditor = auditors[0]
+
+    code, _, err = kapok("audit", "witness", "--log", log.base, "--key", str(auditor.key),
+                         "--state", str(auditor.state), "--once", "--log-key", str(key_file))
+
+    assert code == 1
+    assert "the log's checkpoint is not valid" in err and "bears no signature of key" in err
+    assert not (auditor.state / "checkpoint").exists()
+
+
+def test_a_witness_the_log_does_not_trust_is_told_so(kapok, log, tmp_path):
+    stranger = Auditor(kapok, tmp_path / "stranger", "stranger.example/witness")
+
+    code, _, err = stranger.witness(log)
+
+    assert code == 1
+    assert "answered 403: the note bears no cosignature of a witness Kapok trusts" in err
+
+
+def test_a_log_out_of_reach_is_a_failure_to_try_again(kapok, auditors):
+    code, _, err = kapok("audit", "witness", "--log", f"http://127.0.0.1:{free_port()}",
+                         "--key", str(auditors[0].key), "--state", str(auditors[0].state),
+                         "--once")
+
+    assert code == 3
+    assert "kapok: error: cannot reach http://127.0.0.1:" in err
