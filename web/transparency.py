@@ -1,5 +1,6 @@
-"""What anyone may fetch to check Kapok's audit log: the public key and the signed heads,
-the latter also as C2SP checkpoints (c2sp.org/tlog-checkpoint) that others' tools read."""
+"""What anyone may fetch to check Kapok's audit log: the public key, the signed heads, also as
+C2SP checkpoints (c2sp.org/tlog-checkpoint) that others' tools read, consistency proofs, and
+the checkpoint cosigned by witnesses, who return their cosignatures here."""
 
 from __future__ import annotations
 
