@@ -208,6 +208,23 @@ def test_a_witness_that_cosigned_refuses_the_log_once_signed_history_is_rewritte
     assert auditor.saved() == saved
 
 
+def test_a_log_that_withdrew_its_checkpoints_is_refused_as_a_rollback(auditors, log, intruder):
+    auditor = auditors[0]
+    assert auditor.witness(log)[0] == 0
+    size, root = size_and_root(fetch(log, "/audit/checkpoint"))
+    saved = auditor.saved()
+    # The tree made again from edited events, and no checkpoint signed since.
+    intruder.alter(77)
+    intruder.rewrite_tree_and_delete_heads()
+
+    code, _, err = auditor.witness(log)
+
+    assert code == 1
+    assert err.startswith("kapok: error: ROLLBACK: the log kapok.example/tambopata serves no "
+                          f"checkpoint, but this witness cosigned tree size {size} (root {root})")
+    assert auditor.saved() == saved
+
+
 # --- what a witness's operator may get wrong ---------------------------------------------------
 
 
