@@ -6,7 +6,11 @@ import base64
 
 from ledger.audit.export import event_fields
 from ledger.audit.log import AuditLog, notification_leaf
-from ledger.domain.errors import NotYetSignedError
+from ledger.domain.errors import InvalidInputError, LedgerError, NotYetSignedError
+
+
+class ProofRangeError(LedgerError, InvalidInputError):
+    """Tree sizes a proof cannot be made between."""
 
 
 def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: bytes) -> dict:
@@ -60,3 +64,20 @@ def consistency_document(log: AuditLog, size1: int, size2: int, public_pem: byte
         "second": second.as_dict(public_pem),
         "proof": [node.hex() for node in log.consistency_proof(size1, size2)],
     }
+
+
+def public_consistency_proof(log: AuditLog, old_size: int, new_size: int) -> dict:
+    """The RFC 6962 consistency proof from the tree of ``old_size`` leaves to the one of
+    ``new_size``, which no signed checkpoint may be smaller than. Raises ProofRangeError,
+    NotYetSignedError before the first checkpoint."""
+    note = log.latest_checkpoint()
+    if note is None:
+        raise NotYetSignedError("no checkpoint signed yet")
+    latest = int(note.split(b"\n", 2)[1])
+    if not 0 <= old_size <= new_size <= latest:
+        raise ProofRangeError(
+            f"no consistency proof from size {old_size} to {new_size}: the sizes must satisfy "
+            f"0 <= old <= new <= {latest}, the latest checkpoint's size")
+    return {"old_size": old_size, "new_size": new_size,
+            "proof": [base64.b64encode(node).decode()
+                      for node in log.consistency_proof(old_size, new_size)]}

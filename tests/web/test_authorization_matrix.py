@@ -59,7 +59,8 @@ TOKEN_AUDIT = (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, OK, OK)
 
 # Public: the story, the catalogue, the retirement registry, logging in and the published
 # audit files are for anyone, signed in or not. The payment webhook is public too; its
-# signature is its credential, so an unsigned call is a 400 from anyone (see the tests below).
+# signature is its credential, so an unsigned call is a 400 from anyone (see the tests below),
+# and so are witnesses' cosignatures.
 PUBLIC = [
     ("GET", "/", {}, EVERYONE),
     ("GET", "/healthz", {}, EVERYONE),
@@ -82,8 +83,13 @@ PUBLIC = [
     ("GET", "/audit/tree-head", {}, EVERYONE),
     ("GET", "/audit/checkpoint", {}, EVERYONE),
     ("GET", "/audit/verifier-key", {}, EVERYONE),
+    ("GET", "/audit/consistency", {"query": "old=0&new=0"}, EVERYONE),
+    # No witness is trusted here: nothing is cosigned, the same for everyone.
+    ("GET", "/audit/checkpoint.cosigned", {}, (NOT_FOUND,) * 5),
     ("GET", "/audit/proofs/<retirement_id>.json", {"retirement_id": "retirement_b"}, EVERYONE),
     ("POST", "/webhooks/payments", {}, (BAD_REQUEST,) * 5),
+    # A witness's cosigned checkpoint is its own credential: a form is no signed note.
+    ("POST", "/audit/cosignatures", {}, (BAD_REQUEST,) * 5),
 ]
 
 # Buyers only, and only their own organisation's things: another organisation's order,
