@@ -250,6 +250,23 @@ class AuditLog:
         rows = self.recorder.query("SELECT note FROM kapok_checkpoints ORDER BY tree_size", {})
         return [bytes(row["note"]) for row in rows]
 
+    def checkpoints_up_to(self, tree_size: int) -> list[tuple[int, bytes]]:
+        """(size, signed note) of every stored checkpoint of at most ``tree_size`` leaves,
+        smallest first."""
+        rows = self.recorder.query(
+            "SELECT tree_size, note FROM kapok_checkpoints WHERE tree_size <= :size "
+            "ORDER BY tree_size", {"size": tree_size})
+        return [(row["tree_size"], bytes(row["note"])) for row in rows]
+
+    def checkpoint_sizes(self, below: int | None, limit: int) -> list[int]:
+        """The sizes of at most ``limit`` stored checkpoints, largest first, each smaller
+        than ``below`` if given."""
+        rows = self.recorder.query(
+            "SELECT tree_size FROM kapok_checkpoints WHERE tree_size < :below "
+            "ORDER BY tree_size DESC LIMIT :limit",
+            {"below": 2**63 - 1 if below is None else below, "limit": limit})
+        return [row["tree_size"] for row in rows]
+
     def head(self, tree_size: int) -> TreeHead:
         rows = self.recorder.query(f"{_HEADS} WHERE h.tree_size = :size", {"size": tree_size})
         if not rows:
