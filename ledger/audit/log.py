@@ -218,6 +218,21 @@ class AuditLog:
             raise KeyError((level, index))
         return bytes(rows[0]["hash"])
 
+    def nodes(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored nodes (level, start) to (level, end - 1), in order: fewer where some
+        are not stored."""
+        rows = self.recorder.query(
+            "SELECT hash FROM kapok_merkle_nodes WHERE level = :level AND idx >= :start "
+            "AND idx < :end ORDER BY idx", {"level": level, "start": start, "end": end})
+        return [bytes(row["hash"]) for row in rows]
+
+    def leaves(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
+        """(leaf index, position, leaf hash) of leaves [start, end), in order."""
+        rows = self.recorder.query(
+            f"{_LEAVES} WHERE n.level = 0 AND n.idx >= :start AND n.idx < :end ORDER BY n.idx",
+            {"start": start, "end": end})
+        return [(row["leaf_index"], row["position"], bytes(row["hash"])) for row in rows]
+
     def size(self) -> int:
         rows = self.recorder.query("SELECT MAX(leaf_index) AS last FROM kapok_merkle_leaves", {})
         last = rows[0]["last"]
@@ -287,9 +302,7 @@ class AuditLog:
             # Walk the nodes' primary key (level, idx) in order: ordering by the leaves'
             # column instead made SQLite sort every remaining row for each page.
             rows = self.recorder.query(
-                "SELECT n.idx AS leaf_index, l.position, n.hash FROM kapok_merkle_nodes n "
-                "JOIN kapok_merkle_leaves l ON l.leaf_index = n.idx "
-                "WHERE n.level = 0 AND n.idx >= :start ORDER BY n.idx LIMIT :limit",
+                f"{_LEAVES} WHERE n.level = 0 AND n.idx >= :start ORDER BY n.idx LIMIT :limit",
                 {"start": start, "limit": page_size},
             )
             if not rows:
@@ -332,6 +345,8 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
+_LEAVES = ("SELECT n.idx AS leaf_index, l.position, n.hash FROM kapok_merkle_nodes n "
+           "JOIN kapok_merkle_leaves l ON l.leaf_index = n.idx")
 _HEADS = ("SELECT h.*, c.note FROM kapok_tree_heads h "
           "LEFT JOIN kapok_checkpoints c ON c.tree_size = h.tree_size")
 

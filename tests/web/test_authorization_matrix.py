@@ -53,6 +53,7 @@ TOKEN_ORG_B_OR_OPERATOR = (UNAUTHORIZED, NOT_FOUND, OK, OK, FORBIDDEN)
 TOKEN_ORG_A_ACTS = (UNAUTHORIZED, ACTS, NOT_FOUND, FORBIDDEN, FORBIDDEN)
 TOKEN_ORG_B_ACTS = (UNAUTHORIZED, NOT_FOUND, ACTS, FORBIDDEN, FORBIDDEN)
 TOKEN_AUDIT = (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, OK, OK)
+TOKEN_ANYONE = (UNAUTHORIZED, OK, OK, OK, OK)
 
 # Rows: (method, rule, path values (names of demo ids, see ``demo_ids``), expected per role).
 # A path value "query" is the query string.
@@ -211,9 +212,10 @@ API_TOKEN_ONLY = [
     ("GET", "/api/v1/retirements/<retirement_id>/certificate",
      {"retirement_id": "retirement_b"}, (UNAUTHORIZED, NOT_FOUND, OK, OK, OK)),
     ("GET", "/api/v1/audit/events", {}, TOKEN_AUDIT),
-    ("GET", "/api/v1/audit/tree-head", {}, TOKEN_AUDIT),
+    # The signed head and a retirement's proof are public at /audit/: any token reads them.
+    ("GET", "/api/v1/audit/tree-head", {}, TOKEN_ANYONE),
     ("GET", "/api/v1/audit/retirements/<retirement_id>/proof", {"retirement_id": "retirement_b"},
-     TOKEN_AUDIT),
+     TOKEN_ANYONE),
     ("GET", "/api/v1/audit/verify", {}, TOKEN_AUDIT),
 ]
 
