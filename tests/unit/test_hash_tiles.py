@@ -3,6 +3,7 @@ widths, on a tree big enough for a tile above the leaves."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 
 from ledger.audit.merkle import DictNodes, Frontier, root
 from ledger.audit.public_log import LogRequestError, NotInSignedLogError, tile
+from ledger.audit.verifier import node_hash
 
 SIZE = 256 * 256 + 300  # one full tile at level 1, and one hash of the next
 
@@ -56,6 +58,11 @@ def test_the_tiles_of_a_tree_give_its_root(tree):
         nodes.put(8, index, digest)
     for index, digest in enumerate(hashes(tile(tree, 0, "257.p/44"))):
         nodes.put(0, 257 * 256 + index, digest)
+    for level in range(1, 17):  # the perfect subtrees above, as a client hashes them
+        for index in range(SIZE >> level):
+            with contextlib.suppress(KeyError):
+                nodes.put(level, index, node_hash(nodes.node(level - 1, 2 * index),
+                                                  nodes.node(level - 1, 2 * index + 1)))
     assert root(nodes, SIZE) == root(tree, SIZE)
 
 
