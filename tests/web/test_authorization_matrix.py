@@ -84,6 +84,13 @@ PUBLIC = [
     ("GET", "/audit/checkpoint", {}, EVERYONE),
     ("GET", "/audit/verifier-key", {}, EVERYONE),
     ("GET", "/audit/proofs/<retirement_id>.json", {"retirement_id": "retirement_b"}, EVERYONE),
+    ("GET", "/audit/checkpoints", {}, EVERYONE),
+    ("GET", "/audit/checkpoints/<size>", {"size": "checkpoint_size"}, EVERYONE),
+    ("GET", "/audit/inclusion", {"query": "index=0&size=1"}, EVERYONE),
+    ("GET", "/audit/entries", {}, EVERYONE),
+    ("GET", "/audit/tile/<level>/<path:index>", {"level": "tile_level", "index": "tile_index"},
+     EVERYONE),
+    ("GET", "/audit/verify_retirement.py", {}, EVERYONE),
     ("POST", "/webhooks/payments", {}, (BAD_REQUEST,) * 5),
 ]
 
@@ -254,7 +261,9 @@ def demo_ids(app, identity) -> dict[str, str]:
             "retirement_a": retirement_a["retirement_id"],
             "retirement_a_at_once": at_once["retirement_id"],
             "retirement_b": retirement_b["retirement_id"], "token_a": spare.token_id,
-            "export_format": "jsonl", "docs_asset": "swagger-ui.css"}
+            "export_format": "jsonl", "docs_asset": "swagger-ui.css",
+            "checkpoint_size": str(AuditLog(market).latest_head().tree_size),
+            "tile_level": "0", "tile_index": "000.p/1"}
 
 
 def private_marks(app, ids: dict) -> dict[str, set[str]]:
