@@ -90,7 +90,7 @@ def _log() -> AuditLog:
 def checkpoint_of_size(size: str):
     """The checkpoint signed at tree size ``size``, as it was signed."""
     try:
-        return Response(_log().checkpoint(public_log.count(size, "size")), mimetype="text/plain")
+        return Response(_log().checkpoint(public_log.whole_number(size, "size")), mimetype="text/plain")
     except LedgerError as error:
         return _refused(error)
 
@@ -100,8 +100,8 @@ def checkpoint_sizes():
     """The signed tree sizes, largest first, ``limit`` at a time below ``before``."""
     try:
         before = request.args.get("before")
-        before = None if before is None else public_log.count(before, "before")
-        limit = min(public_log.count(request.args.get("limit"), "limit", 100),
+        before = None if before is None else public_log.whole_number(before, "before")
+        limit = min(public_log.whole_number(request.args.get("limit"), "limit", 100),
                     public_log.MAX_SIZES)
     except LedgerError as error:
         return _refused(error)
@@ -116,8 +116,8 @@ def inclusion_proof():
     """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
     try:
         return jsonify(public_log.inclusion(
-            _log(), public_log.count(request.args.get("index"), "index"),
-            public_log.count(request.args.get("size"), "size")))
+            _log(), public_log.whole_number(request.args.get("index"), "index"),
+            public_log.whole_number(request.args.get("size"), "size")))
     except LedgerError as error:
         return _refused(error)
 
@@ -126,8 +126,8 @@ def inclusion_proof():
 def entries():
     """Logged events from leaf ``start``, with the bytes each leaf hashes."""
     try:
-        start = public_log.count(request.args.get("start"), "start", 0)
-        limit = public_log.count(request.args.get("limit"), "limit", public_log.MAX_ENTRIES)
+        start = public_log.whole_number(request.args.get("start"), "start", 0)
+        limit = public_log.whole_number(request.args.get("limit"), "limit", public_log.MAX_ENTRIES)
     except LedgerError as error:
         return _refused(error)
     found = public_log.entries(current_app.extensions["kapok_market"], _log(), start, limit)
@@ -144,7 +144,7 @@ def hash_tile(level: str, index: str):
             "entry bundles are not served: events can be longer than 65535 bytes; "
             "/audit/entries serves them as JSON")), 404
     try:
-        hashes = public_log.tile(_log(), public_log.count(level, "tile level"), index)
+        hashes = public_log.tile(_log(), public_log.whole_number(level, "tile level"), index)
     except LedgerError as error:
         return _refused(error)
     # A tile, full or partial, never changes once the log has signed it.

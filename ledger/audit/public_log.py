@@ -30,14 +30,16 @@ class NotInSignedLogError(LedgerError, NotFoundError):
     """A well-formed request for what the latest checkpoint does not cover."""
 
 
-def count(value: str | None, name: str, default: int | None = None) -> int:
+def whole_number(value: str | None, name: str, default: int | None = None) -> int:
     """A non-negative decimal query value; raises LogRequestError."""
     if value is None and default is not None:
         return default
+    if value is None:
+        raise LogRequestError(f"{name} is required")
     # 18 digits at most: the database's integers are 64-bit.
-    if value is None or not re.fullmatch(r"[0-9]{1,18}", value):
+    if not re.fullmatch(r"[0-9]{1,18}", value):
         raise LogRequestError(f"{name} must be a whole number from 0 (at most 18 digits), "
-                              f"not {value[:40]!r}" if value else f"{name} is required")
+                              f"not {value[:40]!r}")
     return int(value)
 
 
@@ -70,8 +72,9 @@ def entries(app, log: AuditLog, start: int, limit: int) -> list[dict]:
     if not leaves:
         return []
     positions = [position for _, position, _ in leaves]
+    # Every event stored in the span, logged or not (one inserted by hand among them).
     notifications = {n.id: n for n in app.recorder.select_notifications(
-        start=positions[0], limit=len(positions), stop=positions[-1])}
+        start=positions[0], limit=positions[-1] - positions[0] + 1, stop=positions[-1])}
     found = []
     for index, position, logged in leaves:
         notification = notifications.get(position)
