@@ -10,7 +10,6 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from ledger.audit import public_log, verify_retirement
-
 from ledger.audit.checkpoint import verifier_key
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog
