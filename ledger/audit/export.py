@@ -22,8 +22,8 @@ from ledger.audit.verifier import leaf_hash, leaf_input
 from ledger.read.replay import stored_notifications
 from ledger.domain.serials import SerialBlock
 
-CSV_COLUMNS = ["position", "leaf_index", "leaf_hash", "originator_id", "originator_version", "topic",
-               "event", "timestamp", "fields", "leaf_input"]
+CSV_COLUMNS = ["position", "leaf_index", "leaf_hash", "originator_id", "originator_version",
+               "topic", "event", "timestamp", "fields", "leaf_input"]
 # Spreadsheets run cells that start with these as formulas (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -97,13 +97,15 @@ class _LeafIndexes:
 
 def checkpoint_rows(log: AuditLog, leaves: int) -> Iterator[dict]:
     """The stored checkpoints of at most ``leaves`` leaves, smallest first, then a
-    consistency proof from each to the next."""
-    checkpoints = log.checkpoints_up_to(leaves)
-    for _, note in checkpoints:
+    consistency proof from each to the next; streamed."""
+    for _, note in log.checkpoints_between(0, leaves):
         yield {"checkpoint": note.decode()}
-    for (old, _), (new, _) in zip(checkpoints, checkpoints[1:]):
+    sizes = (size for size, _ in log.checkpoints_between(0, leaves))
+    old = next(sizes, None)
+    for new in sizes:
         proof = [base64.b64encode(node).decode() for node in log.consistency_proof(old, new)]
         yield {"consistency_proof": {"old_size": old, "new_size": new, "proof": proof}}
+        old = new
 
 
 def neutralise(cell: str) -> str:

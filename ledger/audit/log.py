@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from typing import Iterator
 from datetime import datetime, timezone
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -265,13 +266,19 @@ class AuditLog:
         rows = self.recorder.query("SELECT note FROM kapok_checkpoints ORDER BY tree_size", {})
         return [bytes(row["note"]) for row in rows]
 
-    def checkpoints_up_to(self, tree_size: int) -> list[tuple[int, bytes]]:
-        """(size, signed note) of every stored checkpoint of at most ``tree_size`` leaves,
-        smallest first."""
-        rows = self.recorder.query(
-            "SELECT tree_size, note FROM kapok_checkpoints WHERE tree_size <= :size "
-            "ORDER BY tree_size", {"size": tree_size})
-        return [(row["tree_size"], bytes(row["note"])) for row in rows]
+    def checkpoints_between(self, after: int, up_to: int,
+                            page_size: int = PAGE_SIZE) -> Iterator[tuple[int, bytes]]:
+        """(size, signed note) of every stored checkpoint of more than ``after`` and at most
+        ``up_to`` leaves, smallest first, streamed page by page."""
+        while True:
+            rows = self.recorder.query(
+                "SELECT tree_size, note FROM kapok_checkpoints WHERE tree_size > :after "
+                "AND tree_size <= :up_to ORDER BY tree_size LIMIT :limit",
+                {"after": after, "up_to": up_to, "limit": page_size})
+            if not rows:
+                return
+            yield from ((row["tree_size"], bytes(row["note"])) for row in rows)
+            after = rows[-1]["tree_size"]
 
     def checkpoint_sizes(self, below: int | None, limit: int) -> list[int]:
         """The sizes of at most ``limit`` stored checkpoints, largest first, each smaller
