@@ -17,8 +17,7 @@ from typing import IO, Iterator
 from uuid import UUID
 
 from ledger.audit.log import AuditLog
-from ledger.audit.stored_fields import stored_fields
-from ledger.audit.verifier import leaf_hash, leaf_input
+from ledger.audit.verifier import leaf_hash, leaf_input, read_state
 from ledger.read.replay import stored_notifications
 from ledger.domain.serials import SerialBlock
 
@@ -55,16 +54,16 @@ def event_fields(event) -> dict:
 def export_rows(app, until_position: int | None = None) -> Iterator[dict]:
     """Every stored event as a row: its leaf index in the audit log (None while not yet
     logged), the exact bytes its leaf hashes (``leaf_input``, base64) and the fields read from
-    those bytes (ledger/audit/stored_fields.py). One that no longer reads (an altered store)
-    is exported with its stored bytes as text under ``fields.undecodable_state`` rather than
-    ending the export there."""
+    those bytes (``read_state``). One that no longer reads (an altered store) is exported with
+    its stored bytes as text under ``fields.undecodable_state`` rather than ending the export
+    there."""
     leaf_indexes = _LeafIndexes(AuditLog(app).logged_leaves())
     for notification in stored_notifications(app, until_position):
         state = bytes(notification.state)
         data = leaf_input(str(notification.originator_id), notification.originator_version,
                           notification.topic, state)
         try:
-            read = stored_fields(notification.topic, state)
+            read = read_state(notification.topic, state)
         except ValueError:
             read = {"event": "", "timestamp": "",
                     "fields": {"undecodable_state": state.decode("utf-8", "replace")}}

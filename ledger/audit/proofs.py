@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from ledger.audit.log import AuditLog, notification_leaf
-from ledger.audit.stored_fields import stored_fields
+from ledger.audit.verifier import read_state
 from ledger.domain.errors import NotYetSignedError
 
 
@@ -32,7 +32,7 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
             "ready once the audit log signs its next head (the background worker does so "
             "within minutes; `kapok audit follow` does it at once)")
     notification = app.recorder.select_notifications(start=position, limit=1)[0]
-    read = stored_fields(notification.topic, bytes(notification.state))
+    read = read_state(notification.topic, bytes(notification.state))
     return {
         "kind": "kapok-inclusion-proof-v1",
         "event": {

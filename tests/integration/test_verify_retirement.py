@@ -17,6 +17,7 @@ import pytest
 from ledger.audit import verify_retirement
 from ledger.audit.checkpoint import verifier_key
 from ledger.audit.keys import generate_key, load_public_key
+from ledger.audit.verifier import verify_proof_file
 from market.application import Marketplace
 from tests.integration.command_line import in_process
 
@@ -130,6 +131,17 @@ def test_the_position_is_not_signed_so_it_is_neither_used_nor_shown(proven):
 
     assert result.returncode == 0 and "999999" not in result.stdout.replace(",", "")
     assert result.stdout == run(script, document, key).stdout
+
+
+def test_kapoks_full_verifier_refuses_shown_fields_that_are_not_the_state(proven, tmp_path):
+    document, _, _ = proven
+    public_pem = load_public_key(tmp_path / "keys" / "signing.pem")
+    edited = copy.deepcopy(document)
+    shown_beneficiary(edited)
+
+    assert verify_proof_file(document, public_pem) == []
+    assert verify_proof_file(edited, public_pem) == [
+        "event.decoded is not what the stored state says"]
 
 
 def test_another_key_is_refused(proven, tmp_path):
