@@ -258,7 +258,8 @@ def witness(log_url, key_path, state_dir, log_key, once, interval):
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: standard output).")
 def export(fmt, output):
-    """Stream every event with its position, leaf hash and decoded fields."""
+    """Stream every event with its position, leaf index, the bytes its leaf hashes and the
+    fields read from them; JSON Lines end with the checkpoints and their consistency proofs."""
     from ledger.audit.export import write_export
 
     ledger = open_ledger()

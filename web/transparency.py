@@ -1,17 +1,22 @@
-"""What anyone may fetch to check Kapok's audit log: the public key, the signed heads, also as
-C2SP checkpoints (c2sp.org/tlog-checkpoint) that others' tools read, consistency proofs, and
-the checkpoint cosigned by witnesses, who return their cosignatures here."""
+"""What anyone may fetch to check Kapok's audit log: the public key and the signed heads,
+the latter also as C2SP checkpoints (c2sp.org/tlog-checkpoint) that others' tools read; old
+checkpoints, consistency and inclusion proofs, entries and C2SP tlog-tiles hash tiles
+(docs/AUDIT.md); the checkpoint cosigned by witnesses, who return their cosignatures here; and
+the small verifier of a retirement's proof."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from pathlib import Path
 
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+
+from ledger.audit import public_log, verify_retirement
 from ledger.audit.checkpoint import verifier_key
 from ledger.audit.cosigned import Cosignatures, UntrustedWitnessError
 from ledger.audit.keys import SigningKeyError, load_public_key, public_key_file, signing_key_file
 from ledger.audit.log import AuditLog
 from ledger.audit.proofs import public_consistency_proof
-from ledger.domain.errors import LedgerError, NotYetSignedError
+from ledger.domain.errors import InvalidInputError, LedgerError, NotYetSignedError
 from ledger.error_codes import codes_for
 
 # A checkpoint with a few dozen signature lines is a few kilobytes.
@@ -125,3 +130,79 @@ def retirement_proof(retirement_id: str):
     except LedgerError as error:
         return _json_error(404, str(error))
     return jsonify(document)
+
+
+def _refused(error: LedgerError):
+    return _json_error(400 if isinstance(error, InvalidInputError) else 404, str(error))
+
+
+@bp.get("/checkpoints/<size>")
+def checkpoint_of_size(size: str):
+    """The checkpoint signed at tree size ``size``, as it was signed."""
+    try:
+        return Response(_log().checkpoint(public_log.whole_number(size, "size")), mimetype="text/plain")
+    except LedgerError as error:
+        return _refused(error)
+
+
+@bp.get("/checkpoints")
+def checkpoint_sizes():
+    """The signed tree sizes, largest first, ``limit`` at a time below ``before``."""
+    try:
+        before = request.args.get("before")
+        before = None if before is None else public_log.whole_number(before, "before")
+        limit = min(public_log.whole_number(request.args.get("limit"), "limit", 100),
+                    public_log.MAX_SIZES)
+    except LedgerError as error:
+        return _refused(error)
+    sizes = _log().checkpoint_sizes(before, max(limit, 1))
+    following = (url_for(".checkpoint_sizes", before=sizes[-1], limit=limit)
+                 if len(sizes) == limit else None)
+    return jsonify(sizes=sizes, next=following)
+
+
+@bp.get("/inclusion")
+def inclusion_proof():
+    """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+    try:
+        return jsonify(public_log.inclusion(
+            _log(), public_log.whole_number(request.args.get("index"), "index"),
+            public_log.whole_number(request.args.get("size"), "size")))
+    except LedgerError as error:
+        return _refused(error)
+
+
+@bp.get("/entries")
+def entries():
+    """Logged events from leaf ``start``, with the bytes each leaf hashes."""
+    try:
+        start = public_log.whole_number(request.args.get("start"), "start", 0)
+        limit = public_log.whole_number(request.args.get("limit"), "limit", public_log.MAX_ENTRIES)
+    except LedgerError as error:
+        return _refused(error)
+    found = public_log.entries(current_app.extensions["kapok_market"], _log(), start, limit)
+    following = (url_for(".entries", start=found[-1]["index"] + 1, limit=limit)
+                 if found else None)
+    return jsonify(entries=found, next=following)
+
+
+@bp.get("/tile/<level>/<path:index>")
+def hash_tile(level: str, index: str):
+    """A C2SP tlog-tiles hash tile: 32-byte hashes, concatenated."""
+    if level == "entries":  # events can exceed an entry bundle's 64 KiB length prefix
+        return jsonify(code=404, status="Not Found", message=(
+            "entry bundles are not served: events can be longer than 65535 bytes; "
+            "/audit/entries serves them as JSON")), 404
+    try:
+        hashes = public_log.tile(_log(), public_log.whole_number(level, "tile level"), index)
+    except LedgerError as error:
+        return _refused(error)
+    # A tile, full or partial, never changes once the log has signed it.
+    return Response(hashes, mimetype="application/octet-stream",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@bp.get("/verify_retirement.py")
+def small_verifier():
+    """The 50-line verifier of a retirement's proof (standard library and cryptography)."""
+    return Response(Path(verify_retirement.__file__).read_bytes(), mimetype="text/x-python")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from ledger.audit.export import event_fields
 from ledger.audit.log import AuditLog, notification_leaf
+from ledger.audit.verifier import read_state
 from ledger.domain.errors import InvalidInputError, LedgerError, NotYetSignedError
 
 
@@ -36,7 +36,7 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
             "ready once the audit log signs its next head (the background worker does so "
             "within minutes; `kapok audit follow` does it at once)")
     notification = app.recorder.select_notifications(start=position, limit=1)[0]
-    event = app.mapper.to_domain_event(notification)
+    read = read_state(notification.topic, bytes(notification.state))
     return {
         "kind": "kapok-inclusion-proof-v1",
         "event": {
@@ -46,8 +46,9 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
             "originator_version": notification.originator_version,
             "topic": notification.topic,
             "state": base64.b64encode(bytes(notification.state)).decode(),
-            "decoded": {"event": type(event).__qualname__,
-                        "timestamp": event.timestamp.isoformat(), **event_fields(event)},
+            # Read from the state by the documented rule, so a verifier can read it again.
+            "decoded": {"event": read["event"], "timestamp": read["timestamp"],
+                        **read["fields"]},
         },
         "leaf_hash": notification_leaf(notification).hex(),
         "inclusion_proof": [node.hex() for node in log.inclusion_proof(leaf_index, head.tree_size)],

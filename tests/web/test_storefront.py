@@ -504,6 +504,18 @@ def test_a_retirement_page_links_its_proof_and_explains_how_to_check_it(anonymou
     assert f"python verifier.py {retirement_id}.json --public-key public-key.pem" in html
 
 
+def test_a_retirement_page_links_the_small_verifier_and_the_key_it_takes(anonymous, market):
+    retirement_id = demo_retirement_id(market)
+
+    html = text(anonymous.get(f"/registry/{retirement_id}"))
+    script = anonymous.get("/audit/verify_retirement.py")
+
+    assert 'href="/audit/verify_retirement.py"' in html and 'href="/audit/verifier-key"' in html
+    assert f"python verify_retirement.py {retirement_id}.json" in html
+    assert script.status_code == 200 and script.mimetype == "text/x-python"
+    assert b"def verify(doc, key)" in script.data
+
+
 def test_the_linked_proof_is_served_as_json_once_the_log_is_signed(anonymous, market,
                                                                    tmp_path, monkeypatch):
     from ledger.audit.keys import SigningKey, generate_key
