@@ -56,7 +56,9 @@ def _read(value):
     if isinstance(value, dict) and set(value) == {"_type_", "_data_"}:
         data = value["_data_"]
         if value["_type_"] == "block":
-            vintage, batch, first, last, project, country = data
+            vintage, batch, first, last, project, country, *tail = data
+            if tail:
+                return f"{batch}-{first}-{last}-{tail[0]}"
             return f"KAP-{batch}-{first}-{last}-{project.replace('-', '').upper()}-{vintage}-{country}"
         return _read(data)
     if isinstance(value, dict):

@@ -51,7 +51,9 @@ def read_value(value):
     if isinstance(value, dict) and value.keys() == {"_type_", "_data_"}:
         data = value["_data_"]
         if value["_type_"] == "block":
-            vintage, batch, first, last, project, country = data
+            vintage, batch, first, last, project, country, *tail = data
+            if tail:  # a mirrored registry's serial (Verra's): batch-first-last-tail
+                return f"{int(batch)}-{int(first)}-{int(last)}-{tail[0]}"
             return (f"KAP-{int(batch)}-{int(first)}-{int(last)}-"
                     f"{str(project).replace('-', '').upper()}-{int(vintage)}-{country}")
         return read_value(data)

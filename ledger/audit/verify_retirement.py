@@ -15,8 +15,9 @@ def check(holds, why):  # not assert: python -O would drop the checks
 def unwrap(v):  # eventsourcing's {"_type_": T, "_data_": D}; a serial block becomes its serial
     if isinstance(v, dict) and v.keys() == {"_type_", "_data_"}:
         d = v["_data_"]
-        if v["_type_"] == "block":  # [vintage, batch, first, last, project, country]
-            return f"KAP-{d[1]}-{d[2]}-{d[3]}-{d[4].replace('-', '').upper()}-{d[0]}-{d[5]}"
+        if v["_type_"] == "block":  # [vintage, batch, first, last, project, country(, tail)]
+            own = f"KAP-{d[1]}-{d[2]}-{d[3]}-{d[4].replace('-', '').upper()}-{d[0]}-{d[5]}"
+            return f"{d[1]}-{d[2]}-{d[3]}-{d[6]}" if len(d) > 6 else own
         return unwrap(d)
     if isinstance(v, dict):
         return {k: unwrap(x) for k, x in v.items()}

@@ -37,7 +37,7 @@ def serve(tmp_path, database_url: str, name: str, witnesses) -> Server:
 def grow(database_url: str) -> None:
     """More events in the log: the registry's next issuance."""
     market = Marketplace(database=database_url)
-    market.ledger.issue("VCS-1067", 2021, 100)
+    market.ledger.issue("KAP-AF-01", 2021, 100)
     market.close()
 
 

@@ -22,7 +22,7 @@ def log(market) -> AuditLog:
     generate_key(path)
     log = AuditLog(market)
     log.follow(SigningKey.load(path))
-    market.ledger.issue("VCS-1067", 2021, 100)
+    market.ledger.issue("KAP-AF-01", 2021, 100)
     log.follow(SigningKey.load(path))
     return log
 
