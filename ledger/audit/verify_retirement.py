@@ -1,7 +1,6 @@
 """Checks a Kapok retirement proof (/audit/proofs/<id>.json) against the C2SP checkpoint in it
-and the registry's verifier key (/audit/verifier-key, given as text or a file), and prints
-what the signed bytes say. Python 3.9+ and `cryptography`; Kapok itself is not needed.
-    python verify_retirement.py PROOF.json KEY"""
+and the registry's verifier key (/audit/verifier-key, given as text or a file), and prints what
+the signed bytes say; needs Python 3.9+ and `cryptography`: python verify_retirement.py PROOF KEY"""
 import base64, hashlib, json, os, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 H = lambda *parts: hashlib.sha256(b"".join(parts)).digest()
@@ -55,15 +54,15 @@ def verify(doc, key):
     shown = {"event": e["topic"].partition(":")[2], **fields}
     check(e.get("decoded", shown) == shown, "the decoded fields are not the signed state's")
     check(e["topic"].endswith(":Retirement.Recorded"), "the event is not a retirement")
-    tonnes = sum(int(s.split("-")[3]) - int(s.split("-")[2]) + 1 for s in fields["blocks"])
+    ranges = [s.removeprefix("KAP-").split("-") for s in fields["blocks"]]  # Kapok's or Verra's
+    tonnes = sum(int(last) - int(first) + 1 for _, first, last, *_ in ranges)
     return (f"OK: retirement {fields['retirement_id']} for {fields['claim']['beneficiary']}: "
             f"{tonnes} tonnes, serials {', '.join(fields['blocks'])}; leaf {e['leaf_index']} "
             f"of {size} in log {origin}, checkpoint signed by {name}+{key_id}")
 
 
 if __name__ == "__main__":
-    key = sys.argv[2]
-    try:
-        print(verify(json.load(open(sys.argv[1])), open(key).read() if os.path.isfile(key) else key))
+    try:  # the key as text, or the file holding it
+        print(verify(json.load(open(sys.argv[1])), open(k).read() if os.path.isfile(k := sys.argv[2]) else k))
     except Exception as error:  # any failure, whatever its kind, is a refusal
         sys.exit(f"REFUSED: {type(error).__name__} {error}")
