@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.domain.accounts import INVENTORY, Account
+from ledger.domain.accounts import HOLDING, INVENTORY, Account, check_account_name
 from ledger.domain.errors import (InvalidCommandError, MirroredProjectError,
                                   RegistryMismatchError, UnknownAccountError,
                                   UnknownProjectError)
@@ -102,6 +102,8 @@ class RegistryImports:
         registry_id = registry_id.strip().upper()
         number = verra_number(registry_id)
         self._check_mirrorable(registry_id)
+        if account is not None:
+            check_account_name(account)
         pending = self.pending_registry_blocks()
         report, first_row, vintages = self._check_export(read_rows(), number, registry_id,
                                                          pending)
@@ -206,6 +208,10 @@ class RegistryImports:
                 holder = self.get_account(name)
             except UnknownAccountError:
                 holder = self.store.remember(Account(name, INVENTORY, "Ecosphere+ (at Verra)"))
+            if holder.kind not in (INVENTORY, HOLDING):
+                raise InvalidCommandError(
+                    f"account {name} is a {holder.kind} account: Verra's blocks are held in "
+                    "an inventory or holding account")
             return [project, holder], name
 
         return self.store.run("mirror_project", {}, None, command)
