@@ -105,8 +105,8 @@ class RegistryImports:
         if account is not None:
             check_account_name(account)
         pending = self.pending_registry_blocks()
-        report, first_row, vintages = self._check_export(read_rows(), number, registry_id,
-                                                         pending)
+        report, first_row, vintages, known = self._check_export(read_rows(), number,
+                                                                registry_id, pending)
         if report.refused or first_row is None:
             return report.as_dict() | {"blocks_new": 0, "tonnes_new": 0,
                                        "retired_at_verra": 0, "confirmed": []}
@@ -114,7 +114,9 @@ class RegistryImports:
         import_id = public_id("KAP-IMP")
         chunk: list = []
         for row in read_rows():
-            if row_kind(row, number) == ROW:
+            # Rows known as they are when checked are left out (each command checks again
+            # what it records): importing a file again reads it and writes nothing.
+            if row_kind(row, number) == ROW and _standing(known.get(row.vintage), row) != KNOWN:
                 chunk.append(row)
             if len(chunk) == CHUNK_ROWS:
                 self._record_rows(chunk, registry_id, holder, import_id, pending)
@@ -160,11 +162,11 @@ class RegistryImports:
             for (_, last, line), (first, _, later) in zip(ranges, ranges[1:]):
                 if first <= last:
                     report.refuse(later, f"batch {batch}", f"its serials overlap line {line}'s")
-        return report, first_row, vintages
+        return report, first_row, vintages, known
 
     @staticmethod
     def _count(report: ImportReport, row, known: MirroredVintage | None, pending: dict) -> None:
-        standing = known.classify(registry_range(row)) if known else NEW
+        standing = _standing(known, row)
         serial = row.serial.text
         if standing == KNOWN:
             report.blocks_known += 1
@@ -266,6 +268,10 @@ class RegistryImports:
             retirement.confirm(tuple(row.serial.text for row in rows),
                                max(row.retired_on for row in rows), f"import {import_id}")
         return retirement.id, retirement
+
+
+def _standing(known: MirroredVintage | None, row) -> str:
+    return known.classify(registry_range(row)) if known else NEW
 
 
 def _block_key(row) -> tuple[int, int, int]:
