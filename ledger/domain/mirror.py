@@ -115,6 +115,10 @@ class MirroredVintage(Aggregate):
             at += 1
         return found
 
+    def shows_retired(self, batch: int, first: int, last: int) -> bool:
+        """Whether the registry has shown exactly first..last of ``batch`` retired."""
+        return (first, last, RETIRED) in self.known_ranges(batch, first, last)
+
     def record(self, rows: tuple[RegistryRange, ...], source: str) -> None:
         """Records new rows, and rows shown retired inside known active ranges. Each must
         have been classified NEW or RETIRED_INSIDE_ACTIVE against this vintage."""

@@ -24,6 +24,7 @@ from ledger.domain.ids import public_id
 from ledger.domain.mirror import (CONFLICT, KNOWN, NEW, RETIRED_INSIDE_ACTIVE, MirroredVintage,
                                   RegistryRange, mirrored_vintage_id)
 from ledger.domain.projects import VERRA, Project, ProjectDetails, Vintage
+from ledger.domain.retirements import CONFIRMED
 from ledger.domain.serials import SerialBlock
 
 VERRA_HOLDING = "ecosphere-verra"  # Ecosphere+'s holding account at Verra, mirrored
@@ -113,15 +114,18 @@ class RegistryImports:
         holder = self._mirrored_project(registry_id, first_row, vintages, account)
         import_id = public_id("KAP-IMP")
         chunk: list = []
+        confirmed: list[str] = []  # the pending retirements the rows confirmed
         for row in read_rows():
             # Rows known as they are when checked are left out (each command checks again
             # what it records): importing a file again reads it and writes nothing.
             if row_kind(row, number) == ROW and _standing(known.get(row.vintage), row) != KNOWN:
                 chunk.append(row)
             if len(chunk) == CHUNK_ROWS:
-                self._record_rows(chunk, registry_id, holder, import_id, pending)
+                confirmed += self._record_rows(chunk, registry_id, holder, import_id,
+                                               pending)
                 chunk = []
-        self._record_rows(chunk, registry_id, holder, import_id, pending)
+        confirmed += self._record_rows(chunk, registry_id, holder, import_id, pending)
+        report.confirmed = list(dict.fromkeys(confirmed))
         return report.as_dict()
 
     def _check_mirrorable(self, registry_id: str) -> None:
@@ -177,7 +181,6 @@ class RegistryImports:
             report.tonnes_new += row.quantity
         elif standing == RETIRED_INSIDE_ACTIVE and _confirms(pending, row):
             report.retired_at_verra += 1
-            report.confirmed.append(pending[_block_key(row)][0])
         elif standing == RETIRED_INSIDE_ACTIVE:
             report.refuse(row.line, serial,
                           "Verra shows these serials retired, but Kapok holds them and has no "
@@ -219,9 +222,10 @@ class RegistryImports:
         return self.store.run("mirror_project", {}, None, command)
 
     def _record_rows(self, rows: list, registry_id: str, holder_name: str, import_id: str,
-                     pending: dict) -> None:
+                     pending: dict) -> list[str]:
+        """Records the rows in one save; returns the pending retirements they confirmed."""
         if not rows:
-            return
+            return []
 
         def command():
             holder = self.get_account(holder_name)
@@ -249,24 +253,30 @@ class RegistryImports:
                 self._vintage_for(registry_id, vintage).record(tuple(ranges), import_id)
             if blocks:
                 holder.record_imported(blocks, import_id)
+            done = []
             for retirement_id, shown in confirmed.items():
-                changed.setdefault(*self._confirmed_by(retirement_id, shown, import_id))
+                key, retirement = self._confirmed_by(retirement_id, shown, f"import {import_id}")
+                changed.setdefault(key, retirement)
+                done += [retirement_id] if retirement.registry_phase == CONFIRMED else []
             # The holder last: its blocks follow the ranges recorded, in the log too.
-            return [*changed.values(), holder], None
+            return [*changed.values(), holder], done
 
-        self.store.run("import_rows", {}, None, command)
+        return self.store.run("import_rows", {}, None, command)
 
     def _vintage_for(self, registry_id: str, vintage: int) -> MirroredVintage:
         return self.store.singleton(mirrored_vintage_id(registry_id, vintage),
                                     lambda: MirroredVintage(registry_id, vintage))
 
-    def _confirmed_by(self, retirement_id: str, rows: list, import_id: str):
+    def _confirmed_by(self, retirement_id: str, rows: list, note: str):
+        """The retirement, confirmed once the registry has shown every one of its blocks
+        retired: by ``rows`` (just recorded) or by an earlier export."""
         retirement = self.get_retirement(retirement_id)
-        shown = {(row.serial.batch, row.serial.first, row.serial.last) for row in rows}
         mirrored = [block for block in retirement.blocks if block.mirrored]
-        if all((block.batch, block.first, block.last) in shown for block in mirrored):
-            retirement.confirm(tuple(row.serial.text for row in rows),
-                               max(row.retired_on for row in rows), f"import {import_id}")
+        if retirement.pending and all(
+                self._vintage_for(block.project, block.vintage).shows_retired(
+                    block.batch, block.first, block.last) for block in mirrored):
+            retirement.confirm(tuple(block.serial for block in mirrored),
+                               max(row.retired_on for row in rows), note)
         return retirement.id, retirement
 
 

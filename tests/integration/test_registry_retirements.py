@@ -17,9 +17,9 @@ from ledger.domain.serials import SerialRange
 from ledger.usecases.registry_imports import VERRA_HOLDING
 from market.application import Marketplace
 from tests.integration.command_line import in_process
-from tests.integration.registry_scenario import (BENEFICIARY, FIRST, LAST, PROJECT, VINTAGE,
-                                                 block, events, rows_of, serial, split_batch,
-                                                 write_export)
+from tests.integration.registry_scenario import (BATCH, BENEFICIARY, FIRST, LAST, PROJECT,
+                                                 VINTAGE, block, events, rows_of, serial,
+                                                 split_batch, write_export)
 
 BUYER = "acme-carbon"
 CLAIM = RetirementClaim(BENEFICIARY, "Corporate Emissions Inventory Accounting")
@@ -215,3 +215,54 @@ def test_a_failed_retirement_on_delivery_goes_back_to_the_buyer_not_the_escrow(
     assert [b.serial for b in app.ledger.get_account("globex-carbon").blocks] == [
         serial(FIRST + HELD, FIRST + HELD + 299)]
     assert app.ledger.get_account(order.escrow_name).balance == 0
+
+
+@pytest.fixture
+def two_batches(app, tmp_path):
+    """A second batch of 1,000 t imported, 500 t of it in the buyer's holding too; the
+    buyer's retirement of 800 t of the first batch and 500 t of the second, pending."""
+    second = (LAST + 1, LAST + 1_000)
+    app.ledger.import_registry_export(rows_of(write_export(
+        tmp_path / "second.csv", block(*second, batch=BATCH + 1))), PROJECT)
+    app.ledger.transfer(VERRA_HOLDING, BUYER, serials=SerialRange(LAST + 1, LAST + 500))
+    retirement = app.ledger.retire(BUYER, CLAIM, quantity=HELD + 500)
+    return retirement["retirement_id"]
+
+
+def rows_shown(first_batch: bool, second_batch: bool) -> list[list[str]]:
+    """The two batches as Verra shows them once it retired either part, or both."""
+    first = [block(FIRST, FIRST + HELD - 1, BENEFICIARY), block(FIRST + HELD, LAST)] \
+        if first_batch else [block(FIRST, LAST)]
+    second = [block(LAST + 1, LAST + 500, BENEFICIARY, batch=BATCH + 1),
+              block(LAST + 501, LAST + 1_000, batch=BATCH + 1)] if second_batch \
+        else [block(LAST + 1, LAST + 1_000, batch=BATCH + 1)]
+    return first + second
+
+
+def test_a_retirement_of_two_blocks_is_confirmed_once_when_an_export_shows_both(
+        app, two_batches, tmp_path, monkeypatch):
+    # Each row in a save of its own: the blocks are shown retired in different saves.
+    monkeypatch.setattr("ledger.usecases.registry_imports.CHUNK_ROWS", 1)
+
+    report = app.ledger.import_registry_export(
+        rows_of(write_export(tmp_path / "later.csv", *rows_shown(True, True))), PROJECT)
+
+    assert report["confirmed"] == [two_batches]
+    assert phase(app, two_batches) == CONFIRMED
+
+
+def test_a_retirement_shown_retired_over_two_exports_is_confirmed_by_the_second(
+        app, two_batches, tmp_path):
+    first = app.ledger.import_registry_export(
+        rows_of(write_export(tmp_path / "one.csv", *rows_shown(True, False))), PROJECT)
+    assert (first["confirmed"], first["refused"]) == ([], [])
+    assert phase(app, two_batches) == PENDING
+
+    result = app.ledger.reconcile_registry(
+        rows_of(write_export(tmp_path / "both.csv", *rows_shown(True, True))), PROJECT)
+
+    assert (result["in_step"], result["confirmed"]) == (True, 1)
+    retirement = app.ledger.get_retirement(two_batches)
+    assert retirement.registry_phase == CONFIRMED
+    assert retirement.registry_serials == (serial(FIRST, FIRST + HELD - 1),
+                                           serial(LAST + 1, LAST + 500, BATCH + 1))
