@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ledger.adapters.verra_export import EXPORT_COLUMNS, read_export
 from testbed.verra_exports import export_row, write_rows
+from tests.integration.command_line import in_process
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "verra"
 PROJECT, VINTAGE = "VCS-1067", 2021
@@ -68,3 +69,12 @@ def split_batch(path: Path, retired: dict[tuple[int, int], str]) -> str:
 def events(app) -> int:
     """How many events the store holds."""
     return app.recorder.max_notification_id() or 0
+
+
+def signing_kapok(monkeypatch, capsys, database_url: str, tmp_path):
+    """`kapok ARGS...` in-process on the test's store, with a signing key of its own (the
+    worker and `audit verify --follow` sign)."""
+    run = in_process(monkeypatch, capsys, database_url,
+                     KAPOK_SIGNING_KEY_FILE=str(tmp_path / "keys" / "signing.pem"))
+    assert run("audit", "keygen")[0] == 0
+    return run

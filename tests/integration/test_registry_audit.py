@@ -15,19 +15,14 @@ from ledger.domain.retirements import RetirementClaim
 from ledger.domain.serials import SerialRange
 from ledger.usecases.registry_imports import VERRA_HOLDING
 from market.application import Marketplace
-from tests.integration.command_line import in_process
 from tests.integration.registry_scenario import (BATCH, FIRST, LAST, PROJECT, TAIL, VINTAGE,
                                                  block, fixture, rows_of, split_batch,
-                                                 write_export)
+                                                 signing_kapok, write_export)
 
 
 @pytest.fixture
 def kapok(monkeypatch, capsys, database_url, tmp_path):
-    """`kapok ARGS...` in-process on the test's store, with a signing key of its own."""
-    run = in_process(monkeypatch, capsys, database_url,
-                     KAPOK_SIGNING_KEY_FILE=str(tmp_path / "keys" / "signing.pem"))
-    assert run("audit", "keygen")[0] == 0
-    return run
+    return signing_kapok(monkeypatch, capsys, database_url, tmp_path)
 
 
 @pytest.fixture

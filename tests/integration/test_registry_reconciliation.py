@@ -15,10 +15,9 @@ from ledger.domain.retirements import CONFIRMED, PENDING, RetirementClaim
 from ledger.usecases.registry_imports import VERRA_HOLDING
 from market.application import Marketplace
 from market.read.listing_audit import listing_violations
-from tests.integration.command_line import in_process
 from tests.integration.registry_scenario import (BATCH, BENEFICIARY, FIRST, LAST, PROJECT,
                                                  VINTAGE, block, rows_of, serial, split_batch,
-                                                 write_export)
+                                                 signing_kapok, write_export)
 
 OTHER_BATCH, OTHER_FIRST = BATCH + 1, LAST + 1
 
@@ -35,11 +34,7 @@ def app(database_url, tmp_path):
 
 @pytest.fixture
 def kapok(monkeypatch, capsys, database_url, tmp_path):
-    """`kapok ARGS...` in-process on the test's store, with a signing key of its own."""
-    run = in_process(monkeypatch, capsys, database_url,
-                     KAPOK_SIGNING_KEY_FILE=str(tmp_path / "keys" / "signing.pem"))
-    assert run("audit", "keygen")[0] == 0
-    return run
+    return signing_kapok(monkeypatch, capsys, database_url, tmp_path)
 
 
 def reconcile(kapok, path: str, *options: str) -> tuple[int, dict]:
