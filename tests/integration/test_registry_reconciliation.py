@@ -226,3 +226,24 @@ def test_the_worker_reconciles_each_dropped_export_once(app, kapok, tmp_path, mo
     runs = json.loads(out)
     assert [(run["source"], run["in_step"]) for run in runs] == [("VCS-1067-2026-12.csv", False)]
     assert app.ledger.get_account(REGISTRY_QUARANTINE).balance == 100
+
+
+def test_a_retirement_verra_shows_retired_is_never_reported_as_still_active(app, kapok,
+                                                                            tmp_path):
+    app.ledger.open_account("acme")
+    app.ledger.transfer(VERRA_HOLDING, "acme", quantity=1_000)
+    mine = app.ledger.retire("acme", RetirementClaim(BENEFICIARY, "Other"), quantity=400)
+    taken = app.ledger.retire("acme", RetirementClaim(BENEFICIARY, "Other"), quantity=100)
+    later = split_batch(tmp_path / "later.csv", {(FIRST, FIRST + 399): BENEFICIARY,
+                                                 (FIRST + 400, FIRST + 499): "Someone Else"})
+
+    code, result = reconcile(kapok, later, "--pending-days", "0")
+
+    assert (code, result["confirmed"]) == (1, 1)
+    assert kinds(result) == [("retired_at_registry", serial(FIRST + 400, FIRST + 499), 100)]
+    assert app.ledger.get_retirement(mine["retirement_id"]).registry_phase == CONFIRMED
+    assert app.ledger.get_retirement(taken["retirement_id"]).registry_phase == PENDING
+    # Retired at Verra for someone else: failing it would hand back credits Verra retired.
+    code, _, err = kapok("registry", "fail", taken["retirement_id"], "--reason", "taken")
+    assert code != 0 and "shows" in err and "retired" in err
+    assert app.ledger.get_account("acme").balance == 500
