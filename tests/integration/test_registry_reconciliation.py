@@ -247,3 +247,19 @@ def test_a_retirement_verra_shows_retired_is_never_reported_as_still_active(app,
     code, _, err = kapok("registry", "fail", taken["retirement_id"], "--reason", "taken")
     assert code != 0 and "shows" in err and "retired" in err
     assert app.ledger.get_account("acme").balance == 500
+
+
+def test_a_buyers_serials_verra_shows_retired_are_quarantined_too(app, kapok, tmp_path):
+    app.ledger.open_account("acme")
+    app.ledger.transfer(VERRA_HOLDING, "acme", quantity=1_000)
+
+    code, result = reconcile(kapok, split_batch(tmp_path / "later.csv",
+                                                {(FIRST + 900, FIRST + 1_099): "Someone"}))
+
+    assert code == 1
+    assert sorted((h["account"], h["tonnes"]) for h in result["differences"][0]["held_by"]) == [
+        ("acme", 100), (VERRA_HOLDING, 100)]
+    assert app.ledger.get_account("acme").balance == 900
+    assert app.ledger.get_account(REGISTRY_QUARANTINE).balance == 200
+    code, out, _ = kapok("registry", "checks", "--project", PROJECT, "--json")
+    assert code == 0 and [run["in_step"] for run in json.loads(out)] == [False]
