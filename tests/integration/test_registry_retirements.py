@@ -146,8 +146,11 @@ def test_a_failed_retirement_gives_the_credits_back_once(app, kapok):
     assert app.ledger.get_account(BUYER).balance == HELD
 
 
-def test_a_retirement_pending_cannot_be_confirmed_with_another_retirements_serials(app):
+def test_a_retirement_pending_cannot_be_confirmed_with_another_retirements_serials(app,
+                                                                                  kapok):
     first, second = retire(app, 100), retire(app, 100)
+    code, out, _ = kapok("registry", "pending", "--json")
+    assert [row["retirement_id"] for row in json.loads(out)] == [first, second]  # oldest first
 
     with pytest.raises(RegistryMismatchError):
         app.ledger.confirm_registry_retirement(first, [serial(FIRST + 100, FIRST + 199)],
