@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cli.main(args=argv, prog_name="kapok", standalone_mode=False)
+    except SystemExit as done:  # a command that ends with its own code (`registry import`)
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
     except click.exceptions.Abort:
         return fail("aborted", 130)
     except click.ClickException as error:

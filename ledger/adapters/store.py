@@ -228,7 +228,9 @@ class Store(Application[UUID]):
             if cached is not None:  # as the repository would, with a cheaper copy
                 events = self.recorder.select_events(aggregate_id, gt=cached.version)
                 return self.remember(copy_aggregate(self._fast_forward(cached, events)))
-        aggregate = self.repository.get(aggregate_id)
+        aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        if self.repository.cache is not None:  # it stays the cache's: the command gets a copy
+            aggregate = copy_aggregate(aggregate)
         return self.remember(aggregate)
 
     def prefetch(self, *aggregate_ids: UUID) -> None:

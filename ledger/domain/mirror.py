@@ -69,6 +69,11 @@ def mirrored_vintage_id(project: str, vintage: int) -> UUID:
 class MirroredVintage(Aggregate):
     """The ranges of one vintage of a mirrored project known from its registry's exports."""
 
+    # A batch's lists are never changed in place once recorded (an event records new ones):
+    # a command's copy of a vintage of many thousand batches is a shallow copy of the dict,
+    # where a deep copy would cost more than the command.
+    flat_containers = frozenset({"batches"})
+
     @staticmethod
     def create_id(project: str, vintage: int) -> UUID:
         return mirrored_vintage_id(project, vintage)
@@ -110,6 +115,10 @@ class MirroredVintage(Aggregate):
             at += 1
         return found
 
+    def shows_retired(self, batch: int, first: int, last: int) -> bool:
+        """Whether the registry has shown exactly first..last of ``batch`` retired."""
+        return (first, last, RETIRED) in self.known_ranges(batch, first, last)
+
     def record(self, rows: tuple[RegistryRange, ...], source: str) -> None:
         """Records new rows, and rows shown retired inside known active ranges. Each must
         have been classified NEW or RETIRED_INSIDE_ACTIVE against this vintage."""
@@ -119,9 +128,13 @@ class MirroredVintage(Aggregate):
     # The project and vintage ride along for readers of the event alone (the read model).
     @event("RangesRecorded")
     def _recorded(self, project: str, vintage: int, rows: list[list], source: str) -> None:
+        changed: dict[str, list[list]] = {}  # each batch the event changes, copied once
         for values in rows:
             row = RegistryRange.from_list(values)
-            firsts, lasts, states = self.batches.setdefault(str(row.batch), [[], [], []])
+            key = str(row.batch)
+            if key not in changed:
+                changed[key] = [list(part) for part in self.batches.get(key, ([], [], []))]
+            firsts, lasts, states = changed[key]
             at = bisect.bisect_right(firsts, row.first) - 1
             if at >= 0 and lasts[at] >= row.first:  # retired inside an active range: split it
                 first, last = firsts[at], lasts[at]
@@ -135,6 +148,7 @@ class MirroredVintage(Aggregate):
                 firsts.insert(at + 1, row.first)
                 lasts.insert(at + 1, row.last)
                 states.insert(at + 1, row.state)
+        self.batches.update(changed)
 
 
 class RegistryCheck(Aggregate):

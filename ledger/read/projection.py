@@ -27,6 +27,9 @@ from ledger.read.view import LedgerView
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# A batch is also written once its events make this many statements: an import's events
+# carry thousands of blocks each, and 500 of them would hold a whole export in memory.
+BATCH_STATEMENTS = 5_000
 # How the worker's PostgreSQL connections are named in pg_stat_activity.
 WORKER_CONNECTIONS = "kapok worker"
 
@@ -43,6 +46,7 @@ class ViewProjection(Projection[TrackingRecorder]):
         self._applied = model.position()
         self._head = 0  # the newest position known to be in the store
         self._pending: list[tuple[int, list, dict]] = []
+        self._statements = 0  # in the pending events
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
         position = tracking.notification_id
@@ -50,7 +54,9 @@ class ViewProjection(Projection[TrackingRecorder]):
             return  # another process applied it
         statements, deltas = self.model.translate(domain_event, position)
         self._pending.append((position, statements, deltas))
-        if len(self._pending) >= self.batch_size or self._at_head(position):
+        self._statements += len(statements)
+        if (len(self._pending) >= self.batch_size or self._statements >= BATCH_STATEMENTS
+                or self._at_head(position)):
             self.flush()
 
     def _at_head(self, position: int) -> bool:
@@ -84,6 +90,7 @@ class ViewProjection(Projection[TrackingRecorder]):
                 continue
             self._applied = last
             self._pending = []
+        self._statements = 0
 
     def catch_up(self) -> int:
         """Applies, in this process, every event the view lacks; returns its position."""

@@ -47,7 +47,8 @@ class Reconciliation:
             raise UnknownProjectError(f"project {registry_id} is not mirrored from a registry")
         today = today or date.today()
         pending = self.pending_registry_blocks()
-        differences, retired_rows, confirming, seen = [], [], defaultdict(list), set()
+        differences, retired_rows, confirming = [], [], defaultdict(list)
+        shown_retired: set[tuple[int, int, int]] = set()  # rows retired at the registry
         totals: dict[tuple[int, int, str], int] = defaultdict(int)
         for row in read_rows():
             kind = row_kind(row, number)
@@ -61,7 +62,8 @@ class Reconciliation:
             found = registry_range(row)
             standing = known.classify(found) if known else NEW
             totals[row.vintage, found.batch, found.tail] += found.quantity
-            seen.add(_block_key(row))
+            if found.state == RETIRED:
+                shown_retired.add(_block_key(row))
             difference = {"serial": row.serial.text, "tonnes": found.quantity,
                           "line": row.line, "state_at_registry": found.state}
             if standing == RETIRED_INSIDE_ACTIVE and _confirms(pending, row):
@@ -80,7 +82,8 @@ class Reconciliation:
                     f"{first}-{last} {state}" for first, last, state in
                     known.known_ranges(found.batch, found.first, found.last)]})
         differences += self._batch_totals(registry_id, totals)
-        differences += self._overdue(pending, seen, today - timedelta(days=pending_days))
+        differences += self._overdue(pending, set(confirming), shown_retired,
+                                     today - timedelta(days=pending_days))
         run_id = public_id("KAP-REC")
         confirmed = self._act(registry_id, run_id, retired_rows, confirming, differences,
                               source)
@@ -108,15 +111,19 @@ class Reconciliation:
                                   "at_registry": sum(shown), "at_kapok": at_kapok})
         return found
 
-    def _overdue(self, pending: dict, seen: set, before: date) -> list[dict]:
+    def _overdue(self, pending: dict, confirming: set[str], shown_retired: set,
+                 before: date) -> list[dict]:
+        """The blocks of retirements pending since before ``before`` that the export does
+        not show retired (those it shows retired for their beneficiary, this run confirms;
+        for another, they are an alarm of their own)."""
         found = []
-        for retirement_id in sorted({value[0] for value in pending.values()}):
+        for retirement_id in sorted({value[0] for value in pending.values()} - confirming):
             retirement = self.get_retirement(retirement_id)
             recorded_on = retirement.created_on
             if recorded_on.date() > before:
                 continue
             for block in retirement.blocks:
-                if block.mirrored:
+                if block.mirrored and (block.batch, block.first, block.last) not in shown_retired:
                     found.append({"kind": PENDING_OVERDUE, "serial": block.serial,
                                   "tonnes": block.quantity, "retirement_id": retirement_id,
                                   "pending_since": recorded_on.date().isoformat()})

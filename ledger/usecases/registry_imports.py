@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.domain.accounts import INVENTORY, Account
+from ledger.domain.accounts import HOLDING, INVENTORY, Account, check_account_name
 from ledger.domain.errors import (InvalidCommandError, MirroredProjectError,
                                   RegistryMismatchError, UnknownAccountError,
                                   UnknownProjectError)
@@ -24,6 +24,7 @@ from ledger.domain.ids import public_id
 from ledger.domain.mirror import (CONFLICT, KNOWN, NEW, RETIRED_INSIDE_ACTIVE, MirroredVintage,
                                   RegistryRange, mirrored_vintage_id)
 from ledger.domain.projects import VERRA, Project, ProjectDetails, Vintage
+from ledger.domain.retirements import CONFIRMED
 from ledger.domain.serials import SerialBlock
 
 VERRA_HOLDING = "ecosphere-verra"  # Ecosphere+'s holding account at Verra, mirrored
@@ -102,22 +103,29 @@ class RegistryImports:
         registry_id = registry_id.strip().upper()
         number = verra_number(registry_id)
         self._check_mirrorable(registry_id)
+        if account is not None:
+            check_account_name(account)
         pending = self.pending_registry_blocks()
-        report, first_row, vintages = self._check_export(read_rows(), number, registry_id,
-                                                         pending)
+        report, first_row, vintages, known = self._check_export(read_rows(), number,
+                                                                registry_id, pending)
         if report.refused or first_row is None:
             return report.as_dict() | {"blocks_new": 0, "tonnes_new": 0,
                                        "retired_at_verra": 0, "confirmed": []}
         holder = self._mirrored_project(registry_id, first_row, vintages, account)
         import_id = public_id("KAP-IMP")
         chunk: list = []
+        confirmed: list[str] = []  # the pending retirements the rows confirmed
         for row in read_rows():
-            if row_kind(row, number) == ROW:
+            # Rows known as they are when checked are left out (each command checks again
+            # what it records): importing a file again reads it and writes nothing.
+            if row_kind(row, number) == ROW and _standing(known.get(row.vintage), row) != KNOWN:
                 chunk.append(row)
             if len(chunk) == CHUNK_ROWS:
-                self._record_rows(chunk, registry_id, holder, import_id, pending)
+                confirmed += self._record_rows(chunk, registry_id, holder, import_id,
+                                               pending)
                 chunk = []
-        self._record_rows(chunk, registry_id, holder, import_id, pending)
+        confirmed += self._record_rows(chunk, registry_id, holder, import_id, pending)
+        report.confirmed = list(dict.fromkeys(confirmed))
         return report.as_dict()
 
     def _check_mirrorable(self, registry_id: str) -> None:
@@ -158,11 +166,11 @@ class RegistryImports:
             for (_, last, line), (first, _, later) in zip(ranges, ranges[1:]):
                 if first <= last:
                     report.refuse(later, f"batch {batch}", f"its serials overlap line {line}'s")
-        return report, first_row, vintages
+        return report, first_row, vintages, known
 
     @staticmethod
     def _count(report: ImportReport, row, known: MirroredVintage | None, pending: dict) -> None:
-        standing = known.classify(registry_range(row)) if known else NEW
+        standing = _standing(known, row)
         serial = row.serial.text
         if standing == KNOWN:
             report.blocks_known += 1
@@ -173,7 +181,6 @@ class RegistryImports:
             report.tonnes_new += row.quantity
         elif standing == RETIRED_INSIDE_ACTIVE and _confirms(pending, row):
             report.retired_at_verra += 1
-            report.confirmed.append(pending[_block_key(row)][0])
         elif standing == RETIRED_INSIDE_ACTIVE:
             report.refuse(row.line, serial,
                           "Verra shows these serials retired, but Kapok holds them and has no "
@@ -206,14 +213,19 @@ class RegistryImports:
                 holder = self.get_account(name)
             except UnknownAccountError:
                 holder = self.store.remember(Account(name, INVENTORY, "Ecosphere+ (at Verra)"))
+            if holder.kind not in (INVENTORY, HOLDING):
+                raise InvalidCommandError(
+                    f"account {name} is a {holder.kind} account: Verra's blocks are held in "
+                    "an inventory or holding account")
             return [project, holder], name
 
         return self.store.run("mirror_project", {}, None, command)
 
     def _record_rows(self, rows: list, registry_id: str, holder_name: str, import_id: str,
-                     pending: dict) -> None:
+                     pending: dict) -> list[str]:
+        """Records the rows in one save; returns the pending retirements they confirmed."""
         if not rows:
-            return
+            return []
 
         def command():
             holder = self.get_account(holder_name)
@@ -241,25 +253,35 @@ class RegistryImports:
                 self._vintage_for(registry_id, vintage).record(tuple(ranges), import_id)
             if blocks:
                 holder.record_imported(blocks, import_id)
+            done = []
             for retirement_id, shown in confirmed.items():
-                changed.setdefault(*self._confirmed_by(retirement_id, shown, import_id))
+                key, retirement = self._confirmed_by(retirement_id, shown, f"import {import_id}")
+                changed.setdefault(key, retirement)
+                done += [retirement_id] if retirement.registry_phase == CONFIRMED else []
             # The holder last: its blocks follow the ranges recorded, in the log too.
-            return [*changed.values(), holder], None
+            return [*changed.values(), holder], done
 
-        self.store.run("import_rows", {}, None, command)
+        return self.store.run("import_rows", {}, None, command)
 
     def _vintage_for(self, registry_id: str, vintage: int) -> MirroredVintage:
         return self.store.singleton(mirrored_vintage_id(registry_id, vintage),
                                     lambda: MirroredVintage(registry_id, vintage))
 
-    def _confirmed_by(self, retirement_id: str, rows: list, import_id: str):
+    def _confirmed_by(self, retirement_id: str, rows: list, note: str):
+        """The retirement, confirmed once the registry has shown every one of its blocks
+        retired: by ``rows`` (just recorded) or by an earlier export."""
         retirement = self.get_retirement(retirement_id)
-        shown = {(row.serial.batch, row.serial.first, row.serial.last) for row in rows}
         mirrored = [block for block in retirement.blocks if block.mirrored]
-        if all((block.batch, block.first, block.last) in shown for block in mirrored):
-            retirement.confirm(tuple(row.serial.text for row in rows),
-                               max(row.retired_on for row in rows), f"import {import_id}")
+        if retirement.pending and all(
+                self._vintage_for(block.project, block.vintage).shows_retired(
+                    block.batch, block.first, block.last) for block in mirrored):
+            retirement.confirm(tuple(block.serial for block in mirrored),
+                               max(row.retired_on for row in rows), note)
         return retirement.id, retirement
+
+
+def _standing(known: MirroredVintage | None, row) -> str:
+    return known.classify(registry_range(row)) if known else NEW
 
 
 def _block_key(row) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ from datetime import date
 from ledger.domain.errors import (InvalidCommandError, RegistryMismatchError,
                                   UnknownRetirementError)
 from ledger.domain.ids import named_id, public_id
-from ledger.domain.mirror import RETIRED_INSIDE_ACTIVE, RegistryRange
+from ledger.domain.mirror import RETIRED, RETIRED_INSIDE_ACTIVE, RegistryRange
 from ledger.domain.retirements import Retirement, RetirementClaim
 from ledger.domain.serials import SerialBlock, SerialRange
 from ledger.domain.verra import parse_verra_serial
@@ -94,6 +94,7 @@ class Retirements:
         def command():
             retirement = self.get_retirement(retirement_id)
             retirement.fail(reason or "", by)
+            self._check_not_shown_retired(retirement)
             holder = self.get_account(self.sale_side.returned_to(retirement))
             holder.take_back(retirement.blocks, retirement.retirement_id)
             return [retirement, holder], retirement_phase(retirement) | {
@@ -102,6 +103,16 @@ class Retirements:
         fields = {"retirement_id": retirement_id, "reason": reason}
         return self.store.run("fail_registry_retirement", fields, None, command)
 
+    def _check_not_shown_retired(self, retirement: Retirement) -> None:
+        """Credits the registry shows retired (for whomever) cannot go back to a holding."""
+        for block in retirement.blocks:
+            known = self._vintage_for(block.project, block.vintage) if block.mirrored else None
+            if known and any(state == RETIRED for _, _, state in known.known_ranges(
+                    block.batch, block.first, block.last)):
+                raise RegistryMismatchError(
+                    f"retirement {retirement.retirement_id}: the registry shows "
+                    f"{block.serial} retired, so its credits cannot go back to the account; "
+                    "run `kapok registry reconcile` and settle with the buyer")
 
     def _shown_retired(self, retirement: Retirement, on: date) -> list:
         """The mirrored vintages, now knowing the retirement's serials retired at their

@@ -22,7 +22,9 @@ class MarketSaleSide:
         account = self.market.ledger.get_account(retirement.account)
         if account.kind != ESCROW:
             return account.name
-        order_id = self.market.view.order_of_escrow(account.name)
+        # Caught up here: the worker's view may not show the order yet (a fresh process),
+        # and the credits would go back to the escrow.
+        order_id = self.market.caught_up_view().order_of_escrow(account.name)
         if order_id is None:
             return account.name
         return self.market.get_order(order_id).buyer_account

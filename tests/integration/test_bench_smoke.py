@@ -60,3 +60,19 @@ def test_the_market_sales_benchmark_runs_and_reports_its_ratios(tmp_path):
     assert summary["warm_ratio"] > 0 and summary["cold_ratio"] > 0
     assert all(summary[f"{age}_{kind}_ms"] > 0 for age in ("old", "new") for kind in ("warm", "cold"))
     assert "ratio" in done.stdout
+
+
+@pytest.mark.postgres
+def test_the_verra_import_benchmark_imports_and_imports_again_on_both_stores(tmp_path):
+    require_postgres()
+    out = tmp_path / "verra.json"
+    done = run_bench(tmp_path, "bench.verra_import", "--rows", "300", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out.read_text())
+    assert summary["raw_read"]["seconds"] > 0 and summary["raw_read"]["peak_rss_mb"] > 0
+    for store in ("sqlite", "postgres"):
+        first, again = summary[store]["import"], summary[store]["reimport"]
+        assert first["blocks_new"] + first["retired_at_verra"] == summary["project_rows"]
+        assert (again["blocks_new"], again["blocks_known"]) == (0, summary["project_rows"])
+        assert first["seconds"] > 0 and first["peak_rss_mb"] > 0 and again["peak_rss_mb"] > 0
+    assert "reimport" in done.stdout
