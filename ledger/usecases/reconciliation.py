@@ -166,31 +166,37 @@ class Reconciliation:
                        if row["status"] in ("held", "reserved") and row["quantity"] > 0})
 
     def _quarantine(self, holders: list[str], alarms: list[dict], run_id: str) -> dict:
-        """Moves the alarmed serials out of every account but an order's escrow (whose order
-        the operator resolves) into the registry's quarantine."""
+        """Moves the alarmed serials out of every account that holds them into the
+        registry's quarantine, and the market's offer with them. An order that reserved some
+        of them is cancelled (the rest of its serials go back on offer): paid, it would
+        deliver them."""
         wanted = defaultdict(list)  # (batch, tail) -> [(first, last)]
         for alarm in alarms:
             serial = parse_alarm(alarm["serial"])
             wanted[serial[0], serial[3]].append((serial[1], serial[2]))
         changed = {}
         quarantine = self._quarantine_account()
+        accounts = []
         for name in holders:
             try:
-                holder = self.get_account(name)
+                accounts.append(self.get_account(name))
             except UnknownAccountError:
                 continue
+        for holder in accounts:
             taken = overlapping(holder.blocks, wanted)
             if not taken:
                 continue
-            alarm_accounts(alarms, taken, holder.name, holder.kind != ESCROW)
-            if holder.kind == ESCROW:
-                continue
-            for aggregate in self.sale_side.off_sale(holder, taken):
-                changed[aggregate.id] = aggregate
+            withdrawn = [] if holder.kind == ESCROW else self.sale_side.off_sale(holder, taken)
             holder.send(taken, quarantine.name, run_id)
             quarantine.receive(taken, holder.name, run_id)
-            changed[holder.id] = holder
-            changed[quarantine.id] = quarantine
+            if holder.kind == ESCROW:
+                withdrawn = self.sale_side.release_reserved(
+                    holder, f"Verra shows serials of this order retired (reconciliation "
+                            f"{run_id}): its reservation was cancelled")
+            alarm_accounts(alarms, taken, holder.name, "quarantined; order cancelled"
+                           if holder.kind == ESCROW and withdrawn else "quarantined")
+            changed.update((aggregate.id, aggregate) for aggregate in (holder, quarantine,
+                                                                        *withdrawn))
         return changed
 
     def _quarantine_account(self) -> Account:
@@ -221,7 +227,7 @@ def overlapping(blocks, wanted: dict) -> list[SerialBlock]:
 
 
 def alarm_accounts(alarms: list[dict], taken: list[SerialBlock], account: str,
-                   moved: bool) -> None:
+                   action: str) -> None:
     """Notes on each alarm which account held its serials and what became of them."""
     for alarm in alarms:
         batch, first, last, tail = parse_alarm(alarm["serial"])
@@ -230,5 +236,4 @@ def alarm_accounts(alarms: list[dict], taken: list[SerialBlock], account: str,
                      and block.first <= last and first <= block.last)
         if tonnes:
             alarm.setdefault("held_by", []).append(
-                {"account": account, "tonnes": tonnes,
-                 "action": "quarantined" if moved else "reserved for an order: resolve it"})
+                {"account": account, "tonnes": tonnes, "action": action})

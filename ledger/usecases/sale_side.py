@@ -18,6 +18,10 @@ class SaleSide(Protocol):
         """Takes ``blocks``, about to leave ``account``, off sale: the aggregates changed,
         to be saved with the move."""
 
+    def release_reserved(self, escrow: Account, reason: str) -> list:
+        """Cancels the reservation ``escrow`` holds serials for, after the serials its
+        registry showed retired left it: the aggregates changed (none if it held none)."""
+
 
 class NothingSold:
     """The registry on its own: credits go back where they were retired from, and nothing is
@@ -27,4 +31,7 @@ class NothingSold:
         return retirement.account
 
     def off_sale(self, account: Account, blocks: Sequence[SerialBlock]) -> list:
+        return []
+
+    def release_reserved(self, escrow: Account, reason: str) -> list:
         return []

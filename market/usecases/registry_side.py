@@ -11,6 +11,7 @@ from ledger.domain.accounts import ESCROW, Account
 from ledger.domain.retirements import Retirement
 from ledger.domain.serials import SerialBlock
 from market.domain.listings import CLOSED
+from market.domain.orders import RESERVED
 
 
 class MarketSaleSide:
@@ -29,27 +30,48 @@ class MarketSaleSide:
             return account.name
         return self.market.get_order(order_id).buyer_account
 
+    def release_reserved(self, escrow: Account, reason: str) -> list:
+        """Cancels the reserved order whose escrow this is (the serials quarantined out of
+        it are gone; the rest go back to the listing's inventory), and lowers the listing's
+        offer by what did not come back."""
+        order_id = self.market.caught_up_view().order_of_escrow(escrow.name)
+        if order_id is None:
+            return []
+        order = self.market.get_order(order_id)
+        if order.state != RESERVED:
+            return []
+        released = self.market._release(order)
+        order.cancel(reason)
+        listing = self.market.get_listing(order.listing_id)
+        inventory = self.market.ledger.get_account(listing.inventory_account)
+        return [order, *released, *self._trim(inventory, listing.project_registry_id,
+                                              listing.vintage_year, 0)]
+
     def off_sale(self, account: Account, blocks: Sequence[SerialBlock]) -> list:
         """Lowers the offer of the account's listings of the blocks' project vintages, newest
         listing first, until they offer no more than the account will still hold."""
-        changed = []
         leaving = Counter()
         for block in blocks:
             leaving[block.project, block.vintage] += block.quantity
-        for (project, vintage), tonnes in leaving.items():
-            held = sum(block.quantity for block in account.blocks
-                       if (block.project, block.vintage) == (project, vintage)) - tonnes
-            offering = [self.market.get_listing(str(listing.id))
-                        for listing in self.market.listings()
-                        if listing.inventory_account == account.name
-                        and (listing.project_registry_id, listing.vintage_year) == (project,
-                                                                                  vintage)
-                        and listing.status != CLOSED]
-            excess = sum(listing.available for listing in offering) - held
-            for listing in sorted(offering, key=lambda found: found.created_on, reverse=True):
-                cut = min(max(excess, 0), listing.available)
-                if cut:
-                    listing.set_on_offer(listing.on_offer - cut)
-                    changed.append(listing)
-                    excess -= cut
+        return [listing for (project, vintage), tonnes in leaving.items()
+                for listing in self._trim(account, project, vintage, tonnes)]
+
+    def _trim(self, account: Account, project: str, vintage: int, leaving: int) -> list:
+        """The listings of the project vintage selling from ``account`` whose offer it
+        lowered so that they offer no more than it holds once ``leaving`` tonnes left."""
+        changed = []
+        held = sum(block.quantity for block in account.blocks
+                   if (block.project, block.vintage) == (project, vintage)) - leaving
+        offering = [self.market.get_listing(str(listing.id))
+                    for listing in self.market.listings()
+                    if listing.inventory_account == account.name
+                    and (listing.project_registry_id, listing.vintage_year) == (project, vintage)
+                    and listing.status != CLOSED]
+        excess = sum(listing.available for listing in offering) - held
+        for listing in sorted(offering, key=lambda found: found.created_on, reverse=True):
+            cut = min(max(excess, 0), listing.available)
+            if cut:
+                listing.set_on_offer(listing.on_offer - cut)
+                changed.append(listing)
+                excess -= cut
         return changed

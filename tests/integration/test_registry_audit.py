@@ -10,11 +10,13 @@ from decimal import Decimal
 
 import pytest
 
+from ledger.domain.accounts import REGISTRY_QUARANTINE
 from ledger.domain.mirror import RegistryRange, mirrored_vintage_id
 from ledger.domain.retirements import RetirementClaim
 from ledger.domain.serials import SerialRange
 from ledger.usecases.registry_imports import VERRA_HOLDING
 from market.application import Marketplace
+from market.domain.orders import CANCELLED, FULFILLED, IllegalTransitionError
 from tests.integration.registry_scenario import (BATCH, FIRST, LAST, PROJECT, TAIL, VINTAGE,
                                                  block, fixture, rows_of, split_batch,
                                                  signing_kapok, write_export)
@@ -107,7 +109,7 @@ def test_moving_a_serial_after_verra_showed_it_retired_fails_the_audit_by_name(
     assert str(BATCH) in out
 
 
-def test_delivering_an_order_whose_serials_verra_showed_retired_fails_the_audit(
+def test_an_order_holding_serials_verra_showed_retired_is_cancelled_and_never_delivers_them(
         kapok, imported, tmp_path):
     app = imported
     app.set_benefit_rule(PROJECT, {"ecosphere-fee": Decimal(100)},
@@ -115,13 +117,15 @@ def test_delivering_an_order_whose_serials_verra_showed_retired_fails_the_audit(
     listing = app.create_listing(PROJECT, VINTAGE, VERRA_HOLDING, Decimal("10"), "USD",
                                  1_000)["listing_id"]
     order_id = app.place_order(listing, 100, "Acme", "acme")["order_id"]
-    # The reconciliation flags the reserved serials for the operator, who does not act.
     code, _, _ = kapok("registry", "reconcile", split_batch(
         tmp_path / "later.csv", {(FIRST, FIRST + 99): "Unrelated Buyer"}), "--project",
         PROJECT)
-    assert code == 1 and verify(kapok)[0] == 0
+    assert code == 1 and app.get_order(order_id).state == CANCELLED
 
-    assert app.pay_offline(order_id) == "fulfilled"
+    with pytest.raises(IllegalTransitionError):  # nothing left to pay for, or deliver
+        app.pay_offline(order_id)
+
+    assert app.get_order(order_id).state != FULFILLED
+    assert app.ledger.get_account(REGISTRY_QUARANTINE).balance == 100
     code, out = verify(kapok)
-
-    assert code != 0 and "not_after_registry_retired" in out
+    assert code == 0, out

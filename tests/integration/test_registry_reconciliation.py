@@ -14,6 +14,7 @@ from ledger.domain.accounts import REGISTRY_QUARANTINE
 from ledger.domain.retirements import CONFIRMED, PENDING, RetirementClaim
 from ledger.usecases.registry_imports import VERRA_HOLDING
 from market.application import Marketplace
+from market.domain.orders import CANCELLED
 from market.read.listing_audit import listing_violations
 from tests.integration.registry_scenario import (BATCH, BENEFICIARY, FIRST, LAST, PROJECT,
                                                  VINTAGE, block, rows_of, serial, split_batch,
@@ -104,7 +105,7 @@ def test_a_listing_offering_less_than_what_stays_held_keeps_its_offer(app, kapok
     assert listing_violations(app) == []
 
 
-def test_serials_reserved_for_an_order_are_flagged_for_the_operator(app, kapok, tmp_path):
+def test_serials_reserved_for_an_order_cancel_it_and_are_quarantined(app, kapok, tmp_path):
     app.set_benefit_rule(PROJECT, {"ecosphere-fee": Decimal(100)},
                          effective_from=datetime.now(timezone.utc) - timedelta(hours=1))
     listing_id = app.create_listing(PROJECT, VINTAGE, VERRA_HOLDING, Decimal("12.50"), "USD",
@@ -117,8 +118,10 @@ def test_serials_reserved_for_an_order_are_flagged_for_the_operator(app, kapok, 
     assert code == 1
     assert sorted(map(tuple, (h.values() for h in result["differences"][0]["held_by"]))) == [
         (VERRA_HOLDING, 500, "quarantined"),
-        (order.escrow_name, 500, "reserved for an order: resolve it")]
-    assert app.ledger.get_account(order.escrow_name).balance == 500
+        (order.escrow_name, 500, "quarantined; order cancelled")]
+    assert app.get_order(order.order_id).state == CANCELLED
+    assert app.ledger.get_account(order.escrow_name).balance == 0
+    assert app.ledger.get_account(REGISTRY_QUARANTINE).balance == 1_000
     assert listing_violations(app) == []
 
 
