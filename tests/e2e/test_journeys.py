@@ -114,16 +114,16 @@ def test_an_operator_issues_a_new_vintage_and_lists_it_in_the_catalogue(page):
     page.click("header nav >> text=Console")
     screenshot(page, "console-dashboard")
 
-    # Elena adds the 2024 vintage to VCS-1067 and registers its issuance.
+    # Elena adds the 2025 vintage to KAP-AF-01, Kapok's own project, and issues it.
     page.click(".console-nav >> text=Projects")
-    page.get_by_role("link", name="VCS-1067").first.click()
+    page.get_by_role("link", name="KAP-AF-01").first.click()
     vintage_form = page.locator("form", has_text="Add a vintage")
-    vintage_form.locator("input[name=year]").fill("2024")
+    vintage_form.locator("input[name=year]").fill("2025")
     vintage_form.locator("input[name=vintage_labels]").fill("CCB")
     vintage_form.get_by_role("button", name="Add vintage").click()
-    expect(page.locator(".flash.success")).to_contain_text("Vintage 2024 added")
+    expect(page.locator(".flash.success")).to_contain_text("Vintage 2025 added")
     issue_form = page.locator("form", has_text="Issue credits")
-    issue_form.locator("select[name=vintage]").select_option("2024")
+    issue_form.locator("select[name=vintage]").select_option("2025")
     issue_form.locator("input[name=quantity]").fill("20000")
     issue_form.get_by_role("button", name="Issue").click()
     expect(page.locator(".flash.success")).to_contain_text("Issued 20,000 t")
@@ -131,8 +131,8 @@ def test_an_operator_issues_a_new_vintage_and_lists_it_in_the_catalogue(page):
     # She lists 10,000 t of it at USD 16.50, USD 15.00 from 1,000 t.
     page.click(".console-nav >> text=Listings")
     page.click("text=List credits")
-    page.select_option("select[name=project]", "VCS-1067")
-    page.fill("input[name=vintage]", "2024")
+    page.select_option("select[name=project]", "KAP-AF-01")
+    page.fill("input[name=vintage]", "2025")
     page.select_option("select[name=inventory_account]", "ecosphere-inventory")
     page.fill("input[name=price_per_tonne]", "16.50")
     page.select_option("select[name=currency]", "USD")
@@ -140,13 +140,13 @@ def test_an_operator_issues_a_new_vintage_and_lists_it_in_the_catalogue(page):
     page.fill("textarea[name=tiers]", "1000 15.00")
     page.click("button:has-text('Create listing')")
     expect(page.locator(".flash.success")).to_contain_text("created")
-    expect(page.locator("table.listings")).to_contain_text("VCS-1067 · 2024")
+    expect(page.locator("table.listings")).to_contain_text("KAP-AF-01 · 2025")
     screenshot(page, "console-listings")
 
     # Buyers see it in the public catalogue.
     page.click("header nav >> text=Buy credits")
-    listed = page.locator("table.catalogue tbody tr").filter(has_text="VCS-1067").filter(
-        has_text="2024")
+    listed = page.locator("table.catalogue tbody tr").filter(has_text="KAP-AF-01").filter(
+        has_text="2025")
     expect(listed).to_contain_text("USD 16.50")
     expect(listed).to_contain_text("10,000 t")
 
