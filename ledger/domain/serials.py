@@ -31,6 +31,7 @@ from ledger.domain.errors import (
     InvalidSerialError,
     SerialsNotHeldError,
 )
+from ledger.domain.verra import parse_verra_serial
 
 SERIAL_PREFIX = "KAP"
 # ASCII digits only, and at most 18 of them: serials stay far below 10**18.
@@ -40,6 +41,8 @@ _SERIAL_PATTERN = re.compile(
 )
 _RANGE_PATTERN = re.compile(r"^(?P<first>[0-9]{1,18})(?:-(?P<last>[0-9]{1,18}))?$")
 MAX_SERIAL_TEXT = 120
+# Verra's printed serials have 12 or 13 parts; fewer hyphens cannot be one.
+_VERRA_MIN_HYPHENS = 11
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -125,7 +128,8 @@ class SerialRange:
 
     @classmethod
     def parse(cls, text: str) -> SerialRange:
-        """Reads ``1000001-1000100``, a single ``1000001``, or a printed block serial.
+        """Reads ``1000001-1000100``, a single ``1000001``, a printed block serial, or a
+        mirrored block's serial as Verra prints it (its first..last).
 
         Raises InvalidSerialError for anything else.
         """
@@ -133,10 +137,13 @@ class SerialRange:
         if len(text) > MAX_SERIAL_TEXT:
             raise InvalidSerialError(f"invalid serial: longer than {MAX_SERIAL_TEXT} characters")
         match = _SERIAL_PATTERN.match(text) or _RANGE_PATTERN.match(text)
+        if not match and text.count("-") >= _VERRA_MIN_HYPHENS:
+            verra = parse_verra_serial(text)  # raises InvalidSerialError saying what is wrong
+            return cls(verra.first, verra.last)
         if not match:
             raise InvalidSerialError(
                 f"invalid serial {text!r}: expected FIRST-LAST, a serial number, "
-                f"or KAP-batch-first-last-project-vintage-country"
+                f"KAP-batch-first-last-project-vintage-country, or a Verra serial"
             )
         first = int(match["first"])
         last = int(match["last"]) if match["last"] else first

@@ -96,6 +96,43 @@ def test_parses_a_range_a_single_serial_or_a_printed_block_serial(text, first, l
     assert SerialRange.parse(text) == SerialRange(first, last)
 
 
+@pytest.mark.parametrize(
+    "text, first, last",
+    [
+        ("19380-941382555-941412554-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0",
+         941_382_555, 941_412_554),
+        (" 4147-176338408-176338907-vcu-016-mer-au-14-641-16042012-15042013-0 ",
+         176_338_408, 176_338_907),
+    ],
+)
+def test_parses_a_verra_serial_in_either_format_as_its_range(text, first, last):
+    assert SerialRange.parse(text) == SerialRange(first, last)
+
+
+def test_a_mirrored_block_serial_parses_back_to_the_block_range():
+    mirrored = SerialBlock(2022, 19380, 941_382_555, 941_382_654, "VCS-3005", "CN",
+                           "VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0")
+
+    assert SerialRange.parse(mirrored.serial) == SerialRange(mirrored.first, mirrored.last)
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("19380-941412554-941382555-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0",
+         "before the first"),
+        ("19380-941382555-941412554-VCS-VCU-1310-XXX-CN-13-3005-01012022-31102022-0",
+         "neither VER nor MER"),
+        ("19380-941382555-941412554-VCS-VCU-1310-VER-CN-13-3005-01012022-31102021-0",
+         "ends"),
+        ("1-2-3-4-5-6-7-8-9-10-11-12-13-14", "14 parts"),
+    ],
+)
+def test_a_malformed_verra_serial_is_refused_saying_what_is_wrong(text, says):
+    with pytest.raises(InvalidSerialError, match=says):
+        SerialRange.parse(text)
+
+
 def test_a_printed_block_serial_parses_back_to_the_block_range():
     issued = block(1_000_001, 1_008_500, batch=12, project="VCS-1067")
 
