@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ledger.domain.accounts import REGISTRY_QUARANTINE
-from ledger.read.registry_queries import retired_serials
+from ledger.read.registry_queries import registry_phases, retired_serials
 
 # How each kind of difference of a reconciliation (ledger/usecases/reconciliation.py) reads.
 DIFFERENCE_KINDS = {
@@ -74,3 +74,19 @@ def pending_rows(view, now: datetime | None = None) -> list[dict]:
     return [row | {"serials": serials.get(row["retirement_id"], []),
                    "age_days": (now - datetime.fromisoformat(row["retired_at"])).days}
             for row in rows]
+
+
+def phase_of(retirement) -> dict | None:
+    """Where a retirement stands at Verra, as ``registry_phases`` gives it (None: Kapok's own
+    serials, final at once)."""
+    if retirement.registry_phase is None:
+        return None
+    on = retirement.registry_date
+    return {"phase": retirement.registry_phase, "serials": list(retirement.registry_serials),
+            "date": on.isoformat() if on else None, "note": retirement.failure or None}
+
+
+def with_phases(view, rows: list[dict]) -> list[dict]:
+    """Retirement rows, each with ``phase``: where it stands at Verra, or None."""
+    phases = registry_phases(view, [row["retirement_id"] for row in rows])
+    return [row | {"phase": phases.get(row["retirement_id"])} for row in rows]
