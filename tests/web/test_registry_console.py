@@ -13,8 +13,9 @@ from datetime import date, timedelta
 import pytest
 
 from ledger.domain.serials import SerialRange
+from testbed.stores import seed_demo
 from tests.conftest import settled
-from tests.web.conftest import post_form
+from tests.web.conftest import LOGINS, log_in, post_form, served
 from tests.web.mirrored import (BUYER_ACCOUNT, HOLDING, RETIRED_SERIAL, TAIL_2022, claim,
                                 pending_retirement, reconcile)
 
@@ -168,3 +169,38 @@ def test_the_last_reconciliation_shows_each_difference_and_the_quarantine(
     assert "at Verra, unknown to Kapok" in page and "import the export" in page
     quarantine = page[page.index("<h2>Quarantined"):]
     assert "VCS-3005" in quarantine and "2021" in quarantine and "1,000" in quarantine
+
+
+# --- the same on PostgreSQL ----------------------------------------------------------------
+
+@pytest.fixture
+def postgres_app(postgres_url, tmp_path, monkeypatch):
+    seed_demo(postgres_url)
+    yield from served(postgres_url, tmp_path, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_a_retirement_goes_from_pending_to_confirmed_at_verra_on_postgresql(postgres_app):
+    market = postgres_app.extensions["kapok_market"]
+    clients = {}
+    for role in ("operator", "auditor"):
+        clients[role] = postgres_app.test_client()
+        log_in(clients[role], *LOGINS[role])
+    anonymous = postgres_app.test_client()
+    # A mirrored retirement, pending at Verra; a reconciliation that finds two differences.
+    retirement_id = pending_retirement(market.ledger)
+    run = reconcile(market.ledger)
+    settled(market)
+    page = text(clients["operator"].get("/console/registry"))
+    assert retirement_id in page and RETIRED_SERIAL in page and "2 differences" in page
+    assert "pending at Verra" in text(anonymous.get("/registry"))
+
+    # The operator records Verra's confirmation; everyone sees it.
+    assert confirm(clients["operator"], retirement_id, on="2026-12-01").status_code == 302
+    settled(market)
+    listed = anonymous.get("/api/v1/retirements?page_size=100").get_json()["items"]
+    row = next(item for item in listed if item["retirement_id"] == retirement_id)
+    assert (row["registry_phase"], row["registry_serials"], row["registry_date"]) == (
+        "confirmed", [RETIRED_SERIAL], "2026-12-01")
+    assert "confirmed at Verra" in text(anonymous.get(f"/registry?q={RETIRED_SERIAL}"))
+    assert run["run_id"] in text(clients["auditor"].get("/auditor/registry-checks"))
