@@ -32,12 +32,13 @@ from web.console_forms import (CURRENCIES, BalanceFilter, ConfirmRetirementForm,
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
-from web.registry_reports import last_checks, pending_rows, quarantined
+from web.registry_reports import last_checks, pending_rows, quarantined, registry_blocks
 from identity.domain import IdentityError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)
 OPERATOR = "operator"
+RANGES_SHOWN = 500  # of a mirrored project's blocks from Verra's exports, on its page
 
 
 def market():
@@ -137,10 +138,13 @@ def _project_page(registry_id: str, vintage_form=None, issue_form=None):
     issue_form.vintage.choices = [SelectChoice(year, str(year)) for year in sorted(found.vintages)]
     blocks = issued_blocks(read_view().issuances(), found.registry_id,
                            found.details.country)
+    ranges = registry_blocks(read_view(), found.registry_id, RANGES_SHOWN) \
+        if found.details.mirrored else []
     return found, lambda: render_template(
         "console/project.html", project=found, vintages=sorted(found.vintages.values(),
                                                                 key=lambda v: v.year),
-        blocks=blocks, vintage_form=vintage_form, issue_form=issue_form)
+        blocks=blocks, vintage_form=vintage_form, issue_form=issue_form, ranges=ranges,
+        range_limit=RANGES_SHOWN)
 
 
 @bp.get("/projects/<registry_id>")

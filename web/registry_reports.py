@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ledger.domain.accounts import REGISTRY_QUARANTINE
+from ledger.domain.verra import format_verra_serial
 from ledger.read.registry_queries import registry_phases, retired_serials
 
 # How each kind of difference of a reconciliation (ledger/usecases/reconciliation.py) reads.
@@ -57,6 +58,15 @@ def last_checks(view, projects: list[str]) -> dict[str, dict | None]:
         runs = described_checks(view.registry_checks(registry_id, limit=1))
         found[registry_id] = runs[0] if runs else None
     return found
+
+
+def registry_blocks(view, registry_id: str, limit: int) -> list[dict]:
+    """The serial ranges Verra's exports showed of a mirrored project, in the order recorded,
+    each with its printed serial and tonnes."""
+    return [row | {"serial": format_verra_serial(row["batch"], row["first_serial"],
+                                                 row["last_serial"], row["tail"]),
+                   "quantity": row["last_serial"] - row["first_serial"] + 1}
+            for row in view.registry_ranges(registry_id, limit=limit)]
 
 
 def quarantined(view) -> list[dict]:

@@ -171,6 +171,19 @@ def test_the_last_reconciliation_shows_each_difference_and_the_quarantine(
     assert "VCS-3005" in quarantine and "2021" in quarantine and "1,000" in quarantine
 
 
+
+def test_a_mirrored_projects_console_page_shows_verras_blocks_and_no_issue_form(
+        operator, market, pending):
+    page = text(operator.get("/console/projects/VCS-3005"))
+
+    assert "Credits from Verra" in page and "/console/projects/VCS-3005/issuances" not in page
+    assert f"19380-941392555-941394554-{TAIL_2022}" in page  # retired at Verra before import
+    assert "retired 2024-05-10 for Shanghai Tea Traders Co." in page
+    assert 'href="https://registry.verra.org/app/projectDetail/VCS/3005"' in page
+    native = text(operator.get("/console/projects/KAP-AF-01"))
+    assert "/console/projects/KAP-AF-01/issuances" in native and "Credits from Verra" not in native
+
+
 # --- the same on PostgreSQL ----------------------------------------------------------------
 
 @pytest.fixture
