@@ -184,6 +184,11 @@ def test_a_mirrored_projects_console_page_shows_verras_blocks_and_no_issue_form(
     assert "/console/projects/KAP-AF-01/issuances" in native and "Credits from Verra" not in native
 
 
+
+def test_the_dashboard_counts_retirements_pending_at_verra(operator, pending):
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text(operator.get("/console/"))))
+    assert "1 retirement pending at Verra" in page
+
 # --- the same on PostgreSQL ----------------------------------------------------------------
 
 @pytest.fixture
