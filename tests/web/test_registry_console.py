@@ -11,6 +11,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.domain.serials import SerialRange
 from testbed.stores import seed_demo
@@ -188,6 +190,23 @@ def test_a_mirrored_projects_console_page_shows_verras_blocks_and_no_issue_form(
 def test_the_dashboard_counts_retirements_pending_at_verra(operator, pending):
     page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text(operator.get("/console/"))))
     assert "1 retirement pending at Verra" in page
+
+
+VERRA_LIKE = st.one_of(st.text(max_size=120), st.from_regex(
+    r"[0-9]{1,20}(-[0-9A-Za-z]{0,12}){2,14}", fullmatch=True))
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(serials=VERRA_LIKE, on=st.text(max_size=20))
+def test_any_text_as_verras_answer_is_recorded_or_refused_never_a_failure(
+        operator, market, pending, serials, on):
+    response = post_form(operator, f"/console/registry/{pending}/confirm",
+                         {"serials": serials, "retired_on": on})
+    assert response.status_code in (302, 400, 409), (serials, on, response.status_code)
+    if response.status_code == 302:  # only the very serial locked, on a day until today
+        assert market.ledger.get_retirement(pending).registry_serials == (RETIRED_SERIAL,)
 
 # --- the same on PostgreSQL ----------------------------------------------------------------
 
