@@ -323,8 +323,11 @@ def retire():
     retired = market().ledger.retire(
         current_user.account, form.claim(), quantity=form.quantity.data,
         serials=form.serial_range(), idempotency_key=_key(form, "retire"))
+    pending = market().ledger.get_retirement(retired["retirement_id"]).pending
     flash(f"{retired['quantity']:,} t retired for {form.beneficiary.data.strip()}: "
-          f"{retired['retirement_id']}.", "success")
+          f"{retired['retirement_id']}" + (
+              ", pending at Verra: Kapok has locked the serials, and the retirement is "
+              "complete once Verra retires them too." if pending else "."), "success")
     return redirect(url_for(".portfolio"))
 
 
