@@ -15,13 +15,15 @@ import click
 from ledger.domain.errors import KINDS, LedgerError
 from ledger.error_codes import EXIT_UNAVAILABLE, codes_for
 from market.domain.errors import MarketError
-from ledger.settings import (KAPOK_SECRET_KEY, KAPOK_SECRET_KEY_FILE, POSTGRES_APPLICATION_NAME,
+from ledger.settings import (KAPOK_REGISTRY_INBOX, KAPOK_SECRET_KEY, KAPOK_SECRET_KEY_FILE,
+                             POSTGRES_APPLICATION_NAME,
                              SettingError, child_environment, database_url, local_secret)
 from cli.audit_commands import audit
 from cli.backup_commands import backup
 from cli.ledger_commands import ledger
 from cli.market_commands import market
 from cli.output import open_ledger, progress_bar
+from cli.registry_commands import reconcile_inbox, registry
 
 EXIT_USAGE = 2
 
@@ -140,16 +142,24 @@ def worker(interval, once):
 
     app = open_ledger(env={
         "POSTGRES_APPLICATION_NAME": POSTGRES_APPLICATION_NAME.read(default=WORKER_CONNECTIONS)})
+    inbox = KAPOK_REGISTRY_INBOX.read()
+
+    def reconcile_dropped_exports():
+        if inbox is not None and inbox.is_dir():
+            reconcile_inbox(app, inbox)
+
     if once:
         app.caught_up_view()
         _, head = follow_log(app, quiet=True)
         expired = app.expire_due_orders()
+        reconcile_dropped_exports()
         click.echo(f"tree size {head.tree_size if head else 0}; {len(expired)} reservation(s) expired")
         return
 
     def rounds():
         follow_log(app, quiet=True)
         app.expire_due_orders()
+        reconcile_dropped_exports()
 
     keep_view_projected(app.store, threading.Event(), every=interval, between=rounds)
 
@@ -158,6 +168,7 @@ cli.add_command(ledger)
 cli.add_command(audit)
 cli.add_command(market)
 cli.add_command(backup)
+cli.add_command(registry)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,22 +1,28 @@
 """The Tambopata demo data: AIDER's two projects, their vintages, accounts and a first sale.
 
 Figures come from the project's public description (../shared/seed and REGISTRY.md); issued
-quantities, buyers and the sample retirement are illustrative. Every step runs under an
-idempotency key, so seeding twice changes nothing.
+quantities, buyers and the sample retirement are illustrative. The REDD+ project is mirrored
+from Verra, its registry of record: its blocks come from an export in Verra's format
+(``demo_data/vcs1067_export.csv``: the format is real, its rows illustrative). The
+agroforestry project is Kapok's own. Every step is safe to repeat, so seeding twice changes
+nothing.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Callable
 
 from ledger.application import Ledger
 from ledger.domain.errors import DuplicateError
-from ledger.domain.projects import ProjectDetails, Vintage
+from ledger.domain.projects import VERRA, ProjectDetails, Vintage
 from ledger.domain.retirements import RetirementClaim
+from ledger.usecases.registry_imports import VERRA_HOLDING
 
 INVENTORY = "ecosphere-inventory"
+VERRA_EXPORT = Path(__file__).parent / "demo_data" / "vcs1067_export.csv"
 
 REDD = ProjectDetails(
     registry_id="VCS-1067",
@@ -35,7 +41,8 @@ REDD = ProjectDetails(
     latitude=Decimal("-12.96"),
     longitude=Decimal("-69.21"),
     buffer_percent=Decimal("10"),
-    inventory_account=INVENTORY,
+    inventory_account=VERRA_HOLDING,
+    registry=VERRA,
     description=(
         "Protects a 570,000 ha forest around Tambopata National Reserve from illegal mining "
         "and the advance of papaya monoculture. Validated in 2012 under VCS v3 and CCB; listed "
@@ -66,8 +73,7 @@ AGROFORESTRY = ProjectDetails(
     ),
 )
 
-VINTAGES = {
-    "VCS-1067": {2019: 120_000, 2020: 150_000, 2021: 180_000, 2022: 160_000, 2023: 140_000},
+VINTAGES = {  # Kapok's own issuances; VCS-1067's blocks come from Verra's export
     "KAP-AF-01": {2021: 8_000, 2022: 12_000, 2023: 15_000, 2024: 18_000},
 }
 
@@ -83,6 +89,7 @@ def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
     steps: list[tuple[str, Callable[[], object]]] = []
     for details in (REDD, AGROFORESTRY):
         steps.append((f"project {details.registry_id}", lambda d=details: _register(ledger, d)))
+    steps.append(("VCS-1067 blocks from Verra's export", lambda: _import_verra(ledger)))
     for name, kind, owner in ACCOUNTS:
         steps.append((f"account {name}", lambda n=name, k=kind, o=owner: ledger.ensure_account(n, k, o)))
     for project, vintages in VINTAGES.items():
@@ -104,6 +111,19 @@ def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
         ),
         quantity=120, idempotency_key="demo:retire:andes")))
     return steps
+
+
+def _import_verra(ledger: Ledger) -> None:
+    from ledger.adapters.verra_export import read_export
+
+    if not ledger.get_project(REDD.registry_id).details.mirrored:
+        return  # a store seeded before VCS-1067 was mirrored keeps its own issuances
+
+    def rows():
+        with VERRA_EXPORT.open(encoding="utf-8", newline="") as stream:
+            yield from read_export(stream, 1067)
+
+    ledger.import_registry_export(rows, REDD.registry_id)
 
 
 def _register(ledger: Ledger, details: ProjectDetails) -> None:

@@ -181,6 +181,12 @@ KAPOK_CHECKPOINT_LOG_FILE = setting(
 
 # --- the market -----------------------------------------------------------------------------
 
+KAPOK_REGISTRY_PENDING_DAYS = setting(
+    "KAPOK_REGISTRY_PENDING_DAYS", 14, whole(0, 3650),
+    "days a retirement may stay pending at Verra before reconciliation reports it")
+KAPOK_REGISTRY_INBOX = setting(
+    "KAPOK_REGISTRY_INBOX", None, path,
+    "folder where the worker reconciles every Verra export dropped as VCS-<id>*.csv")
 KAPOK_RESERVATION_MINUTES = setting(
     "KAPOK_RESERVATION_MINUTES", 30, whole(1, 24 * 60),
     "how long a new order holds its tonnes before it expires unpaid")

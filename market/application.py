@@ -26,6 +26,7 @@ from market.usecases.orders import Orders
 from market.usecases.payments import Payments
 from market.usecases.proceeds import Proceeds
 from market.usecases.refunds import Refunds
+from market.usecases.registry_side import MarketSaleSide
 from market.usecases.reservations import Reservations
 
 
@@ -36,7 +37,8 @@ class Marketplace(StoreBacked, Listings, Reservations, Orders, Payments, Refunds
                  payments: PaymentProvider | None = None,
                  reservation_minutes: int = KAPOK_RESERVATION_MINUTES.default,
                  clock: Callable[[], datetime] | None = None):
-        self.ledger = Ledger(store=MarketStore(env=env, database=database))
+        self.ledger = Ledger(store=MarketStore(env=env, database=database),
+                             sale_side=MarketSaleSide(self))
         self.store = self.ledger.store
         self.payments = payments or OfflinePaymentProvider()
         self._listings_seen: tuple[int, list[Listing], dict[str, Project]] | None = None

@@ -26,7 +26,7 @@ FARMS = [  # code, family, forest kept (ha), agroforestry (ha)
 
 LISTINGS = [  # project, vintage, price per tonne (USD), on offer, minimum, tiers
     ("VCS-1067", 2021, "14.00", 50_000, 1, [PriceTier(1_000, Decimal("12.50"))]),
-    ("VCS-1067", 2022, "15.00", 50_000, 1, [PriceTier(1_000, Decimal("13.50"))]),
+    ("VCS-1067", 2022, "15.00", 40_000, 1, [PriceTier(1_000, Decimal("13.50"))]),
     ("KAP-AF-01", 2023, "24.00", 8_000, 1, [PriceTier(500, Decimal("22.00"))]),
 ]
 
@@ -41,7 +41,8 @@ def market_demo_steps(market: Marketplace) -> list[tuple[str, Callable[[], objec
     for project, vintage, price, on_offer, minimum, tiers in LISTINGS:
         steps.append((f"listing {project} {vintage}", lambda p=project, v=vintage, pr=price,
                       o=on_offer, m=minimum, t=tiers: market.create_listing(
-                          p, v, "ecosphere-inventory", Decimal(pr), "USD", o, m, t,
+                          p, v, market.ledger.get_project(p).details.inventory_account,
+                          Decimal(pr), "USD", o, m, t,
                           idempotency_key=f"demo:listing:{p}:{v}")))
     for label, project, vintage, tonnes, org, retire in SALES:
         steps.append((label, lambda p=project, v=vintage, t=tonnes, o=org, r=retire:

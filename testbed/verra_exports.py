@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from ledger.adapters.verra_export import EXPORT_COLUMNS
 
@@ -45,39 +45,46 @@ def write_export(target: str | Path | TextIO, rows: int, project_id: int = 1067,
     """Writes a valid export of exactly ``rows`` rows to a path or an open text stream: every
     ``retired_every``-th batch of the project split into a retired and an active row, every
     ``other_every``-th batch one of ``other_projects``'. Constant memory at any size."""
+    counts = {"rows": 0, "project_rows": 0, "project_tonnes": 0, "retired_rows": 0,
+              "retired_tonnes": 0}
+
+    def generated():
+        serial, index = FIRST_SERIAL, 0
+        while counts["rows"] < rows:
+            other = bool(other_projects and other_every
+                         and index % other_every == other_every - 1)
+            project = other_projects[index // other_every % len(other_projects)] if other \
+                else project_id
+            size = 1_000 + index * 7_919 % 40_000
+            split = (not other and retired_every and index % retired_every == 0
+                     and rows - counts["rows"] >= 2)
+            pieces = [(size // 5, True), (size - size // 5, False)] if split else [(size, False)]
+            for quantity, retired in pieces:
+                yield export_row(project, FIRST_BATCH + index, serial, serial + quantity - 1,
+                                 VINTAGES[index % len(VINTAGES)], size, retired,
+                                 old_format=index % 9 == 8)
+                serial += quantity
+                counts["rows"] += 1
+                if project == project_id:
+                    counts["project_rows"] += 1
+                    counts["project_tonnes"] += quantity
+                    counts["retired_rows"] += retired
+                    counts["retired_tonnes"] += quantity if retired else 0
+            index += 1
+
+    write_rows(target, generated())
+    return WrittenExport(**counts)
+
+
+def write_rows(target: str | Path | TextIO, rows: Iterable[Sequence[str]]) -> None:
+    """Writes the header and ``rows`` (cells in EXPORT_COLUMNS' order, e.g. from
+    ``export_row``) as Verra's export does: quoted where needed, CRLF line ends."""
     with ExitStack() as stack:
         stream = target if hasattr(target, "write") else stack.enter_context(
             open(target, "w", encoding="utf-8", newline=""))
         writer = csv.writer(stream, lineterminator="\r\n")
         writer.writerow(EXPORT_COLUMNS)
-        return _write_rows(writer, rows, project_id, retired_every, other_projects, other_every)
-
-
-def _write_rows(writer, rows: int, project_id: int, retired_every: int,
-                other_projects: Sequence[int], other_every: int) -> WrittenExport:
-    written = project_rows = project_tonnes = retired_rows = retired_tonnes = 0
-    serial, index = FIRST_SERIAL, 0
-    while written < rows:
-        other = other_projects and other_every and index % other_every == other_every - 1
-        project = other_projects[index // other_every % len(other_projects)] if other \
-            else project_id
-        size = 1_000 + index * 7_919 % 40_000
-        split = (not other and retired_every and index % retired_every == 0
-                 and rows - written >= 2)
-        pieces = [(size // 5, True), (size - size // 5, False)] if split else [(size, False)]
-        for quantity, retired in pieces:
-            writer.writerow(export_row(project, FIRST_BATCH + index, serial,
-                                       serial + quantity - 1, VINTAGES[index % len(VINTAGES)],
-                                       size, retired, old_format=index % 9 == 8))
-            serial += quantity
-            written += 1
-            if project == project_id:
-                project_rows += 1
-                project_tonnes += quantity
-                retired_rows += retired
-                retired_tonnes += quantity if retired else 0
-        index += 1
-    return WrittenExport(written, project_rows, project_tonnes, retired_rows, retired_tonnes)
+        writer.writerows(rows)
 
 
 def verra_serial_text(project: int, batch: int, first: int, last: int, vintage: int,

@@ -14,6 +14,7 @@ re-saved the file may have written either.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +39,11 @@ MAX_TEXT = 500
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _QUANTITY = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})*|[0-9]{1,18}", re.ASCII)
 _PROJECT_ID = re.compile(r"(?:VCS-?)?([0-9]{1,10})", re.ASCII | re.IGNORECASE)
+
+
+# A project's rows repeat the same few certification and SDG cells: read each once.
+_labels = functools.lru_cache(maxsize=256)(kapok_labels)
+_sdgs = functools.lru_cache(maxsize=256)(verra_sdgs)
 
 
 class ExportFormatError(InvalidCommandError):
@@ -131,8 +137,10 @@ class _Lines:
         try:
             line = self.stream.readline(MAX_LINE + 1)
         except UnicodeDecodeError as error:
+            # Decoding runs ahead by a chunk: the bad byte is on this line or a later one.
             raise ExportFormatError(
-                f"line {self.count + 1}: the file is not UTF-8 text ({error.reason})") from None
+                f"the file is not UTF-8 text ({error.reason} at or after line "
+                f"{self.count + 1})") from None
         if not line:
             raise StopIteration
         if len(line) > MAX_LINE:
@@ -210,8 +218,8 @@ def _checked_row(line: int, cell: dict[str, str], project_id: int) -> ExportRow:
             for name in ("Name", "Country/Area", "Project Type", "Methodology",
                          "Retirement Beneficiary", "Retirement Reason", "Retirement Details")}
     try:
-        labels = kapok_labels(cell["Additional Certifications"])
-        sdgs = verra_sdgs(cell["Sustainable Development Goals"])
+        labels = _labels(cell["Additional Certifications"])
+        sdgs = _sdgs(cell["Sustainable Development Goals"])
     except LedgerError as error:
         raise _RowError(str(error)) from None
     return ExportRow(
@@ -255,5 +263,6 @@ def _date(column: str, value: str) -> date:
 def _text(column: str, value: str, multiline: bool) -> str:
     if len(value) > MAX_TEXT:
         raise _RowError(f"{column} is longer than {MAX_TEXT} characters")
-    check_printable(column, value, multiline=multiline, error=_RowError)
+    if not value.isprintable():  # the common case, checked in C: no control character at all
+        check_printable(column, value, multiline=multiline, error=_RowError)
     return value

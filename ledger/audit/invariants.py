@@ -20,9 +20,10 @@ def _all_placed_blocks(state: LedgerState) -> list[tuple[str, SerialBlock]]:
 def validate_no_serial_in_two_places(state: LedgerState) -> list[Violation]:
     """A serial is in exactly one account, retirement or cancellation."""
     violations = []
-    placed = sorted(_all_placed_blocks(state), key=lambda item: item[1].first)
+    # Kapok's serials and each mirrored registry's are numbered apart.
+    placed = sorted(_all_placed_blocks(state), key=lambda item: (item[1].mirrored, item[1].first))
     for (where_a, a), (where_b, b) in zip(placed, placed[1:]):
-        if b.first <= a.last:
+        if b.first <= a.last and a.mirrored == b.mirrored:
             violations.append(Violation(
                 "no_serial_in_two_places",
                 f"serials {b.first}-{min(a.last, b.last)} are in {where_a} and in {where_b}",
@@ -34,6 +35,11 @@ def validate_serials_were_issued(state: LedgerState) -> list[Violation]:
     """Every block lies inside the batch it names, with that batch's project and vintage."""
     violations = []
     for where, block in _all_placed_blocks(state):
+        if block.mirrored:
+            if not _imported(state, block):
+                violations.append(Violation(
+                    "serials_were_issued", f"{where} holds {block.serial}, never imported"))
+            continue
         batch = state.batches.get(block.batch)
         if batch is None or not (batch.first <= block.first and block.last <= batch.last):
             violations.append(Violation(
@@ -50,9 +56,21 @@ def validate_serials_were_issued(state: LedgerState) -> list[Violation]:
 def validate_issued_equals_held_retired_cancelled(state: LedgerState) -> list[Violation]:
     """For each batch: issued = held + buffer + reserved + retired + cancelled."""
     placed: dict[int, int] = {batch: 0 for batch in state.batches}
+    imported: dict[tuple[int, str], int] = {key: 0 for key in state.imported}
     for _, block in _all_placed_blocks(state):
-        placed[block.batch] = placed.get(block.batch, 0) + block.quantity
-    return [
+        if block.mirrored:
+            imported[block.batch, block.tail] = imported.get((block.batch, block.tail), 0) \
+                + block.quantity
+        else:
+            placed[block.batch] = placed.get(block.batch, 0) + block.quantity
+    mirrored = [
+        Violation("issued_equals_held_retired_cancelled",
+                  f"mirrored batch {batch}: {state.imported[batch, tail].quantity if (batch, tail) in state.imported else 0} "
+                  f"t imported but {quantity} t accounted for")
+        for (batch, tail), quantity in sorted(imported.items())
+        if (batch, tail) not in state.imported or quantity != state.imported[batch, tail].quantity
+    ]
+    return mirrored + [
         Violation(
             "issued_equals_held_retired_cancelled",
             f"batch {batch}: {state.batches[batch].quantity if batch in state.batches else 0} "
@@ -61,6 +79,11 @@ def validate_issued_equals_held_retired_cancelled(state: LedgerState) -> list[Vi
         for batch, quantity in sorted(placed.items())
         if batch not in state.batches or quantity != state.batches[batch].quantity
     ]
+
+
+def _imported(state: LedgerState, block: SerialBlock) -> bool:
+    return any(run.first <= block.first and block.last <= run.last
+               for run in state.imported.get((block.batch, block.tail), ()))
 
 
 def validate_buffer_share(state: LedgerState) -> list[Violation]:

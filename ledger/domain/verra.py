@@ -13,6 +13,7 @@ pieces keep the batch and everything after the last serial (the *tail*).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -85,9 +86,12 @@ class VerraSerial:
         if not (self.first <= first <= last <= self.last):
             raise InvalidSerialError(
                 f"{first}-{last} is not inside Verra serial block {self.text}")
-        return VerraSerial(self.batch, first, last, self.tail, self.program, self.unit_type,
-                           self.internal_code, self.kind, self.country, self.scope,
-                           self.project_id, self.vintage_start, self.vintage_end, self.flag)
+        return dataclasses.replace(self, first=first, last=last)
+
+
+def verra_project_url(project_id: int) -> str:
+    """The project's public page in Verra's registry."""
+    return f"https://registry.verra.org/app/projectDetail/VCS/{int(project_id)}"
 
 
 def format_verra_serial(batch: int, first: int, last: int, tail: str) -> str:

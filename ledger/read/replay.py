@@ -15,6 +15,7 @@ from uuid import UUID
 from ledger.domain.accounts import STATUS_BY_KIND, Account
 from ledger.domain.errors import InvalidSerialError, SerialsNotHeldError
 from ledger.domain.issuance import Issuance
+from ledger.domain.mirror import RETIRED, MirroredVintage, RegistryRange
 from ledger.domain.retirements import Cancellation, Retirement
 from ledger.domain.serials import BlockSet, SerialBlock, merge_blocks, total_quantity
 
@@ -62,6 +63,10 @@ class LedgerState:
     versions: dict[UUID, int] = field(default_factory=dict)  # aggregate id -> last version
     unpaired: dict[tuple[str, str], tuple[str, list[SerialBlock], int]] = field(default_factory=dict)
     issued_parts: dict[int, list[SerialBlock]] = field(default_factory=dict)
+    # Mirrored projects: the blocks imported from their registry's exports, per (batch, tail),
+    # and the ranges those exports (or confirmations) showed retired there.
+    imported: dict[tuple[int, str], BlockSet] = field(default_factory=dict)
+    shown_retired: dict[tuple[int, str], list[tuple[int, int]]] = field(default_factory=dict)
     position: int = 0
     events: int = 0
 
@@ -81,12 +86,30 @@ class LedgerState:
         elif isinstance(event, Account.Issued):
             self._check_issued(event, position)
             self._add(self._account_name(event, position), event.blocks, position)
+        elif isinstance(event, Account.Imported):
+            self._check_imported(event, position)
+            self._add(self._account_name(event, position), event.blocks, position)
+        elif isinstance(event, MirroredVintage.RangesRecorded):
+            for row in map(RegistryRange.from_list, event.rows):
+                if row.state == RETIRED:
+                    self.shown_retired.setdefault((row.batch, row.tail), []).append(
+                        (row.first, row.last))
         elif isinstance(event, Account.Received):
             name = self._account_name(event, position)
             self._pair(("transfer", event.transfer_id), "received", event.blocks, position)
+            if self.accounts.get(event.originator_id, ("", ""))[1] != "quarantine":
+                self._check_not_shown_retired(name, event.blocks, position)
             self._add(name, event.blocks, position)
+        elif isinstance(event, Account.RetirementReturned):
+            self._pair(("return", event.retirement_id), "returned", event.blocks, position)
+            self._add(self._account_name(event, position), event.blocks, position)
+        elif isinstance(event, Retirement.FailedAtRegistry):
+            returned = self.retired.pop(event.retirement_id, [])
+            self._pair(("return", event.retirement_id), "failed", returned, position)
         elif isinstance(event, (Account.Sent, Account.Retired, Account.Cancelled)):
             name = self._account_name(event, position)
+            if isinstance(event, Account.Retired):
+                self._check_not_shown_retired(name, event.blocks, position)
             self._remove(name, event.blocks, position)
             if isinstance(event, Account.Sent):
                 self._pair(("transfer", event.transfer_id), "sent", event.blocks, position)
@@ -102,7 +125,7 @@ class LedgerState:
         """Matches the two halves of a move (sent/received, given up/recorded), which are
         saved together but in either order."""
         # Blocks as sorted plain tuples: compared in C, not by the dataclass's methods.
-        canonical = sorted([(b.vintage, b.batch, b.first, b.last, b.project, b.country)
+        canonical = sorted([(b.vintage, b.batch, b.first, b.last, b.project, b.country, b.tail)
                             for b in blocks])
         other = self.unpaired.pop(key, None)
         if other is None:
@@ -147,6 +170,32 @@ class LedgerState:
             self.violations.append(Violation(
                 "serials_issued_once", f"batch {event.issuance_batch} serials issued twice", position
             ))
+
+    def _check_imported(self, event, position: int) -> None:
+        """Each imported block is a registry's, and is imported once."""
+        for block in event.blocks:
+            if not block.mirrored:
+                self.violations.append(Violation(
+                    "serials_were_issued", f"{block.serial} imported without its registry's "
+                    "serial", position))
+                continue
+            try:
+                self.imported.setdefault((block.batch, block.tail), BlockSet()).add(block)
+            except InvalidSerialError:
+                self.violations.append(Violation(
+                    "serials_issued_once", f"{block.serial} imported twice", position))
+
+    def _check_not_shown_retired(self, name: str, blocks, position: int) -> None:
+        """No serial is sold, transferred or retired in Kapok once its registry of record
+        has shown it retired or cancelled."""
+        for block in blocks:
+            for first, last in self.shown_retired.get((block.batch, block.tail), ()):
+                if block.mirrored and first <= block.last and block.first <= last:
+                    self.violations.append(Violation(
+                        "not_after_registry_retired",
+                        f"{name} took serials {max(first, block.first)}-"
+                        f"{min(last, block.last)} of batch {block.batch} after their registry "
+                        "showed them retired", position))
 
     def _held(self, name: str) -> BlockSet:
         held = self.holdings.get(name)
@@ -203,7 +252,8 @@ class LedgerState:
 
     def totals_by_status(self) -> dict[str, int]:
         statuses = self._status_by_account()
-        totals = {"issued": sum(b.quantity for b in self.batches.values())}
+        totals = {"issued": sum(b.quantity for b in self.batches.values())
+                  + sum(blocks.quantity for blocks in self.imported.values())}
         for name, blocks in self.holdings.items():
             status = statuses.get(name, "held")
             totals[status] = totals.get(status, 0) + blocks.quantity

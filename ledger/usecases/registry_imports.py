@@ -217,7 +217,7 @@ class RegistryImports:
 
         def command():
             holder = self.get_account(holder_name)
-            changed: dict = {holder.id: holder}
+            changed: dict = {}
             recorded: dict[int, list[RegistryRange]] = defaultdict(list)
             blocks = []
             confirmed: dict[str, list] = defaultdict(list)
@@ -243,7 +243,8 @@ class RegistryImports:
                 holder.record_imported(blocks, import_id)
             for retirement_id, shown in confirmed.items():
                 changed.setdefault(*self._confirmed_by(retirement_id, shown, import_id))
-            return list(changed.values()), None
+            # The holder last: its blocks follow the ranges recorded, in the log too.
+            return [*changed.values(), holder], None
 
         self.store.run("import_rows", {}, None, command)
 

@@ -17,6 +17,7 @@ from ledger.domain.verra import (
     format_verra_serial,
     kapok_labels,
     parse_verra_serial,
+    verra_project_url,
     verra_sdgs,
 )
 
@@ -56,6 +57,10 @@ def test_a_serial_prints_as_it_was_read(text):
     assert serial.text == text
     assert format_verra_serial(serial.batch, serial.first, serial.last, serial.tail) == text
     assert VerraSerial.of(serial.batch, serial.first, serial.last, serial.tail) == serial
+
+
+def test_a_projects_public_page_at_verra_is_named_by_its_id():
+    assert verra_project_url(1067) == "https://registry.verra.org/app/projectDetail/VCS/1067"
 
 
 def test_a_sub_range_keeps_the_batch_and_the_tail():
