@@ -516,17 +516,20 @@ def _registry_page(confirm_forms: dict | None = None, fail_forms: dict | None = 
     """Retirements pending at Verra, oldest first, each with its forms (a form just sent
     keeps what was typed and its errors), the last reconciliation of each mirrored project
     and the quarantined tonnes."""
-    view = read_view()
-    mirrored = [row["registry_id"] for row in view.projects()
-                if market().ledger.get_project(row["registry_id"]).details.mirrored]
-    rows = pending_rows(view)
-    for row in rows:
-        row["order_id"] = view.order_of_escrow(row["account"])
-    return lambda: render_template(
-        "console/registry.html", rows=rows, checks=last_checks(view, mirrored),
-        quarantined=quarantined(view), confirm_forms=confirm_forms or {},
-        fail_forms=fail_forms or {}, blank_confirm=ConfirmRetirementForm(formdata=None),
-        blank_fail=FailRetirementForm(formdata=None))
+    def page() -> str:
+        view = read_view()
+        mirrored = [row["registry_id"] for row in view.projects()
+                    if market().ledger.get_project(row["registry_id"]).details.mirrored]
+        rows = pending_rows(view)
+        for row in rows:
+            row["order_id"] = view.order_of_escrow(row["account"])
+        return render_template(
+            "console/registry.html", rows=rows, checks=last_checks(view, mirrored),
+            quarantined=quarantined(view), confirm_forms=confirm_forms or {},
+            fail_forms=fail_forms or {}, blank_confirm=ConfirmRetirementForm(formdata=None),
+            blank_fail=FailRetirementForm(formdata=None))
+
+    return page
 
 
 @bp.get("/registry")
