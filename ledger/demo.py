@@ -100,8 +100,15 @@ def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
             steps.append((f"issue {quantity:,} t {project} {year}", lambda p=project, y=year, q=quantity, k=key:
                           ledger.issue(p, y, q, idempotency_key=k)))
     steps.append(("sale to Andes Coffee Roasters", lambda: ledger.transfer(
-        INVENTORY, "org-andes-coffee-roasters", quantity=500, idempotency_key="demo:transfer:andes")))
-    steps.append(("retirement for Andes Coffee Roasters", lambda: ledger.retire(
+        VERRA_HOLDING, "org-andes-coffee-roasters", quantity=500,
+        idempotency_key="demo:transfer:andes")))
+    steps.append(("retirement for Andes Coffee Roasters", lambda: _retire_for_andes(ledger)))
+    steps.append(("Verra's confirmation of that retirement", lambda: _confirm_at_verra(ledger)))
+    return steps
+
+
+def _retire_for_andes(ledger: Ledger) -> dict:
+    return ledger.retire(
         "org-andes-coffee-roasters",
         RetirementClaim(
             beneficiary="Andes Coffee Roasters S.A.C.",
@@ -109,8 +116,17 @@ def demo_steps(ledger: Ledger) -> list[tuple[str, Callable[[], object]]]:
             details="2025 roasting operations (demo)",
             period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
         ),
-        quantity=120, idempotency_key="demo:retire:andes")))
-    return steps
+        quantity=120, idempotency_key="demo:retire:andes")
+
+
+def _confirm_at_verra(ledger: Ledger) -> None:
+    """Records that Verra retired the demo retirement's serials (as Ecosphere+ would, once
+    it has retired them in its Verra account)."""
+    retirement_id = _retire_for_andes(ledger)["retirement_id"]  # the first run's result
+    retirement = ledger.get_retirement(retirement_id)
+    if retirement.pending:
+        ledger.confirm_registry_retirement(
+            retirement_id, [block.serial for block in retirement.blocks], date.today())
 
 
 def _import_verra(ledger: Ledger) -> None:

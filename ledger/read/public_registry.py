@@ -85,11 +85,15 @@ def tonnes_by_month(view) -> dict[str, list[tuple[str, int]]]:
 
     Sold counts tonnes that left a seller's inventory for a buyer: received into a holding
     account from an inventory or an order's escrow, or retired out of escrow on the buyer's
-    behalf. Issued includes the buffer pool's share."""
+    behalf. Issued includes the buffer pool's share, and a mirrored project's blocks in the
+    month they were imported from its registry."""
     queries = {
-        "issued": "SELECT substr(issued_at, 1, 7) AS month, "
-                  "SUM(last_serial - first_serial + 1) AS tonnes FROM kapok_issuances "
-                  "GROUP BY substr(issued_at, 1, 7)",
+        # Kapok's own issuances, and a mirrored registry's blocks as they are imported.
+        "issued": "SELECT month, SUM(tonnes) AS tonnes FROM ("
+                  "SELECT substr(issued_at, 1, 7) AS month, "
+                  "last_serial - first_serial + 1 AS tonnes FROM kapok_issuances "
+                  "UNION ALL SELECT substr(occurred_at, 1, 7), last_serial - first_serial + 1 "
+                  "FROM kapok_serial_history WHERE event = 'imported') issued GROUP BY month",
         "sold": "SELECT substr(h.occurred_at, 1, 7) AS month, "
                 "SUM(h.last_serial - h.first_serial + 1) AS tonnes "
                 "FROM kapok_serial_history h JOIN kapok_accounts a ON a.name = h.account "

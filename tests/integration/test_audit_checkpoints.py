@@ -225,7 +225,7 @@ def test_a_trusted_checkpoint_of_another_key_is_refused(kapok, saved, tmp_path):
 
 def test_verify_with_follow_signs_new_events_first(kapok, saved, intruder):
     size, _ = size_and_root(saved)
-    intruder.app.ledger.issue("VCS-1067", 2021, 100)
+    intruder.app.ledger.issue("KAP-AF-01", 2021, 100)
 
     code, out, _ = kapok("audit", "verify", "--follow", "--trusted-checkpoint", str(saved))
 

@@ -41,7 +41,7 @@ def stored_position(url: str) -> int:
 def test_demo_seeds_the_tambopata_projects_and_can_run_twice(kapok, sqlite_url):
     code, out, _ = kapok("demo")
     assert code == 0
-    assert "2 projects, 9 issuances" in out
+    assert "2 projects, 4 issuances" in out
     position = stored_position(sqlite_url)
     code, _, _ = kapok("demo")
     assert code == 0
@@ -60,7 +60,7 @@ def test_demo_seeds_with_test_payments_on_a_site_configured_for_stripe(kapok, mo
     monkeypatch.setenv("KAPOK_STRIPE_API_BASE", "http://127.0.0.1:9")
     code, out, err = kapok("demo")
     assert code == 0, err
-    assert "2 projects, 9 issuances" in out
+    assert "2 projects, 4 issuances" in out
     app = Marketplace(database=sqlite_url)
     try:
         rows, total = app.caught_up_view().orders()
@@ -81,11 +81,11 @@ def test_balances_json_is_one_object_per_row_with_account_and_quantity(seeded):
 
 
 def test_issue_transfer_retire_and_look_up_a_serial(seeded):
-    code, out, err = seeded("ledger", "issue", "--project", "VCS-1067", "--vintage", "2023",
+    code, out, err = seeded("ledger", "issue", "--project", "KAP-AF-01", "--vintage", "2023",
                             "--quantity", "1000", "--json")
     assert code == 0, err
     issued = json.loads(out)
-    assert issued["quantity"] == 1000 and issued["buffer_quantity"] == 100  # the project's 10%
+    assert issued["quantity"] == 1000 and issued["buffer_quantity"] == 150  # the project's 15%
 
     code, out, err = seeded("ledger", "transfer", "--from", "ecosphere-inventory",
                             "--to", "org-lima-logistics", "--quantity", "40", "--json")
@@ -133,7 +133,8 @@ BAD_COMMANDS = [
       "--serials", "9-3"], 2, "invalid serial"),
     (["ledger", "transfer", "--from", "buffer-pool", "--to", "org-lima-logistics", "--quantity", "5"],
      1, "buffer pool"),
-    (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--serials", "1000001",
+    # The demo retired the first serials Andes received: Verra's, of VCS-1067's batch 14211.
+    (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--serials", "612001501",
       "--beneficiary", "X", "--reason", "Y"], 1, "already retired"),
     (["ledger", "retire", "--account", "org-andes-coffee-roasters", "--quantity", "5",
       "--beneficiary", " ", "--reason", "Y"], 1, "needs a beneficiary"),
@@ -142,10 +143,12 @@ BAD_COMMANDS = [
       "--period-end", "2025-01-01"], 1, "ends before it starts"),
     (["ledger", "issue", "--project", "NOPE", "--vintage", "2020", "--quantity", "5"],
      1, "unknown project NOPE"),
-    (["ledger", "issue", "--project", "VCS-1067", "--vintage", "2031", "--quantity", "5"],
+    (["ledger", "issue", "--project", "KAP-AF-01", "--vintage", "2031", "--quantity", "5"],
      1, "no vintage 2031"),
-    (["ledger", "issue", "--project", "VCS-1067", "--vintage", "2020", "--quantity", "5",
+    (["ledger", "issue", "--project", "KAP-AF-01", "--vintage", "2022", "--quantity", "5",
       "--buffer-percent", "100"], 1, "buffer percent"),
+    (["ledger", "issue", "--project", "VCS-1067", "--vintage", "2020", "--quantity", "5"],
+     1, "Kapok never issues its serials"),
     (["ledger", "serial", "1"], 1, "never issued"),
     (["ledger", "serial", "abc"], 2, "invalid serial"),
     (["ledger", "retirement", "KAP-RET-NOPE"], 1, "unknown retirement"),

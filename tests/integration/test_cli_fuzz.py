@@ -109,7 +109,7 @@ def test_ledger_retire_refuses_hostile_values(kapok, sqlite_url):
 
 def test_ledger_issue_refuses_hostile_values(kapok, sqlite_url):
     refuse_each(kapok, sqlite_url, {
-        "--project": "VCS-1067", "--vintage": "2021", "--quantity": "100"}, {
+        "--project": "KAP-AF-01", "--vintage": "2021", "--quantity": "100"}, {
         "--quantity": NOT_WHOLE, "--vintage": ["1800", HUGE, "ten", "-2021"],
         "--project": UNKNOWN, "--buffer-percent": ["NaN", "-1", "100", HUGE, "abc", "Infinity"],
         "--to": UNKNOWN}, ["ledger", "issue"])
