@@ -19,7 +19,7 @@ from testbed.stores import seed_demo
 from tests.conftest import settled
 from tests.web.conftest import LOGINS, log_in, post_form, served
 from tests.web.mirrored import (BUYER_ACCOUNT, HOLDING, RETIRED_SERIAL, TAIL_2022, claim,
-                                pending_retirement, reconcile)
+                                native_retirement, pending_retirement, reconcile)
 
 
 def text(response) -> str:
@@ -105,8 +105,7 @@ def test_confirming_twice_or_an_unknown_retirement_is_refused_with_a_page(
 
     again = confirm(operator, pending)
     unknown = confirm(operator, "KAP-RET-000000000000")
-    own = confirm(operator, next(row["retirement_id"] for row in settled(market).view
-                                 .retirements() if row["registry_phase"] is None))
+    own = confirm(operator, native_retirement(market.ledger))
 
     assert again.status_code == 409 and "already confirmed" in text(again)
     assert unknown.status_code == 404 and "KAP-RET-000000000000" in text(unknown)
