@@ -132,6 +132,25 @@ def test_failing_a_retirement_asks_first_then_returns_its_credits(operator, mark
     assert held(market, BUYER_ACCOUNT) == before + 100
 
 
+def test_failing_a_retirement_on_delivery_returns_its_credits_to_the_buyer(operator, market):
+    # The demo's sale of VCS-1067 retired at once for Andes Coffee Roasters: from the order's
+    # escrow, pending at Verra.
+    row = next(row for row in settled(market).view.pending_retirement_rows()
+               if row["account"].startswith("escrow-"))
+    before = held(market, BUYER_ACCOUNT, "VCS-1067")
+    path = f"/console/registry/{row['retirement_id']}/fail"
+    listed = text(operator.get("/console/registry"))
+    assert f"order <a href=\"/console/orders/{market.view.order_of_escrow(row['account'])}" \
+        in listed
+
+    asked = text(post_form(operator, path, {"reason": "refused"}))
+    assert f"go back to <code>{BUYER_ACCOUNT}</code>" in asked
+
+    assert post_form(operator, path, {"reason": "refused", "confirmed": "yes"}
+                     ).status_code == 302
+    assert held(market, BUYER_ACCOUNT, "VCS-1067") == before + row["quantity"]
+
+
 def test_a_failure_needs_a_reason_and_a_pending_retirement(operator, market, pending):
     blank = post_form(operator, f"/console/registry/{pending}/fail", {"reason": " "})
     assert blank.status_code == 400 and "This field is required." in text(blank)
