@@ -7,7 +7,7 @@ PORT ?= 5000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install browser wrk demo clean
+.PHONY: run test install browser wrk go demo clean
 
 $(BIN)/kapok: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,18 @@ wrk:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q wrk >/dev/null; } || \
 	  echo "could not install wrk: the HTTP benchmark's smoke test will say so"; }
 
-## The whole test suite: SQLite, PostgreSQL (127.0.0.1:5432, user postgres), Chromium, wrk.
-test: install browser wrk
+## Go and Debian's golang.org/x/mod sources: the interoperability test builds a checker with
+## sumdb/note and sumdb/tlog offline (tests/interop/tlogcheck).
+go:
+	@{ command -v go >/dev/null && test -d /usr/share/gocode/src/golang.org/x/mod/sumdb; } || { \
+	  SUDO=$$( [ "$$(id -u)" -ne 0 ] && echo sudo ); \
+	  $$SUDO apt-get install -y -q golang-go golang-golang-x-mod-dev >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO apt-get install -y -q golang-go golang-golang-x-mod-dev >/dev/null; } || \
+	  echo "could not install Go: the interoperability test will say so"; }
+
+## The whole test suite: SQLite, PostgreSQL (127.0.0.1:5432, user postgres), Chromium, wrk, Go.
+test: install browser wrk go
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -203,11 +203,63 @@ def verifier_key_command():
     click.echo(verifier_key(KAPOK_LOG_ORIGIN.read(), public_key(None)))
 
 
+@audit.command("witness-key")
+@click.option("--name", required=True, help="The witness's name, a schema-less URL such as auditor.example/witness.")
+@click.option("--out", "output", required=True, type=click.Path(dir_okay=False), help="Private key file to create (kept by the witness alone).")
+def witness_key(name, output):
+    """Create a witness's Ed25519 key and print its verifier key (the log's operator adds it
+    to KAPOK_WITNESS_KEYS)."""
+    import os
+
+    from ledger.audit.cosignature import WitnessSigningKey
+    from ledger.audit.witness import WitnessStateError
+
+    key = WitnessSigningKey.generate(name)
+    try:
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise WitnessStateError(f"{output} exists; refusing to replace a witness key") from None
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key.text)
+    click.echo(key.verifier.vkey)
+
+
+@audit.command()
+@click.option("--log", "log_url", required=True, help="The log's address, e.g. https://registry.example.org.")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True), help="The witness's private key (`kapok audit witness-key`).")
+@click.option("--state", "state_dir", required=True, type=click.Path(file_okay=False), help="Where the witness keeps the log's key and the last checkpoint it cosigned.")
+@click.option("--log-key", help="The log's verifier key, <name>+<key ID>+<key> as /audit/verifier-key gives it, or a file holding it (default: the log's own, pinned at first contact).")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between rounds.")
+def witness(log_url, key_path, state_dir, log_key, once, interval):
+    """Witness a log: cosign each checkpoint that extends the last one cosigned, and refuse,
+    exiting 1, a fork or a rollback (run by an auditor, on a host of their own)."""
+    from ledger.audit.cosignature import WitnessSigningKey
+    from ledger.audit.witness import LogClient, LogUnreachableError, Witness, WitnessState
+
+    if log_key and Path(log_key).is_file():
+        log_key = Path(log_key).read_text(encoding="utf-8")
+    key = WitnessSigningKey.parse(Path(key_path).read_text(encoding="utf-8"))
+    witness = Witness(key, LogClient(log_url), WitnessState(Path(state_dir)))
+    verifier = witness.log_verifier(log_key)
+    while True:
+        try:
+            click.echo(witness.witness(verifier))
+        except LogUnreachableError as error:
+            if once:
+                raise
+            click.echo(f"witness: {error}; trying again in {interval:g} s", err=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
 @audit.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: standard output).")
 def export(fmt, output):
-    """Stream every event with its position, leaf hash and decoded fields."""
+    """Stream every event with its position, leaf index, the bytes its leaf hashes and the
+    fields read from them; JSON Lines end with the checkpoints and their consistency proofs."""
     from ledger.audit.export import write_export
 
     ledger = open_ledger()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, Mapping, TypeVar
@@ -117,6 +118,17 @@ def log_name(value: str) -> str:
     return value
 
 
+def witness_keys(value: str) -> tuple:
+    """Witnesses' verifier keys (c2sp.org/tlog-cosignature), separated by commas or spaces."""
+    from ledger.audit.cosignature import CosignatureError, WitnessKey
+
+    try:
+        return tuple(WitnessKey.parse(vkey) for vkey in re.split(r"[\s,]+", value.strip()))
+    except CosignatureError as error:
+        raise ValueError("witnesses' verifier keys, <name>+<key ID>+<base64(0x04 || key)>, "
+                         f"separated by commas ({error})") from None
+
+
 def address(*schemes: str, example: str = "") -> Callable[[str], str]:
     """A URL of one of ``schemes`` (any, if none is named) with a host; ``memory://``, the
     rate limits' store in this process, needs none."""
@@ -178,6 +190,9 @@ KAPOK_LOG_ORIGIN = setting(
 KAPOK_CHECKPOINT_LOG_FILE = setting(
     "KAPOK_CHECKPOINT_LOG_FILE", Path("./var/checkpoints.log"), path,
     "append-only file outside the database that receives every signed checkpoint")
+KAPOK_WITNESS_KEYS = setting(
+    "KAPOK_WITNESS_KEYS", (), witness_keys,
+    "the witnesses whose cosignatures of checkpoints Kapok accepts (their verifier keys)")
 
 # --- the market -----------------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ def _config_from_settings() -> dict:
         "STRIPE_JS_URL": settings.KAPOK_STRIPE_JS_URL.read(),
         # How long a request waits for the worker's read model to show its own write.
         "VIEW_WAIT_SECONDS": settings.KAPOK_VIEW_WAIT_SECONDS.read(),
+        # Whose cosignatures of the audit log's checkpoints are accepted and served.
+        "WITNESS_KEYS": settings.KAPOK_WITNESS_KEYS.read(),
     }
 
 
@@ -127,6 +129,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                       transparency.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(webhooks.bp)  # signed by the provider instead
+    csrf.exempt(transparency.add_cosignatures)  # signed by the witness instead
     api.register(app, csrf)
 
     @app.get("/favicon.ico")

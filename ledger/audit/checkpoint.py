@@ -55,9 +55,28 @@ def raw_public_key(public_pem: bytes) -> bytes:
         raise CheckpointError(str(error)) from None
 
 
-def key_id(name: str, public_raw: bytes) -> bytes:
-    """The 4-byte key ID of an Ed25519 note key."""
-    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public_raw).digest()[:4]
+def key_id(name: str, public_raw: bytes, algorithm: bytes = ED25519) -> bytes:
+    """The 4-byte key ID of a note key: of a log's Ed25519 key by default, of a witness's
+    with the cosignature's algorithm byte (ledger/audit/cosignature.py)."""
+    return hashlib.sha256(name.encode() + b"\n" + algorithm + public_raw).digest()[:4]
+
+
+def parse_vkey(text: str, algorithm: bytes = ED25519) -> tuple[str, bytes, bytes]:
+    """(name, key ID, 32-byte public key) of ``<name>+<hex key ID>+<base64(algorithm || key)>``;
+    raises CheckpointError unless the key is of that algorithm and the ID is the key's own."""
+    # Only the first two '+' separate: base64 has its own.
+    name, hash_hex, encoded = (text.strip().split("+", 2) + ["", ""])[:3]
+    try:
+        key = base64.b64decode(encoded, validate=True)
+        given_id = bytes.fromhex(hash_hex)
+    except (binascii.Error, ValueError):
+        raise CheckpointError(f"{text.strip()[:80]!r} is not a note verifier key") from None
+    if len(given_id) != 4 or key[:1] != algorithm or len(key) != 33:
+        raise CheckpointError(f"{text.strip()[:80]!r} is not a verifier key of type "
+                              f"0x{algorithm.hex()} (Ed25519)")
+    if key_id(check_name(name), key[1:], algorithm) != given_id:
+        raise CheckpointError(f"verifier key {name}: the key ID {hash_hex} is not the key's")
+    return name, given_id, key[1:]
 
 
 def verifier_key(name: str, public_pem: bytes) -> str:
@@ -79,19 +98,7 @@ class NoteVerifier:
     def parse(cls, text: str) -> NoteVerifier:
         """Reads ``<name>+<hex key ID>+<base64 key>``; raises CheckpointError unless the
         key is Ed25519 and the ID is the key's own."""
-        # Only the first two '+' separate: base64 has its own.
-        name, hash_hex, encoded = (text.strip().split("+", 2) + ["", ""])[:3]
-        try:
-            key = base64.b64decode(encoded, validate=True)
-            given_id = bytes.fromhex(hash_hex)
-        except (binascii.Error, ValueError):
-            raise CheckpointError(f"{text.strip()[:80]!r} is not a note verifier key") from None
-        if len(given_id) != 4 or key[:1] != ED25519 or len(key) != 33:
-            raise CheckpointError(f"{text.strip()[:80]!r} is not an Ed25519 note verifier key")
-        verifier = cls(check_name(name), given_id, key[1:])
-        if key_id(name, verifier.public_raw) != given_id:
-            raise CheckpointError(f"verifier key {name}: the key ID {hash_hex} is not the key's")
-        return verifier
+        return cls(*parse_vkey(text))
 
     @classmethod
     def of(cls, name: str, public_pem: bytes) -> NoteVerifier:
@@ -139,14 +146,7 @@ class Checkpoint:
         """Reads a signed checkpoint and checks the signature of ``verifier`` on it (other
         signatures, e.g. witnesses', are ignored). Raises CheckpointError if the note is
         malformed, of another origin, or carries no valid signature of that key."""
-        try:
-            decoded = note.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CheckpointError("a checkpoint must be UTF-8 text") from None
-        body, blank, signatures = decoded.partition("\n\n")
-        if not blank or not signatures.endswith("\n") or re.search(r"[\x00-\x09\x0b-\x1f]",
-                                                                     decoded):
-            raise CheckpointError("not a signed note: text, a blank line, signature lines")
+        body, signatures = split_note(note)
         lines = body.split("\n")
         if len(lines) < 3 or not _SIZE.fullmatch(lines[1]):
             raise CheckpointError("not a checkpoint: origin, tree size and root hash lines")
@@ -165,8 +165,24 @@ class Checkpoint:
         return cls(lines[0], int(lines[1]), root, note)
 
 
-def _signed_by(text: bytes, signatures: str, verifier: NoteVerifier) -> bool:
-    found = False
+def split_note(note: bytes) -> tuple[str, str]:
+    """(text without its final newline, signature lines) of a signed note; raises
+    CheckpointError unless it is UTF-8 text, a blank line and signature lines."""
+    try:
+        decoded = note.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError("a checkpoint must be UTF-8 text") from None
+    body, blank, signatures = decoded.partition("\n\n")
+    if not blank or not signatures.endswith("\n") or re.search(r"[\x00-\x09\x0b-\x1f]",
+                                                                 decoded):
+        raise CheckpointError("not a signed note: text, a blank line, signature lines")
+    return body, signatures
+
+
+def signature_lines(signatures: str) -> list[tuple[str, bytes]]:
+    """(key name, key ID || signature) of each line of a note's signature block, which ends
+    with a newline; raises CheckpointError for a malformed line."""
+    found = []
     for line in signatures[:-1].split("\n"):
         name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
         if not line.startswith(SIGNATURE_PREFIX) or not encoded:
@@ -175,6 +191,15 @@ def _signed_by(text: bytes, signatures: str, verifier: NoteVerifier) -> bool:
             signature = base64.b64decode(encoded, validate=True)
         except binascii.Error:
             raise CheckpointError(f"malformed signature line {line[:80]!r}") from None
+        if len(signature) < 5:
+            raise CheckpointError(f"malformed signature line {line[:80]!r}")
+        found.append((name, signature))
+    return found
+
+
+def _signed_by(text: bytes, signatures: str, verifier: NoteVerifier) -> bool:
+    found = False
+    for name, signature in signature_lines(signatures):
         if name != verifier.name or signature[:4] != verifier.key_id:
             continue  # another key's signature
         if not verifier.verifies(text, signature[4:]):

@@ -48,6 +48,20 @@ def ed25519_verifies(public_raw: bytes, message: bytes, signature: bytes) -> boo
     return True
 
 
+def new_ed25519_seed() -> bytes:
+    """The 32-byte seed of a new Ed25519 private key (RFC 8032)."""
+    return Ed25519PrivateKey.generate().private_bytes_raw()
+
+
+def ed25519_public_of(seed: bytes) -> bytes:
+    """The 32-byte public key of an Ed25519 seed."""
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+
+
 def key_id(public_pem: bytes) -> str:
     return hashlib.sha256(public_pem).hexdigest()[:16]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from typing import Iterator
 from datetime import datetime, timezone
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -218,6 +219,21 @@ class AuditLog:
             raise KeyError((level, index))
         return bytes(rows[0]["hash"])
 
+    def nodes(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored nodes (level, start) to (level, end - 1), in order: fewer where some
+        are not stored."""
+        rows = self.recorder.query(
+            "SELECT hash FROM kapok_merkle_nodes WHERE level = :level AND idx >= :start "
+            "AND idx < :end ORDER BY idx", {"level": level, "start": start, "end": end})
+        return [bytes(row["hash"]) for row in rows]
+
+    def leaves(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
+        """(leaf index, position, leaf hash) of leaves [start, end), in order."""
+        rows = self.recorder.query(
+            f"{_LEAVES} WHERE n.level = 0 AND n.idx >= :start AND n.idx < :end ORDER BY n.idx",
+            {"start": start, "end": end})
+        return [(row["leaf_index"], row["position"], bytes(row["hash"])) for row in rows]
+
     def size(self) -> int:
         rows = self.recorder.query("SELECT MAX(leaf_index) AS last FROM kapok_merkle_leaves", {})
         last = rows[0]["last"]
@@ -250,6 +266,29 @@ class AuditLog:
         rows = self.recorder.query("SELECT note FROM kapok_checkpoints ORDER BY tree_size", {})
         return [bytes(row["note"]) for row in rows]
 
+    def checkpoints_between(self, after: int, up_to: int,
+                            page_size: int = PAGE_SIZE) -> Iterator[tuple[int, bytes]]:
+        """(size, signed note) of every stored checkpoint of more than ``after`` and at most
+        ``up_to`` leaves, smallest first, streamed page by page."""
+        while True:
+            rows = self.recorder.query(
+                "SELECT tree_size, note FROM kapok_checkpoints WHERE tree_size > :after "
+                "AND tree_size <= :up_to ORDER BY tree_size LIMIT :limit",
+                {"after": after, "up_to": up_to, "limit": page_size})
+            if not rows:
+                return
+            yield from ((row["tree_size"], bytes(row["note"])) for row in rows)
+            after = rows[-1]["tree_size"]
+
+    def checkpoint_sizes(self, below: int | None, limit: int) -> list[int]:
+        """The sizes of at most ``limit`` stored checkpoints, largest first, each smaller
+        than ``below`` if given."""
+        rows = self.recorder.query(
+            "SELECT tree_size FROM kapok_checkpoints WHERE tree_size < :below "
+            "ORDER BY tree_size DESC LIMIT :limit",
+            {"below": 2**63 - 1 if below is None else below, "limit": limit})
+        return [row["tree_size"] for row in rows]
+
     def head(self, tree_size: int) -> TreeHead:
         rows = self.recorder.query(f"{_HEADS} WHERE h.tree_size = :size", {"size": tree_size})
         if not rows:
@@ -270,9 +309,7 @@ class AuditLog:
             # Walk the nodes' primary key (level, idx) in order: ordering by the leaves'
             # column instead made SQLite sort every remaining row for each page.
             rows = self.recorder.query(
-                "SELECT n.idx AS leaf_index, l.position, n.hash FROM kapok_merkle_nodes n "
-                "JOIN kapok_merkle_leaves l ON l.leaf_index = n.idx "
-                "WHERE n.level = 0 AND n.idx >= :start ORDER BY n.idx LIMIT :limit",
+                f"{_LEAVES} WHERE n.level = 0 AND n.idx >= :start ORDER BY n.idx LIMIT :limit",
                 {"start": start, "limit": page_size},
             )
             if not rows:
@@ -315,6 +352,8 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
+_LEAVES = ("SELECT n.idx AS leaf_index, l.position, n.hash FROM kapok_merkle_nodes n "
+           "JOIN kapok_merkle_leaves l ON l.leaf_index = n.idx")
 _HEADS = ("SELECT h.*, c.note FROM kapok_tree_heads h "
           "LEFT JOIN kapok_checkpoints c ON c.tree_size = h.tree_size")
 

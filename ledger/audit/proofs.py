@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 
-from ledger.audit.export import event_fields
 from ledger.audit.log import AuditLog, notification_leaf
-from ledger.domain.errors import NotYetSignedError
+from ledger.audit.verifier import read_state
+from ledger.domain.errors import InvalidInputError, LedgerError, NotYetSignedError
+
+
+class ProofRangeError(LedgerError, InvalidInputError):
+    """Tree sizes a proof cannot be made between."""
 
 
 def retirement_proof(ledger, log: AuditLog, retirement_id: str, public_pem: bytes) -> dict:
@@ -32,7 +36,7 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
             "ready once the audit log signs its next head (the background worker does so "
             "within minutes; `kapok audit follow` does it at once)")
     notification = app.recorder.select_notifications(start=position, limit=1)[0]
-    event = app.mapper.to_domain_event(notification)
+    read = read_state(notification.topic, bytes(notification.state))
     return {
         "kind": "kapok-inclusion-proof-v1",
         "event": {
@@ -42,8 +46,9 @@ def inclusion_document(app, log: AuditLog, position: int, public_pem: bytes) -> 
             "originator_version": notification.originator_version,
             "topic": notification.topic,
             "state": base64.b64encode(bytes(notification.state)).decode(),
-            "decoded": {"event": type(event).__qualname__,
-                        "timestamp": event.timestamp.isoformat(), **event_fields(event)},
+            # Read from the state by the documented rule, so a verifier can read it again.
+            "decoded": {"event": read["event"], "timestamp": read["timestamp"],
+                        **read["fields"]},
         },
         "leaf_hash": notification_leaf(notification).hex(),
         "inclusion_proof": [node.hex() for node in log.inclusion_proof(leaf_index, head.tree_size)],
@@ -60,3 +65,20 @@ def consistency_document(log: AuditLog, size1: int, size2: int, public_pem: byte
         "second": second.as_dict(public_pem),
         "proof": [node.hex() for node in log.consistency_proof(size1, size2)],
     }
+
+
+def public_consistency_proof(log: AuditLog, old_size: int, new_size: int) -> dict:
+    """The RFC 6962 consistency proof from the tree of ``old_size`` leaves to the one of
+    ``new_size``, which no signed checkpoint may be smaller than. Raises ProofRangeError,
+    NotYetSignedError before the first checkpoint."""
+    note = log.latest_checkpoint()
+    if note is None:
+        raise NotYetSignedError("no checkpoint signed yet")
+    latest = int(note.split(b"\n", 2)[1])
+    if not 0 <= old_size <= new_size <= latest:
+        raise ProofRangeError(
+            f"no consistency proof from size {old_size} to {new_size}: the sizes must satisfy "
+            f"0 <= old <= new <= {latest}, the latest checkpoint's size")
+    return {"old_size": old_size, "new_size": new_size,
+            "proof": [base64.b64encode(node).decode()
+                      for node in log.consistency_proof(old_size, new_size)]}

@@ -44,6 +44,38 @@ def leaf_input(originator_id: str, originator_version: int, topic: str, state: b
     ).encode()
 
 
+def read_value(value):
+    """A stored state's value read as docs/AUDIT.md says: each value eventsourcing's
+    transcoder wrapped, ``{"_type_": T, "_data_": D}``, as D, and a serial block as its serial
+    number."""
+    if isinstance(value, dict) and value.keys() == {"_type_", "_data_"}:
+        data = value["_data_"]
+        if value["_type_"] == "block":
+            vintage, batch, first, last, project, country = data
+            return (f"KAP-{int(batch)}-{int(first)}-{int(last)}-"
+                    f"{str(project).replace('-', '').upper()}-{int(vintage)}-{country}")
+        return read_value(data)
+    if isinstance(value, dict):
+        return {key: read_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [read_value(item) for item in value]
+    return value
+
+
+def read_state(topic: str, state: bytes) -> dict:
+    """{"event", "timestamp", "fields"} of a stored event, read from its bytes alone: the
+    class after the topic's colon, and the state's JSON object read by ``read_value``, its
+    timestamp apart. Raises ValueError if the state is not such an object."""
+    try:
+        fields = read_value(json.loads(state))
+    except (TypeError, ValueError):  # not JSON, or a serial block of the wrong shape
+        raise ValueError("the state is not JSON Kapok could have written") from None
+    if not isinstance(fields, dict) or not isinstance(fields.get("timestamp"), str):
+        raise ValueError("the state is not a JSON object with a timestamp")
+    timestamp = fields.pop("timestamp")
+    return {"event": topic.partition(":")[2], "timestamp": timestamp, "fields": fields}
+
+
 def leaf_hash(data: bytes) -> bytes:
     # The 0x00 / 0x01 prefixes keep a leaf from ever passing for an inner node (RFC 6962 2.1).
     return hashlib.sha256(b"\x00" + data).digest()
@@ -222,7 +254,7 @@ def _inclusion_problems(document: dict, public_key_pem: bytes) -> list[str]:
     claimed = _hash(_field(document, "leaf_hash", str, ""), "leaf_hash")
     proof = _hashes(document, "inclusion_proof")
     head = _tree_head(document, "tree_head")
-    problems = []
+    problems = _decoded_problems(event, state)
     if computed != claimed:
         problems.append(f"leaf_hash {claimed.hex()} is not the hash of the event, "
                         f"which is {computed.hex()}")
@@ -230,6 +262,20 @@ def _inclusion_problems(document: dict, public_key_pem: bytes) -> list[str]:
         problems.append(f"the inclusion proof does not place the event at leaf {index} "
                         f"of the tree of size {head['tree_size']}")
     return problems + _signature_problems(head, "the tree head", public_key_pem)
+
+
+def _decoded_problems(event: dict, state: bytes) -> list[str]:
+    """The fields a document shows must be the stored state's: only the state is hashed."""
+    if "decoded" not in event:
+        return []
+    try:
+        read = read_state(event["topic"], state)
+    except ValueError:
+        return ["event.decoded is shown, but the stored state cannot be read"]
+    if event["decoded"] != {"event": read["event"], "timestamp": read["timestamp"],
+                            **read["fields"]}:
+        return ["event.decoded is not what the stored state says"]
+    return []
 
 
 def _consistency_problems(document: dict, public_key_pem: bytes) -> list[str]:
@@ -269,9 +315,10 @@ def _proven(document: dict) -> str:
     """What a valid document proves, in words; only for documents that verified."""
     if document["kind"] == INCLUSION_KIND:
         event, head = document["event"], _tree_head(document, "tree_head")
-        return (f"event at position {event['position']} ({event['topic']}) is leaf "
-                f"{event['leaf_index']} of the ledger's tree of {head['tree_size']} events "
-                f"signed at {_signed_at(head)}")
+        # Not the position: the database's row number is not what the leaf hashes.
+        return (f"the event {event['topic']} of {event['originator_id']} version "
+                f"{event['originator_version']} is leaf {event['leaf_index']} of the ledger's "
+                f"tree of {head['tree_size']} events signed at {_signed_at(head)}")
     first, second = _tree_head(document, "first"), _tree_head(document, "second")
     return (f"the tree of {second['tree_size']} events signed at {_signed_at(second)} extends "
             f"the tree of {first['tree_size']} events signed at {_signed_at(first)}")

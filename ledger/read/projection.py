@@ -74,7 +74,12 @@ class ViewProjection(Projection[TrackingRecorder]):
             try:
                 self.model.apply(first, last, statements, deltas)
             except IntegrityError:
-                self._applied = self.model.position()
+                applied = self.model.position()
+                if applied < first:
+                    # Nobody else applied them: these events clash with the tables
+                    # themselves (edited by hand), and trying again would never end.
+                    raise
+                self._applied = applied
                 self._pending = [item for item in self._pending if item[0] > self._applied]
                 continue
             self._applied = last

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ledger.domain.serials import SerialBlock
+from ledger.domain.serials import SERIAL_PREFIX, SerialBlock
 from market.domain.orders import FULFILLED, PAID, REFUNDED, IllegalTransitionError, Order
 from market.domain.payments import DISPUTE_LOST, PaymentEvent
 from market.domain.proceeds import SaleProceeds
@@ -161,8 +161,12 @@ class Refunds:
 
 
 def serial_numbers(serial: str) -> tuple[int, int, int]:
-    """(batch, first, last) of a printed block serial ``KAP-{batch}-{first}-{last}-...``."""
-    _prefix, batch, first, last = serial.split("-")[:4]
+    """(batch, first, last) of a printed block serial: Kapok's ``KAP-{batch}-{first}-{last}-...``
+    or a mirrored registry's ``{batch}-{first}-{last}-...`` (Verra's)."""
+    parts = serial.split("-")
+    if parts[0] == SERIAL_PREFIX:
+        parts = parts[1:]
+    batch, first, last = parts[:3]
     return int(batch), int(first), int(last)
 
 

@@ -12,12 +12,9 @@ import base64
 
 import pytest
 
-from ledger.audit.log import TRACKING_NAME, AuditLog, notification_leaf
-from ledger.audit.merkle import Frontier
-from ledger.read.replay import stored_notifications
-from market.application import Marketplace
+from ledger.audit.log import TRACKING_NAME
 from tests.integration.command_line import in_process
-from tests.integration.tampering import Store, position_of
+from tests.integration.tampering import Intruder, position_of
 
 
 @pytest.fixture
@@ -37,58 +34,6 @@ def saved(kapok, tmp_path):
     code, _, err = kapok("audit", "checkpoint", "--output", str(path))
     assert code == 0, err
     return path
-
-
-class Intruder:
-    """Direct SQL on the event store and the audit tables, and the host's files."""
-
-    def __init__(self, url: str, tmp_path):
-        self.app = Marketplace(database=url)
-        self.store = Store(self.app)
-        self.store.table = self.app.recorder.events_table_name  # the market's own table
-        self.log = AuditLog(self.app)
-        self.published = tmp_path / "published-checkpoints.log"
-
-    def alter(self, position: int) -> None:
-        state = self.store.state(position)
-        digit = next(i for i, byte in enumerate(state) if chr(byte).isdigit())
-        changed = b"8" if state[digit] == ord("9") else b"9"
-        self.store.set_state(position, state[:digit] + changed + state[digit + 1:])
-
-    def sql(self, *statements: tuple[str, dict]) -> None:
-        with self.log.recorder.datastore.transaction(commit=True) as cursor:
-            for sql, params in statements:
-                cursor.execute(self.log.recorder.adapt(sql), params)
-
-    def clear_audit_tables(self) -> None:
-        self.sql(*[(f"DELETE FROM {table}", {}) for table in (
-            "kapok_merkle_nodes", "kapok_merkle_leaves", "kapok_tree_heads",
-            "kapok_checkpoints")],
-            (f"DELETE FROM {self.log.recorder.tracking_table} WHERE application_name = :name",
-             {"name": TRACKING_NAME}))
-
-    def rewrite_tree_and_delete_heads(self) -> None:
-        """Every leaf and node made again from the events now stored; no head left."""
-        frontier, statements = Frontier(), []
-        for notification in stored_notifications(self.app):
-            statements.append(("INSERT INTO kapok_merkle_leaves VALUES (:index, :position)",
-                               {"index": frontier.size, "position": notification.id}))
-            statements += [("INSERT INTO kapok_merkle_nodes VALUES (:level, :index, :hash)",
-                            {"level": level, "index": index, "hash": digest})
-                           for level, index, digest in frontier.append(
-                               notification_leaf(notification))]
-        self.sql(*[(f"DELETE FROM {table}", {}) for table in (
-            "kapok_merkle_nodes", "kapok_merkle_leaves", "kapok_tree_heads",
-            "kapok_checkpoints")], *statements)
-
-    def root_now(self, size: int) -> bytes:
-        frontier = Frontier()
-        for notification in stored_notifications(self.app, until_position=size):
-            frontier.append(notification_leaf(notification))
-        return frontier.root()
-
-    def close(self) -> None:
-        self.app.close()
 
 
 @pytest.fixture

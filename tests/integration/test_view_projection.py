@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from ledger.domain.accounts import HOLDING
+from eventsourcing.persistence import IntegrityError
+
+from ledger.domain.accounts import HOLDING, account_id as account_id_of
 from ledger.application import Ledger
 from ledger.read.projection import ViewProjection, keep_view_projected
 from ledger.read.replay import replay
@@ -102,3 +104,35 @@ def test_a_failing_round_of_the_worker_leaves_the_projection_running(database_ur
         thread.join(30)
         writer.close()
         projector.close()
+
+
+def test_events_the_view_cannot_apply_stop_the_projection_rather_than_spin(database_url):
+    writer = Ledger(database=database_url)
+    try:
+        writer.caught_up_view()
+        account_id = str(account_id_of("clash"))
+        # A row no projection wrote (a table edited by hand): the event that opens the account
+        # collides with it though no other process has applied that event.
+        recorder = writer.view.recorder
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(recorder.adapt(
+                "INSERT INTO kapok_accounts VALUES (:id, 'clash', 'holding', '')"),
+                {"id": account_id})
+        writer.open_account("clash", HOLDING)
+        outcome: list = []
+
+        def catch_up():
+            try:
+                ViewProjection(writer.view).catch_up()
+                outcome.append("caught up")
+            except IntegrityError as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=catch_up, daemon=True)
+        thread.start()
+        thread.join(30)
+
+        assert not thread.is_alive(), "the projection retried the same events for ever"
+        assert isinstance(outcome[0], IntegrityError)
+    finally:
+        writer.close()

@@ -460,7 +460,7 @@ def inclusion_document(key: Ed25519PrivateKey, size: int = 40, index: int = 16) 
     return {
         "kind": "kapok-inclusion-proof-v1",
         "event": {**event, "leaf_index": index, "state": base64.b64encode(event["state"]).decode(),
-                  "decoded": json.loads(event["state"])},
+                  "decoded": {"event": "Retirement.Recorded", **json.loads(event["state"])}},
         "leaf_hash": event_leaf(event).hex(),
         "inclusion_proof": [hash_.hex() for hash_ in inclusion_proof(nodes, index, size)],
         "tree_head": signed_head(key, nodes, size),
@@ -512,6 +512,8 @@ def test_a_correct_inclusion_document_has_no_problems(registry_key):
         (lambda doc: doc["inclusion_proof"].append("zz"), "not a 32-byte hex hash"),
         (lambda doc: doc["tree_head"].update(signature="xyz"), "not hex"),
         (lambda doc: doc.update(kind="kapok-inclusion-proof-v2"), "unknown proof kind"),
+        (lambda doc: doc["event"]["decoded"].update(beneficiary="Someone Else"),
+         "event.decoded is not what the stored state says"),
     ],
 )
 def test_a_tampered_or_incomplete_inclusion_document_shows_its_problem(
@@ -576,7 +578,8 @@ def test_the_command_says_what_a_valid_proof_proves_and_exits_0(auditor_files, c
 
     assert code == 0
     assert capsys.readouterr().out == (
-        "OK: event at position 17 (ledger.domain.retirements:Retirement.Recorded) is leaf 16 of the "
+        "OK: the event ledger.domain.retirements:Retirement.Recorded of "
+        "00000000-0000-0000-0000-000000000011 version 1 is leaf 16 of the "
         "ledger's tree of 40 events signed at 2025-11-24T16:00:00.000Z\n")
 
 
@@ -587,7 +590,8 @@ def test_the_command_lists_each_problem_on_stderr_and_exits_1(auditor_files, cap
     output = capsys.readouterr()
     assert code == 1
     assert output.out == ""
-    assert len(output.err.splitlines()) == 2  # wrong leaf hash, and so no inclusion
+    # the fields shown are not the state's, the leaf hash is wrong, and so no inclusion
+    assert len(output.err.splitlines()) == 3
 
 
 @pytest.mark.parametrize(

@@ -119,10 +119,20 @@ def test_a_setting_reads_its_value_as_its_type(name, text, value):
     ("POSTGRES_CONNECT_TIMEOUT", "1.5"),
     ("POSTGRES_STATEMENT_TIMEOUT", "-1"),
     ("AGGREGATE_CACHE_MAXSIZE", "2k"),
+    ("KAPOK_WITNESS_KEYS", "auditor.example/w+00000000+AAAA"),
 ])
 def test_a_value_kapok_cannot_use_is_refused_naming_the_variable(name, text):
     with pytest.raises(SettingError, match=f"^{name} must be .*, not '{re.escape(text)}'$"):
         SETTINGS[name].read({name: text})
+
+
+def test_witness_keys_are_read_as_verifier_keys_separated_by_commas():
+    from ledger.audit.cosignature import WitnessSigningKey
+
+    keys = [WitnessSigningKey.generate(f"auditor{n}.example/w").verifier for n in range(2)]
+    text = f" {keys[0].vkey},\n{keys[1].vkey} "
+
+    assert settings.KAPOK_WITNESS_KEYS.read({"KAPOK_WITNESS_KEYS": text}) == tuple(keys)
 
 
 def test_a_bad_postgres_setting_is_refused_before_any_connection(monkeypatch):

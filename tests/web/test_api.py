@@ -296,6 +296,19 @@ def test_an_auditor_proves_a_retirement_and_verifies_the_store(as_role, market, 
     assert_error(auditor.get("/api/v1/audit/retirements/KAP-RET-NONE/proof"), 404)
 
 
+@pytest.mark.parametrize("role", ["buyer", "auditor", "operator"])
+def test_every_token_holder_gets_the_head_and_proof_anyone_gets(as_role, anonymous, market,
+                                                                 followed_log, role):
+    retirement_id = market.caught_up_view().retirements()[0]["retirement_id"]
+    client = as_role(role)
+    for api, public in [("/api/v1/audit/tree-head", "/audit/tree-head"),
+                        (f"/api/v1/audit/retirements/{retirement_id}/proof",
+                         f"/audit/proofs/{retirement_id}.json")]:
+        answer = client.get(api)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert answer.get_json() == anonymous.get(public).get_json()
+
+
 def test_no_tree_head_before_the_follower_runs_is_a_404(as_role):
     assert_error(as_role("operator").get("/api/v1/audit/tree-head"), 404)
 

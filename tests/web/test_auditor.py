@@ -3,6 +3,7 @@ exports, who may see it, bad input, and that using it changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -314,6 +315,17 @@ def test_the_jsonl_export_streams_every_event_once(auditor, market):
     assert "attachment" in response.headers["Content-Disposition"]
     rows = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
     assert [row["position"] for row in rows] == [n.id for n in all_records(market)]
+
+
+def test_the_jsonl_export_ends_with_the_checkpoint_over_its_leaves(auditor, anonymous, logged):
+    rows = [json.loads(line) for line in
+            auditor.get("/auditor/export.jsonl").get_data(as_text=True).splitlines()]
+
+    events = [row for row in rows if "position" in row]
+    assert [row["leaf_index"] for row in events] == list(range(logged.tree_size))
+    assert all(base64.b64decode(row["leaf_input"]) for row in events)
+    assert rows[len(events):] == [
+        {"checkpoint": anonymous.get("/audit/checkpoint").get_data(as_text=True)}]
 
 
 def test_the_csv_export_neutralises_formulas_in_every_cell(auditor, market):

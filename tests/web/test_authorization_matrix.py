@@ -53,13 +53,15 @@ TOKEN_ORG_B_OR_OPERATOR = (UNAUTHORIZED, NOT_FOUND, OK, OK, FORBIDDEN)
 TOKEN_ORG_A_ACTS = (UNAUTHORIZED, ACTS, NOT_FOUND, FORBIDDEN, FORBIDDEN)
 TOKEN_ORG_B_ACTS = (UNAUTHORIZED, NOT_FOUND, ACTS, FORBIDDEN, FORBIDDEN)
 TOKEN_AUDIT = (UNAUTHORIZED, FORBIDDEN, FORBIDDEN, OK, OK)
+TOKEN_ANYONE = (UNAUTHORIZED, OK, OK, OK, OK)
 
 # Rows: (method, rule, path values (names of demo ids, see ``demo_ids``), expected per role).
 # A path value "query" is the query string.
 
 # Public: the story, the catalogue, the retirement registry, logging in and the published
 # audit files are for anyone, signed in or not. The payment webhook is public too; its
-# signature is its credential, so an unsigned call is a 400 from anyone (see the tests below).
+# signature is its credential, so an unsigned call is a 400 from anyone (see the tests below),
+# and so are witnesses' cosignatures.
 PUBLIC = [
     ("GET", "/", {}, EVERYONE),
     ("GET", "/healthz", {}, EVERYONE),
@@ -82,8 +84,20 @@ PUBLIC = [
     ("GET", "/audit/tree-head", {}, EVERYONE),
     ("GET", "/audit/checkpoint", {}, EVERYONE),
     ("GET", "/audit/verifier-key", {}, EVERYONE),
+    ("GET", "/audit/consistency", {"query": "old=0&new=0"}, EVERYONE),
+    # No witness is trusted here: nothing is cosigned, the same for everyone.
+    ("GET", "/audit/checkpoint.cosigned", {}, (NOT_FOUND,) * 5),
     ("GET", "/audit/proofs/<retirement_id>.json", {"retirement_id": "retirement_b"}, EVERYONE),
+    ("GET", "/audit/checkpoints", {}, EVERYONE),
+    ("GET", "/audit/checkpoints/<size>", {"size": "checkpoint_size"}, EVERYONE),
+    ("GET", "/audit/inclusion", {"query": "index=0&size=1"}, EVERYONE),
+    ("GET", "/audit/entries", {}, EVERYONE),
+    ("GET", "/audit/tile/<level>/<path:index>", {"level": "tile_level", "index": "tile_index"},
+     EVERYONE),
+    ("GET", "/audit/verify_retirement.py", {}, EVERYONE),
     ("POST", "/webhooks/payments", {}, (BAD_REQUEST,) * 5),
+    # A witness's cosigned checkpoint is its own credential: a form is no signed note.
+    ("POST", "/audit/cosignatures", {}, (BAD_REQUEST,) * 5),
 ]
 
 # Buyers only, and only their own organisation's things: another organisation's order,
@@ -217,15 +231,21 @@ API_TOKEN_ONLY = [
     ("GET", "/api/v1/retirements/<retirement_id>/certificate",
      {"retirement_id": "retirement_b"}, (UNAUTHORIZED, NOT_FOUND, OK, OK, OK)),
     ("GET", "/api/v1/audit/events", {}, TOKEN_AUDIT),
-    ("GET", "/api/v1/audit/tree-head", {}, TOKEN_AUDIT),
-    ("GET", "/api/v1/audit/retirements/<retirement_id>/proof", {"retirement_id": "retirement_b"},
-     TOKEN_AUDIT),
     ("GET", "/api/v1/audit/verify", {}, TOKEN_AUDIT),
 ]
 
+# The signed head and a retirement's proof, public at /audit/: any token reads them as
+# anyone reads them there, the other organisation's retirement too.
+API_ANY_TOKEN = [
+    ("GET", "/api/v1/audit/tree-head", {}, TOKEN_ANYONE),
+    ("GET", "/api/v1/audit/retirements/<retirement_id>/proof", {"retirement_id": "retirement_b"},
+     TOKEN_ANYONE),
+]
+
 # Rows whose pages may show any organisation's retirements (the public registry).
-OPEN = PUBLIC + API_PUBLIC
-MATRIX = PUBLIC + OWN_ORGANISATION + OPERATOR_ONLY + AUDITOR_ONLY + API_PUBLIC + API_TOKEN_ONLY
+OPEN = PUBLIC + API_PUBLIC + API_ANY_TOKEN
+MATRIX = (PUBLIC + OWN_ORGANISATION + OPERATOR_ONLY + AUDITOR_ONLY + API_PUBLIC + API_TOKEN_ONLY
+          + API_ANY_TOKEN)
 
 B_BENEFICIARY = "Transportes Verdes del Sur (matrix test)"
 _PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -258,7 +278,9 @@ def demo_ids(app, identity) -> dict[str, str]:
             "retirement_a": retirement_a["retirement_id"],
             "retirement_a_at_once": at_once["retirement_id"],
             "retirement_b": retirement_b["retirement_id"], "token_a": spare.token_id,
-            "export_format": "jsonl", "docs_asset": "swagger-ui.css"}
+            "export_format": "jsonl", "docs_asset": "swagger-ui.css",
+            "checkpoint_size": str(AuditLog(market).latest_head().tree_size),
+            "tile_level": "0", "tile_index": "000.p/1"}
 
 
 def private_marks(app, ids: dict) -> dict[str, set[str]]:
@@ -346,7 +368,8 @@ def test_each_role_gets_what_the_policy_says_on_every_route(app, identity, api_t
         expected, path = expected_by_role[column], path_of(rule, values, ids)
         client = machine if path.startswith("/api/") else browser
         response = request_as(client, method, path, token, csrf)
-        body = response.get_data(as_text=True) if response.mimetype != "application/pdf" else ""
+        binary = response.mimetype in ("application/pdf", "application/octet-stream")  # a tile
+        body = "" if binary else response.get_data(as_text=True)
         if not meets(expected, response):
             wrong.append(f"{method} {path}: expected {expected}, got {response.status_code} "
                          f"{response.location or body[:160]!r}")

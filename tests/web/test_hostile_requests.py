@@ -35,7 +35,8 @@ def demo_ids(market) -> dict[str, str]:
     orders, _ = view.orders(buyer_org=ORG_A, state=None, limit=1, offset=0)
     return {"listing_id": str(market.listings()[0].id), "registry_id": "VCS-1067",
             "retirement_id": view.retirements()[0]["retirement_id"],
-            "order_id": orders[0]["order_id"], "fmt": "jsonl", "token_id": "none"}
+            "order_id": orders[0]["order_id"], "fmt": "jsonl", "token_id": "none",
+            "size": "1", "level": "0", "index": "000.p/1"}
 
 
 def get_routes(app, market) -> list[tuple[str, str]]:
@@ -46,7 +47,7 @@ def get_routes(app, market) -> list[tuple[str, str]]:
             continue
         path = rule.rule
         for name in rule.arguments:
-            path = path.replace(f"<{name}>", ids[name])
+            path = re.sub(rf"<(?:\w+:)?{name}>", ids[name], path)
         routes.append((role_for(path), path))
     return sorted(routes, key=lambda route: route[1])
 

@@ -28,6 +28,10 @@ from web import create_app
 ANDES_ACCOUNT = "org-andes-coffee-roasters"
 # ledger/demo.py: the ledger's own sale to Andes Coffee Roasters and its retirement
 LEDGER_DEMO_SOLD, LEDGER_DEMO_RETIRED = 500, 120
+# KAP-AF-01's 53,000 t issued, and VCS-1067's 213,900 t active at Verra when imported.
+DEMO_ISSUED = 53_000 + 213_900
+# The demo's retirement of 120 t: the first serials of VCS-1067's batch 14211 at Verra.
+DEMO_RETIRED_SERIAL = "14211-612001501-612001620-VCS-VCU-263-VER-PE-14-1067-01012019-31122019-1"
 
 
 def demo_sale_minor(project: str, vintage: int, tonnes: int) -> int:
@@ -130,7 +134,7 @@ def test_the_home_page_tells_the_tambopata_story(anonymous):
 def test_the_home_page_shows_live_tonnes_issued_sold_and_retired(anonymous):
     html = text(anonymous.get("/"))
 
-    assert "<strong>803,000 t</strong> issued" in html  # 750,000 VCS-1067 + 53,000 KAP-AF-01
+    assert f"<strong>{DEMO_ISSUED:,} t</strong> issued" in html
     assert f"<strong>{DEMO_SOLD:,} t</strong> sold to buyers" in html  # the ledger's + market's
     assert f"<strong>{DEMO_RETIRED:,} t</strong> retired for good" in html
 
@@ -255,7 +259,7 @@ def test_unreadable_catalogue_filters_are_a_400_with_a_message(anonymous, query,
 
 def test_the_catalogue_shows_twenty_listings_a_page(anonymous, market):
     for number in range(22):  # 25 listings in all
-        market.create_listing("VCS-1067", 2020, "ecosphere-inventory", Decimal("16.00"), "USD",
+        market.create_listing("VCS-1067", 2020, "ecosphere-verra", Decimal("16.00"), "USD",
                               100 + number)
 
     first = text(anonymous.get("/catalogue"))
@@ -397,8 +401,8 @@ def market_sale_retirement_id(market) -> str:
 # The beneficiary and the project match the demo's sale retired at once as well (the same
 # beneficiary, VCS-1067 2022); the serials are of the ledger demo's 2019 retirement only.
 @pytest.mark.parametrize("search, also_the_sale", [
-    ("andes coffee", True), ("ROASTERS", True), ("VCS-1067", True), ("1000050", False),
-    ("1000100-1000300", False), ("KAP-1-1000001-1000120-VCS1067-2019-PE", False),
+    ("andes coffee", True), ("ROASTERS", True), ("VCS-1067", True), ("612001550", False),
+    ("612001600-612001800", False), (DEMO_RETIRED_SERIAL, False),
 ])
 def test_the_registry_finds_a_retirement_by_beneficiary_project_or_serial(anonymous, market,
                                                                            search, also_the_sale):
@@ -482,7 +486,7 @@ def test_a_retirement_has_a_permanent_page_with_its_claim_and_serials(anonymous,
 
     html = text(anonymous.get(f"/registry/{retirement_id}"))
 
-    for fact in ("Andes Coffee Roasters S.A.C.", "120 t", "KAP-1-1000001-1000120-VCS1067-2019-PE",
+    for fact in ("Andes Coffee Roasters S.A.C.", "120 t", DEMO_RETIRED_SERIAL,
                  'href="/projects/VCS-1067"', "<td>2019</td>",
                  "Corporate Emissions Inventory Accounting", "2025 roasting operations (demo)",
                  "2025-01-01 to 2025-12-31", "offset · voluntary use", "Retired on"):
@@ -498,6 +502,18 @@ def test_a_retirement_page_links_its_proof_and_explains_how_to_check_it(anonymou
     assert 'href="/audit/public-key.pem"' in html
     assert "ledger/audit/verifier.py" in html
     assert f"python verifier.py {retirement_id}.json --public-key public-key.pem" in html
+
+
+def test_a_retirement_page_links_the_small_verifier_and_the_key_it_takes(anonymous, market):
+    retirement_id = demo_retirement_id(market)
+
+    html = text(anonymous.get(f"/registry/{retirement_id}"))
+    script = anonymous.get("/audit/verify_retirement.py")
+
+    assert 'href="/audit/verify_retirement.py"' in html and 'href="/audit/verifier-key"' in html
+    assert f"python verify_retirement.py {retirement_id}.json" in html
+    assert script.status_code == 200 and script.mimetype == "text/x-python"
+    assert b"def verify(doc, key)" in script.data
 
 
 def test_the_linked_proof_is_served_as_json_once_the_log_is_signed(anonymous, market,
@@ -543,7 +559,7 @@ def test_the_transparency_page_draws_tonnes_over_time_as_inline_svg(anonymous):
 
     assert tonnes_part.count("<svg") == 3  # issued, sold and retired (the money has its own)
     assert "Tonnes issued per month" in tonnes_part
-    for figure in (803_000, DEMO_SOLD, DEMO_RETIRED):
+    for figure in (DEMO_ISSUED, DEMO_SOLD, DEMO_RETIRED):
         assert f">{figure:,} t</text>" in tonnes_part, figure
 
 

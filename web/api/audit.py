@@ -1,5 +1,6 @@
-"""The auditors' API (auditor or operator tokens): the event log page by page, the latest
-signed tree head, a retirement's inclusion proof, and a verification summary."""
+"""The audit API: the event log page by page and a verification summary for auditors and
+operators; the latest signed tree head and a retirement's inclusion proof for every token
+holder, as /audit/ publishes them to anyone."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from web.api.schemas import (
 from web.api.services import market
 
 bp = ApiBlueprint("audit", __name__, url_prefix="/api/v1/audit",
-                  description="Read-only audit of the event log (auditor or operator tokens).")
+                  description="Read-only audit of the event log: the signed head and proofs for any "
+                  "token, the events and verification for auditor or operator tokens.")
 AUDIT_ROLES = ("auditor", "operator")
 MAX_PROBLEMS = 100
 
@@ -73,7 +75,7 @@ class Events(MethodView):
 
 @bp.route("/tree-head")
 class TreeHead(MethodView):
-    @token_required(bp, *AUDIT_ROLES)
+    @token_required(bp)  # public at /audit/tree-head: no role could be kept from it
     @bp.response(200, TreeHeadSchema)
     @bp.refuses(404)
     def get(self):
@@ -86,7 +88,7 @@ class TreeHead(MethodView):
 
 @bp.route("/retirements/<retirement_id>/proof")
 class RetirementProof(MethodView):
-    @token_required(bp, *AUDIT_ROLES)
+    @token_required(bp)  # public at /audit/proofs/<id>.json
     @bp.response(200, InclusionProofSchema)
     @bp.refuses(404)
     def get(self, retirement_id: str):
