@@ -16,8 +16,8 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, HiddenField,
                      PasswordField, SelectChoice, SelectField, StringField, TextAreaField)
-from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, Optional, Regexp,
-                                ValidationError)
+from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, Optional,
+                                Regexp, ValidationError)
 
 from ledger.domain.errors import InvalidSerialError
 from ledger.domain.quantities import MAX_QUANTITY
