@@ -6,7 +6,7 @@ beside them."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from ledger.adapters.verra_export import read_export
@@ -23,6 +23,8 @@ TAIL_2021 = "VCS-VCU-1310-VER-CN-13-3005-01012021-31122021-0"
 # The first 2022 block, as the buyer retires it below.
 RETIRED_SERIAL = f"19380-941382555-941382654-{TAIL_2022}"
 VERRA_PAGE = "https://registry.verra.org/app/projectDetail/VCS/3005"
+# The day Verra retired them, as tests record its confirmation: a week ago, never in the future.
+CONFIRMED_ON = date.today() - timedelta(days=7)
 
 
 def import_export(ledger, name: str = "vcs3005_export.csv") -> dict:

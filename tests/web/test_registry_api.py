@@ -5,15 +5,13 @@ VCS-3005 is mirrored beside the demo (tests/web/mirrored.py)."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
-from tests.conftest import settled
-from tests.web.mirrored import (BUYER_ACCOUNT, HOLDING, RETIRED_SERIAL, TAIL_2022, VERRA_PAGE,
-                                import_export, native_holding, native_retirement,
-                                pending_retirement)
 from ledger.domain.serials import SerialRange
+from tests.conftest import settled
+from tests.web.mirrored import (BUYER_ACCOUNT, CONFIRMED_ON, HOLDING, RETIRED_SERIAL, TAIL_2022,
+                                VERRA_PAGE, import_export, native_holding, native_retirement,
+                                pending_retirement)
 
 PHASE_FIELDS = ("registry_phase", "registry_serials", "registry_date")
 
@@ -40,16 +38,16 @@ def test_a_retirement_carries_its_phase_at_verra_from_pending_to_confirmed(
     assert body["blocks"][0]["serial"] == RETIRED_SERIAL
     assert body["blocks"][0]["registry"] == "verra"
 
-    market.ledger.confirm_registry_retirement(pending, [RETIRED_SERIAL], date(2026, 12, 1))
+    market.ledger.confirm_registry_retirement(pending, [RETIRED_SERIAL], CONFIRMED_ON)
     own = native_retirement(market.ledger)
     settled(market)
 
     body = anonymous.get(f"/api/v1/retirements/{pending}").get_json()
     assert [body[name] for name in PHASE_FIELDS] == [
-        "confirmed", [RETIRED_SERIAL], "2026-12-01"]
+        "confirmed", [RETIRED_SERIAL], CONFIRMED_ON.isoformat()]
     listed = anonymous.get("/api/v1/retirements?page_size=100").get_json()["items"]
     row = next(item for item in listed if item["retirement_id"] == pending)
-    assert [row[name] for name in PHASE_FIELDS] == ["confirmed", [RETIRED_SERIAL], "2026-12-01"]
+    assert [row[name] for name in PHASE_FIELDS] == ["confirmed", [RETIRED_SERIAL], CONFIRMED_ON.isoformat()]
     native = next(item for item in listed if item["retirement_id"] == own)
     assert [native[name] for name in PHASE_FIELDS] == [None, [], None]
 

@@ -18,8 +18,8 @@ from ledger.domain.serials import SerialRange
 from testbed.stores import seed_demo
 from tests.conftest import settled
 from tests.web.conftest import LOGINS, log_in, post_form, served
-from tests.web.mirrored import (BUYER_ACCOUNT, HOLDING, RETIRED_SERIAL, TAIL_2022, claim,
-                                native_retirement, pending_retirement, reconcile)
+from tests.web.mirrored import (BUYER_ACCOUNT, CONFIRMED_ON, HOLDING, RETIRED_SERIAL, TAIL_2022,
+                                claim, native_retirement, pending_retirement, reconcile)
 
 
 def text(response) -> str:
@@ -63,14 +63,14 @@ def test_the_console_lists_pending_retirements_oldest_first_with_their_verra_ser
 
 
 def test_an_operator_records_verras_confirmation(operator, market, pending):
-    response = confirm(operator, pending, on="2026-12-01")
+    response = confirm(operator, pending, on=CONFIRMED_ON.isoformat())
 
     assert response.status_code == 302, text(response)
     retirement = market.ledger.get_retirement(pending)
     assert (retirement.registry_phase, retirement.registry_serials,
-            retirement.registry_date) == ("confirmed", (RETIRED_SERIAL,), date(2026, 12, 1))
+            retirement.registry_date) == ("confirmed", (RETIRED_SERIAL,), CONFIRMED_ON)
     page = text(operator.get("/console/registry"))
-    assert "is confirmed at Verra on 2026-12-01" in page
+    assert f"is confirmed at Verra on {CONFIRMED_ON}" in page
     assert f'<tr id="{pending}">' not in page  # no longer pending
 
 
@@ -253,11 +253,11 @@ def test_a_retirement_goes_from_pending_to_confirmed_at_verra_on_postgresql(post
     assert "pending at Verra" in text(anonymous.get("/registry"))
 
     # The operator records Verra's confirmation; everyone sees it.
-    assert confirm(clients["operator"], retirement_id, on="2026-12-01").status_code == 302
+    assert confirm(clients["operator"], retirement_id, on=CONFIRMED_ON.isoformat()).status_code == 302
     settled(market)
     listed = anonymous.get("/api/v1/retirements?page_size=100").get_json()["items"]
     row = next(item for item in listed if item["retirement_id"] == retirement_id)
     assert (row["registry_phase"], row["registry_serials"], row["registry_date"]) == (
-        "confirmed", [RETIRED_SERIAL], "2026-12-01")
+        "confirmed", [RETIRED_SERIAL], CONFIRMED_ON.isoformat())
     assert "confirmed at Verra" in text(anonymous.get(f"/registry?q={RETIRED_SERIAL}"))
     assert run["run_id"] in text(clients["auditor"].get("/auditor/registry-checks"))

@@ -10,16 +10,15 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from datetime import date
 
 import pytest
 
+from ledger.domain.serials import SerialRange
 from tests.conftest import settled
 from tests.pdf_text import page_text
 from tests.web.conftest import post_form
-from tests.web.mirrored import (BUYER_ACCOUNT, HOLDING, RETIRED_SERIAL, TAIL_2022, VERRA_PAGE,
-                                import_export, native_retirement, pending_retirement)
-from ledger.domain.serials import SerialRange
+from tests.web.mirrored import (BUYER_ACCOUNT, CONFIRMED_ON, HOLDING, RETIRED_SERIAL, TAIL_2022,
+                                VERRA_PAGE, import_export, native_retirement, pending_retirement)
 
 
 def text(response) -> str:
@@ -46,7 +45,7 @@ def pending(market) -> str:
 
 def confirmed(market, retirement_id: str) -> None:
     market.ledger.confirm_registry_retirement(retirement_id, [RETIRED_SERIAL],
-                                              date(2026, 12, 1))
+                                              CONFIRMED_ON)
     settled(market)
 
 
@@ -63,13 +62,13 @@ def test_the_public_registry_shows_each_retirements_phase_at_verra(anonymous, ma
     assert "Verra" not in row_of(page, own)  # Kapok's own serials: final at once
 
     confirmed(market, pending)
-    assert "confirmed at Verra on 2026-12-01" in row_of(text(anonymous.get("/registry")),
+    assert f"confirmed at Verra on {CONFIRMED_ON}" in row_of(text(anonymous.get("/registry")),
                                                         pending)
 
 
 @pytest.mark.parametrize("settle, says", [
     (None, ["Pending at Verra: Verra is the registry of record", "pending at Verra"]),
-    (confirmed, [f"confirmed at Verra on 2026-12-01 with serial {RETIRED_SERIAL}"]),
+    (confirmed, [f"confirmed at Verra on {CONFIRMED_ON} with serial {RETIRED_SERIAL}"]),
     (failed, ["failed: beneficiary name refused by Verra; credits returned",
               "Verra refused this retirement", "refused at Verra"]),
 ])
@@ -152,4 +151,4 @@ def test_a_pending_certificate_says_so_and_gives_verras_serial_and_page(buyer, m
     written = re.sub(r"\s+", "", page_text(buyer.get(
         f"/my/retirements/{pending}/certificate.pdf").data))
     assert "PENDING" not in written
-    assert f"confirmedatVerraon2026-12-01withserial{RETIRED_SERIAL}" in written
+    assert f"confirmedatVerraon{CONFIRMED_ON}withserial{RETIRED_SERIAL}" in written
