@@ -2,8 +2,8 @@
 each project, Verra's serials, and the phase at Verra of each retirement of them (pending,
 confirmed, failed) on the public registry, the portfolio and the certificate.
 
-VCS-3005 is mirrored beside the demo (tests/web/mirrored.py); the demo's other retirements
-are of Kapok's own serials and have no phase."""
+VCS-3005 is mirrored beside the demo (tests/web/mirrored.py); a retirement of Kapok's own
+credits (KAP-AF-01) has no phase."""
 
 from __future__ import annotations
 
