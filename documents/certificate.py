@@ -102,6 +102,18 @@ class OrderSplit:
 
 
 @dataclass(frozen=True)
+class RegistryStanding:
+    """Where a retirement of serials mirrored from Verra stands at Verra, their registry of
+    record: ``phase`` is pending, confirmed (with Verra's serials and date) or failed (with
+    Verra's reason; the credits went back)."""
+
+    phase: str
+    serials: tuple[str, ...] = ()
+    on: date | None = None
+    failure: str = ""
+
+
+@dataclass(frozen=True)
 class CertificateFacts:
     """Everything a retirement certificate states; ``verification_url`` is the public page
     the QR code points to."""
@@ -121,6 +133,8 @@ class CertificateFacts:
     verification_url: str
     rules: tuple[BenefitShares, ...] = ()
     order: OrderSplit | None = None
+    registry: RegistryStanding | None = None  # None: Kapok's own serials, final at once
+    registry_urls: tuple[tuple[str, str], ...] = ()  # (registry id, page at Verra)
 
 
 def order_of_account(market, account: str):
@@ -135,7 +149,8 @@ def certificate_facts(market, retirement_id: str, verification_url: str) -> Cert
     retirement = market.ledger.get_retirement(retirement_id)
     claim = retirement.claim
     project_ids = sorted({block.project for block in retirement.blocks})
-    projects = tuple((pid, market.ledger.get_project(pid).details.name) for pid in project_ids)
+    details = {pid: market.ledger.get_project(pid).details for pid in project_ids}
+    projects = tuple((pid, details[pid].name) for pid in project_ids)
     rules = []
     for project in project_ids:
         version = _rule_for(market, project, retirement.created_on)
@@ -152,6 +167,11 @@ def certificate_facts(market, retirement_id: str, verification_url: str) -> Cert
                       for block in retirement.blocks),
         projects=projects, verification_url=verification_url, rules=tuple(rules),
         order=_order_split(market, order) if order is not None else None,
+        registry=None if retirement.registry_phase is None else RegistryStanding(
+            retirement.registry_phase, tuple(retirement.registry_serials),
+            retirement.registry_date, retirement.failure),
+        registry_urls=tuple((pid, details[pid].registry_url) for pid in project_ids
+                            if details[pid].registry_url),
     )
 
 
@@ -202,6 +222,8 @@ def _story(facts: CertificateFacts) -> list:
     small = ParagraphStyle("small", parent=body, fontSize=8, textColor=MUTED)
     heading = ParagraphStyle("heading", parent=styles["Heading3"], textColor=GREEN,
                              fontName=TEXT_FONT)
+    # Verra's serials run to some 75 characters: small enough to stay on one line.
+    serial = ParagraphStyle("serial", parent=body, fontSize=6.5, leading=9)
 
     def text(value: object, style=body) -> Paragraph:
         return Paragraph(_markup(str(value)), style)
@@ -209,10 +231,14 @@ def _story(facts: CertificateFacts) -> list:
     period = "—"
     if facts.period_start or facts.period_end:
         period = f"{facts.period_start or '…'} to {facts.period_end or '…'}"
+    standing = facts.registry
     story = [
         Paragraph("Certificate of retirement", title),
         text("Verified carbon credits retired for good on the Kapok registry "
-             "(Tambopata buffer zone, Madre de Dios, Peru)", small),
+             "(Tambopata buffer zone, Madre de Dios, Peru)" if standing is None else
+             "Verified Carbon Units of Verra, whose registry is the registry of record of "
+             "these serials, retired through Kapok", small),
+        *_standing_notice(standing, text),
         Spacer(1, 6 * mm),
         Paragraph(f"<b>{facts.quantity:,} tonnes CO2e</b> retired on behalf of", body),
         Paragraph(f"<b>{_markup(facts.beneficiary)}</b>",
@@ -220,17 +246,21 @@ def _story(facts: CertificateFacts) -> list:
         Spacer(1, 4 * mm),
         _table([[text("Retirement"), text(facts.retirement_id)],
                 [text("Retired on"), text(facts.retired_at.strftime("%Y-%m-%d %H:%M UTC"))],
+                [text("At Verra"), text(_standing_text(standing))],
                 [text("Reason"), text(facts.reason)],
                 [text("Details"), text(facts.details or "—")],
                 [text("Claim"), text(f"{facts.claim_type}, {facts.use} market")],
                 [text("Consumption period"), text(period)]], widths=(45 * mm, 125 * mm)),
         Paragraph("Serial numbers retired", heading),
-        _table([[text("Serial block"), text("Project"), text("Vintage"), text("Tonnes")]]
-               + [[text(line.serial), text(line.project), text(line.vintage),
-                   text(f"{line.quantity:,}")] for line in facts.serials],
-               widths=(102 * mm, 28 * mm, 18 * mm, 22 * mm), header=True),
+        _table([[text("Serial block" if standing is None else "Verra serial"), text("Project"),
+                 text("Vintage"), text("Tonnes")]]
+               + [[text(line.serial, body if standing is None else serial), text(line.project),
+                   text(line.vintage), text(f"{line.quantity:,}")] for line in facts.serials],
+               widths=(106 * mm, 24 * mm, 18 * mm, 22 * mm), header=True),
         Paragraph("Projects", heading),
         *[text(f"{registry_id}: {name}") for registry_id, name in facts.projects],
+        *[text(f"{registry_id} at Verra, its registry of record: {url}")
+          for registry_id, url in facts.registry_urls],
         Paragraph("Where the money went", heading),
         *_money_trail(facts, text),
         Spacer(1, 6 * mm),
@@ -242,6 +272,33 @@ def _story(facts: CertificateFacts) -> list:
                widths=(38 * mm, 132 * mm), grid=False),
     ]
     return story
+
+
+def _standing_text(standing: RegistryStanding | None) -> str:
+    """The retirement's phase at Verra, in one line."""
+    if standing is None:
+        return "not applicable: Kapok is the registry of record of these serials"
+    if standing.phase == "pending":
+        return "PENDING: not yet retired at Verra"
+    if standing.phase == "confirmed":
+        on = standing.on.isoformat() if standing.on else "a date not recorded"
+        return f"confirmed at Verra on {on} with serial {', '.join(standing.serials)}"
+    return f"FAILED: {standing.failure}; the credits were returned"
+
+
+def _standing_notice(standing: RegistryStanding | None, text) -> list:
+    """A pending or failed retirement says so before anything else."""
+    if standing is None or standing.phase == "confirmed":
+        return []
+    style = ParagraphStyle("notice", fontName=TEXT_FONT, fontSize=11, leading=14,
+                           textColor=colors.HexColor("#8a5a00"), spaceBefore=4 * mm)
+    if standing.phase == "pending":
+        return [text("PENDING AT VERRA. Kapok has locked these serials, so they can never be "
+                     "sold or retired again in Kapok, but Verra has not yet confirmed retiring "
+                     "them: until it does, this certificate is not evidence of a retirement "
+                     "at Verra. Check its state on the public registry.", style)]
+    return [text(f"FAILED AT VERRA: {standing.failure}. Verra did not retire these serials; "
+                 "the credits were returned and this certificate is void.", style)]
 
 
 def _money_trail(facts: CertificateFacts, text) -> list:

@@ -1,4 +1,5 @@
-"""The auditors' area (read-only): events, balances at a moment, tree heads, verify, exports.
+"""The auditors' area (read-only): events, balances at a moment, tree heads, verify, exports,
+and every reconciliation of a mirrored project with Verra.
 
 Auditors only: operators run the registry, and the people who check it are kept apart from
 the people who change it. Nothing here writes to the store; ``verify`` is a POST only
@@ -22,12 +23,16 @@ from ledger.audit.browse import (MAX_POSITION, SCAN_LIMIT, EventFilter, events_a
 from ledger.audit.export import export_lines
 from ledger.audit.keys import SigningKeyError, key_id, published_public_key
 from ledger.audit.log import AuditLog
+from ledger.read.registry_queries import registry_checks_page
 from market.read.listing_audit import verify_with_listings
 from web.auth import require
+from web.consistency import read_view
+from web.registry_reports import described_checks
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 
 PAGE_LIMIT, MAX_PAGE_LIMIT = 50, 500
+CHECKS_PER_PAGE = 20
 EXPORTS = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 FILTERS = ("topic", "originator", "since", "until", "first", "last", "limit")  # kept by paging
 
@@ -91,6 +96,11 @@ class EventFilterForm(QueryForm):
 class MomentForm(QueryForm):
     at = MomentField("Moment (UTC)", validators=[Optional()])
     position = position_field("or up to position")
+
+
+class PageForm(QueryForm):
+    page = IntegerField("Page", default=1, validators=[Optional(), NumberRange(min=1,
+                                                                              max=1_000_000)])
 
 
 class VerifyForm(FlaskForm):
@@ -179,6 +189,22 @@ def verify():
     context["report"] = verify_with_listings(_market(), public_pem or b"",
                                              require_checkpoint=False)
     return render_template("auditor/verify.html", **context)
+
+
+@bp.get("/registry-checks")
+@require("auditor")
+def registry_checks():
+    """Every reconciliation of a mirrored project with Verra's export, newest first, with
+    each difference and what the run did about it."""
+    form = PageForm(formdata=request.args)
+    if not form.validate():
+        abort(400, description="page must be a whole number from 1")
+    number = form.page.data or 1
+    runs, total = registry_checks_page(read_view(), CHECKS_PER_PAGE,
+                                       (number - 1) * CHECKS_PER_PAGE)
+    return render_template("auditor/registry_checks.html", runs=described_checks(runs),
+                           total=total, number=number,
+                           has_next=number * CHECKS_PER_PAGE < total)
 
 
 @bp.get("/export.<fmt>")

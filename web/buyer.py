@@ -31,6 +31,7 @@ from web.downloads import certificate_response
 from web.errors import status_for
 from web.ratelimit import (RateLimitExceeded, count_card_charge, count_card_setup,
                            count_token_issued)
+from web.registry_reports import with_phases
 from web.security import card_page_policy
 
 bp = Blueprint("buyer", __name__, url_prefix="/my")
@@ -90,7 +91,8 @@ class RetireForm(ClaimForm):
                               description="Shown on the public registry and the certificate.")
     quantity = IntegerField("Tonnes", validators=[Optional(), NumberRange(1, MAX_QUANTITY)])
     serials = StringField("or exactly these serials", validators=[Optional(), Length(max=120)],
-                          description="FIRST-LAST, one serial number, or a printed block serial.")
+                          description="FIRST-LAST, one serial number, a printed block serial "
+                                      "or a Verra serial.")
     nonce = HiddenField(validators=[Optional(), Regexp(_NONCE, message="malformed form nonce")])
 
     def validate(self, extra_validators=None) -> bool:
@@ -304,7 +306,8 @@ def _portfolio(form: RetireForm, status: int = 200):
         blocks = []
     retirements, retired_count = retirements_of(
         read_view(), current_user.account, current_user.organisation)
-    return render_template("buyer/portfolio.html", blocks=blocks, retirements=retirements,
+    return render_template("buyer/portfolio.html", blocks=blocks,
+                           retirements=with_phases(read_view(), retirements),
                            retired_count=retired_count, form=form), status
 
 
@@ -320,8 +323,11 @@ def retire():
     retired = market().ledger.retire(
         current_user.account, form.claim(), quantity=form.quantity.data,
         serials=form.serial_range(), idempotency_key=_key(form, "retire"))
+    pending = market().ledger.get_retirement(retired["retirement_id"]).pending
     flash(f"{retired['quantity']:,} t retired for {form.beneficiary.data.strip()}: "
-          f"{retired['retirement_id']}.", "success")
+          f"{retired['retirement_id']}" + (
+              ", pending at Verra: Kapok has locked the serials, and the retirement is "
+              "complete once Verra retires them too." if pending else "."), "success")
     return redirect(url_for(".portfolio"))
 
 

@@ -1,5 +1,5 @@
 """The Ecosphere+ operators' console: projects, issuance, farms, listings, orders, benefit
-rules, payouts, balances and people.
+rules, payouts, balances, people, and retirements pending at Verra with its reconciliations.
 
 Operators only. A view parses one form (``web.console_forms``), calls one service of the
 market or the identity store, and redirects; what it shows comes from ``web.console_reports``.
@@ -17,12 +17,14 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from ledger.domain.accounts import INVENTORY
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import (InvalidSerialError, LedgerError, RegistryMismatchError,
+                                  RegistryPhaseError)
 from market.domain.errors import MarketError, NoRuleInForceError
 from market.domain.money import Money
 from web.auth import require
 from web.consistency import read_view
-from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, ListingCapForm,
+from web.console_forms import (CURRENCIES, BalanceFilter, ConfirmRetirementForm,
+                               FailRetirementForm, FarmForm, IssueForm, ListingCapForm,
                                ListingForm, ListingStatusForm, OfferForm, OrderFilter,
                                PayoutForm, PriceForm, ProjectForm, QueryForm, ReasonForm,
                                RefundForm, ReleaseForm, ReservationCapsForm, RuleForm,
@@ -30,11 +32,13 @@ from web.console_forms import (CURRENCIES, BalanceFilter, FarmForm, IssueForm, L
 from web.console_reports import (PAGE_SIZE, Page, dashboard_figures, first_row, issued_blocks,
                                  money_text, page_of, payees, statement_csv)
 from web.errors import status_for
+from web.registry_reports import last_checks, pending_rows, quarantined, registry_blocks
 from identity.domain import IdentityError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 REFUSALS = (LedgerError, MarketError, IdentityError)
 OPERATOR = "operator"
+RANGES_SHOWN = 500  # of a mirrored project's blocks from Verra's exports, on its page
 
 
 def market():
@@ -134,10 +138,13 @@ def _project_page(registry_id: str, vintage_form=None, issue_form=None):
     issue_form.vintage.choices = [SelectChoice(year, str(year)) for year in sorted(found.vintages)]
     blocks = issued_blocks(read_view().issuances(), found.registry_id,
                            found.details.country)
+    ranges = registry_blocks(read_view(), found.registry_id, RANGES_SHOWN) \
+        if found.details.mirrored else []
     return found, lambda: render_template(
         "console/project.html", project=found, vintages=sorted(found.vintages.values(),
                                                                 key=lambda v: v.year),
-        blocks=blocks, vintage_form=vintage_form, issue_form=issue_form)
+        blocks=blocks, vintage_form=vintage_form, issue_form=issue_form, ranges=ranges,
+        range_limit=RANGES_SHOWN)
 
 
 @bp.get("/projects/<registry_id>")
@@ -501,3 +508,73 @@ def users():
 
     return submitted(form, add, lambda: render_template(
         "console/users.html", form=form, people=identity().people()))
+
+
+# --- retirements pending at Verra, reconciliation ------------------------------------------
+
+def _registry_page(confirm_forms: dict | None = None, fail_forms: dict | None = None):
+    """Retirements pending at Verra, oldest first, each with its forms (a form just sent
+    keeps what was typed and its errors), the last reconciliation of each mirrored project
+    and the quarantined tonnes."""
+    def page() -> str:
+        view = read_view()
+        mirrored = [row["registry_id"] for row in view.projects()
+                    if market().ledger.get_project(row["registry_id"]).details.mirrored]
+        rows = pending_rows(view)
+        for row in rows:
+            row["order_id"] = view.order_of_escrow(row["account"])
+        return render_template(
+            "console/registry.html", rows=rows, checks=last_checks(view, mirrored),
+            quarantined=quarantined(view), confirm_forms=confirm_forms or {},
+            fail_forms=fail_forms or {}, blank_confirm=ConfirmRetirementForm(formdata=None),
+            blank_fail=FailRetirementForm(formdata=None))
+
+    return page
+
+
+@bp.get("/registry")
+@require(OPERATOR)
+def registry():
+    return _registry_page()()
+
+
+@bp.post("/registry/<retirement_id>/confirm")
+@require(OPERATOR)
+def confirm_retirement(retirement_id):
+    form = ConfirmRetirementForm()
+    page = _registry_page(confirm_forms={retirement_id: form})
+
+    def confirm():
+        try:
+            result = market().ledger.confirm_registry_retirement(
+                retirement_id[:64], form.serials.data, form.retired_on.data,
+                by=current_user.email)
+        except (RegistryMismatchError, InvalidSerialError) as error:
+            form.serials.errors.append(str(error))  # beside what was typed
+            return page(), status_for(error)
+        return done(f"Retirement {result['retirement_id']} is confirmed at Verra on "
+                    f"{result['registry_date']}.", ".registry")
+
+    return submitted(form, confirm, page)
+
+
+@bp.post("/registry/<retirement_id>/fail")
+@require(OPERATOR)
+def fail_retirement(retirement_id):
+    form = FailRetirementForm()
+
+    def fail():
+        if form.confirmed.data != "yes":  # the first step: say what failing it does
+            retirement = market().ledger.get_retirement(retirement_id[:64])
+            if not retirement.pending:
+                raise RegistryPhaseError(f"retirement {retirement.retirement_id} is not "
+                                         "pending at Verra: there is nothing to fail")
+            return render_template(
+                "console/registry_fail.html", retirement=retirement, form=form,
+                returned_to=market().ledger.sale_side.returned_to(retirement))
+        result = market().ledger.fail_registry_retirement(
+            retirement_id[:64], form.reason.data.strip(), by=current_user.email)
+        return done(f"Retirement {result['retirement_id']} failed at Verra; its credits are "
+                    f"back in {result['returned_to']}.", ".registry")
+
+    return submitted(form, fail, _registry_page(fail_forms={retirement_id: form}))

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timezone
+from datetime import date, timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, HiddenField,
                      PasswordField, SelectChoice, SelectField, StringField, TextAreaField)
-from wtforms.validators import (Email, EqualTo, InputRequired, Length, Optional, Regexp,
-                                ValidationError)
+from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, Optional,
+                                Regexp, ValidationError)
 
+from ledger.domain.errors import InvalidSerialError
 from ledger.domain.quantities import MAX_QUANTITY
+from ledger.domain.retirements import MAX_TEXT
+from ledger.domain.verra import parse_verra_serial
 from ledger.domain.projects import FIRST_VINTAGE, PROJECT_TYPES, ProjectDetails, Vintage
 from market.domain import money
 from market.domain.errors import InvalidMoneyError
@@ -123,6 +126,24 @@ def parse_labels(text: str) -> tuple[str, ...]:
     if len(labels) > MAX_LINES:
         raise ValueError(f"at most {MAX_LINES} labels")
     return tuple(dict.fromkeys(labels))
+
+
+def parse_verra_serials(text: str) -> list[str]:
+    """Verra serial numbers, one per line (or separated by spaces or commas), as Verra prints
+    them; each is read in full, so a mistyped part is named."""
+    serials = []
+    for part in re.split(r"[\s,]+", text or ""):
+        if not part:
+            continue
+        try:
+            serials.append(parse_verra_serial(part.upper()).text)
+        except InvalidSerialError as error:
+            raise ValueError(str(error)) from None
+    if len(serials) > MAX_LINES:
+        raise ValueError(f"at most {MAX_LINES} serial numbers")
+    if not serials:
+        raise ValueError("give the serial numbers Verra retired")
+    return serials
 
 
 def parse_sdgs(text: str) -> tuple[int, ...]:
@@ -366,6 +387,25 @@ class RefundForm(ReasonForm):
                                    default=True, description=(
                                        "untick for a goodwill refund, or when the buyer has "
                                        "retired or passed on the credits"))
+
+
+class ConfirmRetirementForm(FlaskForm):
+    """Verra's confirmation of a pending retirement, as the operator reads it at Verra."""
+
+    serials = ParsedTextArea("Verra serial number(s)", [REQUIRED], parse=parse_verra_serials,
+                             description="of the block(s) Verra retired, one per line")
+    retired_on = DateField("Retired at Verra on", [REQUIRED])
+
+    def validate_retired_on(self, field) -> None:
+        if field.data is not None and field.data > date.today():
+            raise ValidationError("Verra cannot have retired them later than today")
+
+
+class FailRetirementForm(FlaskForm):
+    """Verra refused a pending retirement: the reason, then a second step to confirm."""
+
+    reason = StringField("Why Verra refused it", [DataRequired(), Length(max=MAX_TEXT)])
+    confirmed = HiddenField(validators=[Optional(), Regexp(r"^yes$")])
 
 
 class UserForm(FlaskForm):

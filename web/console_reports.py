@@ -132,5 +132,6 @@ def dashboard_figures(market) -> dict:
         "tonnes": tonnes_by_status(view.balances()),
         "sold": sum(listing.sold for listing in market.listings()),
         "awaiting_payment": view.order_states().get("reserved", 0),
+        "pending_at_verra": len(view.pending_retirements()),
         "owed_to_farms": owed,
     }

@@ -84,10 +84,17 @@ def project_profile(market, registry_id: str) -> dict:
             totals = issued.setdefault(row["vintage"], [0, 0])
             totals[0] += row["last_serial"] - row["first_serial"] + 1
             totals[1] += row["buffer_quantity"]
+    # A mirrored project's credits are Verra's: Kapok shows where those it holds stand.
+    in_kapok: dict[int, dict[str, int]] = {}
+    if project.details.mirrored:
+        for row in read_view().balances(project=project.registry_id):
+            by_status = in_kapok.setdefault(row["vintage"], {})
+            by_status[row["status"]] = by_status.get(row["status"], 0) + row["quantity"]
     vintages = [{"year": vintage.year, "labels": vintage.labels,
                  "corresponding_adjustment": vintage.corresponding_adjustment,
                  "issued": issued.get(vintage.year, [0, 0])[0],
-                 "buffer": issued.get(vintage.year, [0, 0])[1]}
+                 "buffer": issued.get(vintage.year, [0, 0])[1],
+                 "in_kapok": in_kapok.get(vintage.year, {})}
                 for vintage in sorted(project.vintages.values(), key=lambda v: v.year)]
     listings = catalogue(market, project=project.registry_id)
     currency = listings[0]["currency"] if listings else "USD"
@@ -110,6 +117,12 @@ def benefit_sharing(market, registry_id: str, farms, currency: str) -> dict:
             "example_split": [(allocation.recipient, allocation.farm_code,
                                Money.from_minor(allocation.minor, currency))
                               for allocation in split]}
+
+
+def registry_urls(market, registry_ids) -> dict[str, str | None]:
+    """Each project's page at its registry of record (None: Kapok is its registry)."""
+    return {registry_id: market.ledger.get_project(registry_id).details.registry_url
+            for registry_id in registry_ids}
 
 
 def projects_overview(market) -> list[dict]:

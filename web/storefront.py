@@ -20,6 +20,7 @@ from web import charts, figures
 from web.consistency import read_view
 from web.errors import status_for
 from web.quote_form import QuoteForm, QuoteInputError, quote_request
+from web.registry_reports import phase_of, with_phases
 
 bp = Blueprint("storefront", __name__)
 
@@ -141,7 +142,7 @@ def registry():
     view = read_view()
     rows, total = search_retirements(view, text, project, limit=figures.PER_PAGE,
                                      offset=(number - 1) * figures.PER_PAGE)
-    page = figures.Page(rows, number, total)
+    page = figures.Page(with_phases(view, rows), number, total)
     if total:
         _check_page_exists(page)
     return render_template("storefront/registry.html", page=page, q=text, project=project,
@@ -154,8 +155,11 @@ def retirement(retirement_id: str):
         record = _market().ledger.get_retirement(_short("retirement id", retirement_id))
     except UnknownRetirementError:
         abort(404, description=f"there is no retirement {retirement_id} in the registry")
+    projects = {block.project for block in record.blocks}
     return render_template("storefront/retirement.html", retirement=record,
-                           account=figures.public_account(_market(), record.account))
+                           account=figures.public_account(_market(), record.account),
+                           phase=phase_of(record),
+                           registry_urls=figures.registry_urls(_market(), projects))
 
 
 @bp.get("/transparency")

@@ -12,8 +12,8 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from documents.certificate import (BenefitShares, CertificateFacts, OrderSplit, SerialLine,
-                              certificate_pdf)
+from documents.certificate import (BenefitShares, CertificateFacts, OrderSplit,
+                                   RegistryStanding, SerialLine, certificate_pdf)
 from tests.pdf_text import page_text
 
 URL = "https://kapok.example/registry/KAP-RET-7F3K9Q2M4XBD"
@@ -128,3 +128,47 @@ def test_a_beneficiary_in_cyrillic_chinese_and_greek_prints_in_embedded_fonts():
 
 def test_a_certificate_in_every_script_stays_small():
     assert len(certificate_pdf(facts(beneficiary=EVERY_SCRIPT, details=EVERY_SCRIPT))) < 100_000
+
+
+# --- serials mirrored from Verra -----------------------------------------------------------
+
+VERRA_SERIAL = "19380-941382555-941382654-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0"
+VERRA_PAGE = "https://registry.verra.org/app/projectDetail/VCS/3005"
+
+
+def mirrored(standing: RegistryStanding) -> CertificateFacts:
+    return facts(quantity=100, serials=(SerialLine(VERRA_SERIAL, "VCS-3005", 2022, 100),),
+                 projects=(("VCS-3005", "Illustrative Wind Power Project"),), rules=(),
+                 registry=standing, registry_urls=(("VCS-3005", VERRA_PAGE),))
+
+
+def joined(pdf: bytes) -> str:
+    """The text with line breaks and spaces left out: a long serial may wrap."""
+    return re.sub(r"\s+", "", page_text(pdf))
+
+
+def test_a_pending_certificate_says_it_is_not_yet_a_retirement_at_verra():
+    pdf = certificate_pdf(mirrored(RegistryStanding("pending")))
+
+    assert "PENDINGATVERRA" in joined(pdf)
+    assert "notevidenceofaretirementatVerra" in joined(pdf)
+    assert VERRA_SERIAL in joined(pdf) and VERRA_PAGE in joined(pdf)
+    assert "Verraserial" in joined(pdf)
+
+
+def test_a_confirmed_certificate_gives_verras_date_and_serial():
+    pdf = certificate_pdf(mirrored(RegistryStanding("confirmed", (VERRA_SERIAL,),
+                                                    date(2026, 12, 1))))
+
+    assert f"confirmedatVerraon2026-12-01withserial{VERRA_SERIAL}" in joined(pdf)
+    assert "PENDING" not in joined(pdf)
+
+
+def test_a_failed_certificate_says_it_is_void():
+    pdf = certificate_pdf(mirrored(RegistryStanding("failed", failure="beneficiary refused")))
+
+    assert "FAILEDATVERRA:beneficiaryrefused" in joined(pdf) and "void" in joined(pdf)
+
+
+def test_a_kapok_certificate_names_kapok_the_registry_of_record():
+    assert "Kapokistheregistryofrecordoftheseserials" in joined(certificate_pdf(facts()))

@@ -50,6 +50,8 @@ COMPOSED = {
     ("ledger/read/public_registry.py", "condition"): "the WHERE clause of those conditions",
     ("ledger/read/public_registry.py", "', '.join((':' + name for name in names))"):
         "one placeholder per retirement id",
+    ("ledger/read/registry_queries.py", "placeholders"):
+        "one placeholder per retirement id (_placeholders: names of letters only)",
     ("market/read/view.py", "clause"): "conditions written in the method",
     ("market/read/proceeds_view.py", "payee"): "conditions from _PAYEE_FILTERS",
     ("market/read/proceeds_view.py", "period"): "conditions from _PERIOD_FILTERS",

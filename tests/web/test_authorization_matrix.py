@@ -169,6 +169,11 @@ OPERATOR_ONLY = [
     ("GET", "/console/balances", {}, OPERATORS),
     ("GET", "/console/users", {}, OPERATORS),
     ("POST", "/console/users", {}, OPERATORS_ACT),
+    ("GET", "/console/registry", {}, OPERATORS),
+    ("POST", "/console/registry/<retirement_id>/confirm", {"retirement_id": "retirement_a"},
+     OPERATORS_ACT),
+    ("POST", "/console/registry/<retirement_id>/fail", {"retirement_id": "retirement_a"},
+     OPERATORS_ACT),
 ]
 
 # Auditors only: the read-only audit area. Operators are kept out too: the people who check
@@ -180,6 +185,7 @@ AUDITOR_ONLY = [
     ("GET", "/auditor/verify", {}, AUDITORS),
     ("POST", "/auditor/verify", {}, AUDITORS_ACT),
     ("GET", "/auditor/export.<fmt>", {"fmt": "export_format"}, AUDITORS),
+    ("GET", "/auditor/registry-checks", {}, AUDITORS),
 ]
 
 # The API's public reads (and quotes, which change nothing): anyone, with or without a token.

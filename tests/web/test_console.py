@@ -367,7 +367,7 @@ def test_balances_are_filtered_and_paged(operator):
 def console_urls(app, market) -> list[tuple[str, str]]:
     """(method, path) of every console view, with real ids filled in."""
     values = {"registry_id": "KAP-AF-01", "listing_id": str(demo_listing(market).id),
-              "order_id": "KAP-ORD-000000000000"}
+              "order_id": "KAP-ORD-000000000000", "retirement_id": "KAP-RET-000000000000"}
     urls = []
     with app.test_request_context():
         from flask import url_for

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_login import current_user
 
 from ledger.domain.errors import UnknownAccountError
+from ledger.domain.projects import NATIVE, VERRA
 from ledger.domain.serials import total_quantity
 from web.api.access import is_operator, token_required
 from web.api.pagination import ApiBlueprint, page_of, take_page
@@ -16,6 +17,13 @@ from web.consistency import read_view
 
 bp = ApiBlueprint("holdings", __name__, url_prefix="/api/v1/holdings",
                   description="Credits held, with their serial ranges.")
+
+
+def block_resource(block) -> dict:
+    """A serial block as the API shows it, with whose serials they are."""
+    return {"serial": block.serial, "batch": block.batch, "first": block.first,
+            "last": block.last, "quantity": block.quantity,
+            "registry": VERRA if block.mirrored else NATIVE}
 
 
 def account_holdings(name: str, project: str | None, vintage: int | None) -> list[dict]:
@@ -33,8 +41,7 @@ def account_holdings(name: str, project: str | None, vintage: int | None) -> lis
     return [
         {"account": account.name, "project": key[0], "vintage": key[1],
          "status": account.status, "quantity": total_quantity(blocks),
-         "blocks": [{"serial": b.serial, "batch": b.batch, "first": b.first, "last": b.last,
-                     "quantity": b.quantity} for b in blocks]}
+         "blocks": [block_resource(block) for block in blocks]}
         for key, blocks in sorted(groups.items())
     ]
 

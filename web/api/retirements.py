@@ -3,6 +3,8 @@ and their certificates."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import url_for
 from flask.views import MethodView
 from flask_login import current_user
@@ -10,7 +12,9 @@ from flask_login import current_user
 from ledger.domain.accounts import ESCROW
 from ledger.domain.errors import UnknownAccountError, UnknownRetirementError
 from ledger.domain.serials import SerialRange
+from ledger.read.registry_queries import registry_phases
 from web.api.access import token_required
+from web.api.holdings import block_resource
 from web.api.pagination import ApiBlueprint, page_of, take_page
 from web.api.schemas import RetireSchema, RetirementListItemSchema, RetirementSchema, claim_of
 from web.api.services import market
@@ -27,14 +31,24 @@ def retirement_resource(retirement) -> dict:
         "reason": claim.reason, "details": claim.details, "period_start": claim.period_start,
         "period_end": claim.period_end, "claim_type": claim.claim_type, "use": claim.use,
         "quantity": retirement.quantity, "retired_at": retirement.created_on.isoformat(),
-        "blocks": [{"serial": b.serial, "batch": b.batch, "first": b.first, "last": b.last,
-                    "quantity": b.quantity} for b in retirement.blocks],
+        "blocks": [block_resource(block) for block in retirement.blocks],
         "projects": sorted({block.project for block in retirement.blocks}),
         "certificate_url": url_for("retirements.RetirementCertificate",
                                    retirement_id=retirement.retirement_id),
         "proof_url": url_for("transparency.retirement_proof",
                              retirement_id=retirement.retirement_id),
+        "registry_phase": retirement.registry_phase,
+        "registry_serials": list(retirement.registry_serials),
+        "registry_date": retirement.registry_date,
+        "registry_failure": retirement.failure or None,
     }
+
+
+def _confirmation(phase: dict | None) -> dict:
+    """The serials and day Verra retired, from a row of ``registry_phases`` (None: none)."""
+    on = phase and phase["date"]
+    return {"registry_serials": phase["serials"] if phase else [],
+            "registry_date": date.fromisoformat(on) if on else None}
 
 
 def retired_for(retirement, organisation: str | None) -> bool:
@@ -56,8 +70,12 @@ class Retirements(MethodView):
     @bp.response(200, page_of(RetirementListItemSchema))
     @bp.paginate()
     def get(self, pagination_parameters):
-        """The public registry: every retirement, newest first."""
-        return take_page(read_view().retirements(), pagination_parameters)
+        """The public registry: every retirement, newest first, with where each retirement
+        of a mirrored project's serials stands at Verra."""
+        view = read_view()
+        rows = take_page(view.retirements(), pagination_parameters)
+        phases = registry_phases(view, [row["retirement_id"] for row in rows])
+        return [row | _confirmation(phases.get(row["retirement_id"])) for row in rows]
 
     @token_required(bp, "buyer")
     @bp.arguments(RetireSchema)

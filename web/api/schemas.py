@@ -62,6 +62,14 @@ class ProjectSchema(Schema):
     longitude = _money(allow_none=True)
     buffer_percent = _money(metadata={
         "description": "Share of each issuance set aside in the buffer pool, in percent."})
+    registry = Text(metadata={"description": (
+        "The registry of record: \"kapok\" (Kapok issues and numbers the credits) or "
+        "\"verra\" (mirrored: Kapok holds, sells and retires Verra's own serial blocks, and "
+        "a retirement is complete once Verra retires them too)."),
+        "enum": ["kapok", "verra"]})
+    registry_url = Text(allow_none=True, metadata={
+        "description": "The project's public page at its registry of record; null when that "
+                       "is Kapok."})
     vintages = fields.List(fields.Nested(VintageSchema))
 
 
@@ -274,11 +282,16 @@ class HoldingFilterSchema(Schema):
 
 
 class SerialBlockSchema(Schema):
-    serial = Text()
+    serial = Text(metadata={"description": (
+        "The block's serial as its registry of record prints it: Kapok's "
+        "(KAP-batch-first-last-project-vintage-country) or, for a mirrored project, Verra's "
+        "(batch-first-last-VCS-VCU-...), the same through every split.")})
     batch = fields.Integer()
     first = fields.Integer()
     last = fields.Integer()
     quantity = fields.Integer()
+    registry = Text(metadata={"description": "Whose serials these are: \"kapok\" or "
+                                             "\"verra\".", "enum": ["kapok", "verra"]})
 
 
 class HoldingSchema(Schema):
@@ -298,7 +311,8 @@ class RetireSchema(ClaimSchema):
 
     tonnes = Tonnes()
     serials = Text(validate=validate.Length(1, 120), metadata={
-        "description": "FIRST-LAST, one serial number, or a printed block serial."})
+        "description": "FIRST-LAST, one serial number, a printed block serial, or a Verra "
+                       "serial (a mirrored block's, or a part of one)."})
     idempotency_key = Text(validate=validate.Length(1, 100))
 
     @validates_schema
@@ -310,6 +324,18 @@ class RetireSchema(ClaimSchema):
                 SerialRange.parse(data["serials"])
             except InvalidSerialError as error:
                 raise ValidationError(str(error), "serials") from None
+
+
+_REGISTRY_PHASE = Text(allow_none=True, metadata={"description": (
+    "Where a retirement of a mirrored project's serials stands at Verra, their registry of "
+    "record: \"pending\" (locked in Kapok, not yet retired at Verra), \"confirmed\" (Verra "
+    "retired them) or \"failed\" (Verra refused: the credits were returned). Null for "
+    "Kapok's own serials, final at once."), "enum": ["pending", "confirmed", "failed", None]})
+_REGISTRY_SERIALS = fields.List(Text(), metadata={
+    "description": "The serials Verra retired, as Verra prints them, once confirmed; else "
+                   "empty."})
+_REGISTRY_DATE = fields.Date(allow_none=True, metadata={
+    "description": "The day Verra retired them, once confirmed; else null."})
 
 
 class RetirementSchema(Schema):
@@ -327,6 +353,11 @@ class RetirementSchema(Schema):
     projects = fields.List(Text())
     certificate_url = Text()
     proof_url = Text()
+    registry_phase = _REGISTRY_PHASE
+    registry_serials = _REGISTRY_SERIALS
+    registry_date = _REGISTRY_DATE
+    registry_failure = Text(allow_none=True, metadata={
+        "description": "Why Verra refused the retirement, once failed; else null."})
 
 
 class RetirementListItemSchema(Schema):
@@ -335,6 +366,9 @@ class RetirementListItemSchema(Schema):
     reason = Text()
     quantity = fields.Integer()
     retired_at = Text()
+    registry_phase = _REGISTRY_PHASE
+    registry_serials = _REGISTRY_SERIALS
+    registry_date = _REGISTRY_DATE
 
 
 # --- audit ---------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Read-only queries about mirrored projects for the pages that show them: where retirements
+stand at their registry of record, the serials they locked, and reconciliation runs a page at
+a time. They read the ledger view's tables (``ledger/read/view.py``) and change nothing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "abcdefghij")
+
+
+def _placeholders(values: list[str]) -> tuple[str, dict]:
+    # Names of letters only: the PostgreSQL adapter reads ``:[a-z_]+``.
+    names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
+             for index, value in enumerate(values)}
+    return ", ".join(":" + name for name in names), names
+
+
+def registry_phases(view, retirement_ids: list[str]) -> dict[str, dict]:
+    """``{retirement id: {phase, serials, date, note}}`` for those of the given retirements
+    that retired mirrored serials (Kapok's own have no phase and are left out)."""
+    if not retirement_ids:
+        return {}
+    placeholders, params = _placeholders(retirement_ids)
+    rows = view.recorder.query(
+        "SELECT retirement_id, registry_phase, registry_serials, registry_date, registry_note "
+        f"FROM kapok_retirements WHERE retirement_id IN ({placeholders}) "
+        "AND registry_phase IS NOT NULL", params)
+    return {row["retirement_id"]: {"phase": row["registry_phase"],
+                                   "serials": (row["registry_serials"] or "").split(),
+                                   "date": row["registry_date"], "note": row["registry_note"]}
+            for row in rows}
+
+
+def retired_serials(view, retirement_ids: list[str]) -> dict[str, list[str]]:
+    """``{retirement id: [printed serial of each block it retired]}``."""
+    if not retirement_ids:
+        return {}
+    placeholders, params = _placeholders(retirement_ids)
+    rows = view.recorder.query(
+        "SELECT reference, serial FROM kapok_serial_history WHERE event = 'retired' "
+        f"AND reference IN ({placeholders}) ORDER BY position, seq", params)
+    found: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        found[row["reference"]].append(row["serial"])
+    return found
+
+
+def registry_checks_page(view, limit: int, offset: int = 0) -> tuple[list[dict], int]:
+    """Reconciliation runs of every mirrored project, newest first: one page of them, with
+    their differences, and how many there are."""
+    total = view.recorder.query("SELECT COUNT(*) AS n FROM kapok_registry_checks", {})[0]["n"]
+    rows = view.recorder.query(
+        "SELECT * FROM kapok_registry_checks ORDER BY position DESC LIMIT :limit "
+        "OFFSET :offset", {"limit": max(0, int(limit)), "offset": max(0, int(offset))})
+    return [dict(row) | {"differences": json.loads(row["differences"]),
+                         "in_step": bool(row["in_step"])} for row in rows], int(total)
