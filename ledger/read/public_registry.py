@@ -102,8 +102,10 @@ def tonnes_by_month(view) -> dict[str, list[tuple[str, int]]]:
                 "AND c.kind IN ('inventory', 'escrow')) "
                 "OR (h.event = 'retired' AND a.kind = 'escrow') "
                 "GROUP BY substr(h.occurred_at, 1, 7)",
+        # A retirement its registry of record refused gave its credits back.
         "retired": "SELECT substr(retired_at, 1, 7) AS month, SUM(quantity) AS tonnes "
-                   "FROM kapok_retirements GROUP BY substr(retired_at, 1, 7)",
+                   "FROM kapok_retirements WHERE registry_phase IS NULL "
+                   "OR registry_phase <> 'failed' GROUP BY substr(retired_at, 1, 7)",
     }
     # int(): PostgreSQL sums BIGINTs as NUMERIC.
     return {name: sorted((row["month"], int(row["tonnes"]))

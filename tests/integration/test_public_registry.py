@@ -64,3 +64,12 @@ def test_tonnes_per_month_count_issued_sold_and_retired(market):
     assert sum(tonnes for _, tonnes in series["sold"]) == 500
     assert sum(tonnes for _, tonnes in series["retired"]) == 120
     assert all(isinstance(tonnes, int) for rows in series.values() for _, tonnes in rows)
+
+
+def test_a_retirement_verra_refused_no_longer_counts_as_retired(market):
+    pending = market.ledger.retire(ANDES, RetirementClaim("Andes", "Other"), quantity=30)
+    market.ledger.fail_registry_retirement(pending["retirement_id"], "refused at Verra")
+
+    series = tonnes_by_month(market.caught_up_view())
+
+    assert sum(tonnes for _, tonnes in series["retired"]) == 120
