@@ -8,11 +8,16 @@ Kapok signed; it serves the checkpoint again with every such line after its own 
 
 from __future__ import annotations
 
+import time
+
 from ledger.adapters.sql_recorders import tables_recorder
 from ledger.audit.checkpoint import CheckpointError, signature_lines, split_note
 from ledger.audit.cosignature import Cosignature, CosignatureError, WitnessKey, cosignatures
 from ledger.audit.log import AuditLog
 from ledger.domain.errors import ConflictError, LedgerError
+
+# How far ahead of this host's clock a witness's may run.
+CLOCK_SKEW_SECONDS = 600
 
 TABLES = [
     # One line per witness and tree size: the latest cosignature the witness sent for it.
@@ -53,6 +58,13 @@ class Cosignatures:
                 f"the note is not the checkpoint Kapok signed for tree size {size} (root "
                 f"{signed.split(chr(10))[2]}): a witness cosigned another log's view")
         found = cosignatures(note, list(witnesses))
+        latest = int(time.time()) + CLOCK_SKEW_SECONDS
+        for cosignature in found:
+            if cosignature.timestamp > latest:
+                # Kept, it would outrank every later cosignature of the witness for this size.
+                raise CosignatureError(
+                    f"witness {cosignature.witness.name} dated its cosignature "
+                    f"{cosignature.timestamp}, in the future: check the witness's clock")
         if not found:
             trusted = ", ".join(witness.name for witness in witnesses) or "none configured"
             raise UntrustedWitnessError(

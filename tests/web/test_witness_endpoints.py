@@ -4,6 +4,7 @@ returned to Kapok and served on the cosigned checkpoint."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -159,3 +160,14 @@ def test_a_malformed_cosigned_note_is_refused(anonymous, log, witness, body, sta
 
     assert response.status_code == status
     assert message in response.get_json()["message"]
+
+
+def test_a_cosignature_dated_in_the_future_is_refused(anonymous, log, witness):
+    # Kept, it would outrank every later cosignature of the witness for that size for ever.
+    note = log.latest_checkpoint()
+    tomorrow = int(time.time()) + 24 * 3600
+
+    response = anonymous.post("/audit/cosignatures", data=cosigned(note, witness, tomorrow))
+
+    assert response.status_code == 400 and "future" in response.get_json()["message"]
+    assert anonymous.get("/audit/checkpoint.cosigned").status_code == 404
