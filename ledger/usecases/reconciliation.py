@@ -16,10 +16,12 @@ from typing import Callable, Iterable
 from ledger.domain.accounts import ESCROW, QUARANTINE, REGISTRY_QUARANTINE, Account
 from ledger.domain.errors import UnknownAccountError, UnknownProjectError
 from ledger.domain.ids import public_id
-from ledger.domain.mirror import CONFLICT, NEW, RETIRED, RETIRED_INSIDE_ACTIVE, RegistryCheck
+from ledger.domain.mirror import (CONFLICT, NEW, RETIRED, RETIRED_INSIDE_ACTIVE, MirroredVintage,
+                                  RegistryCheck)
 from ledger.domain.serials import SerialBlock
 from ledger.usecases.registry_imports import (REFUSED, SKIPPED, _block_key, _confirms,
-                                              registry_range, row_kind, verra_number)
+                                              registry_range, row_kind, standing_of,
+                                              verra_number)
 
 # Kinds of difference, as `kapok registry reconcile --json` names them.
 RETIRED_AT_REGISTRY = "retired_at_registry"  # Kapok holds serials Verra shows retired
@@ -49,7 +51,8 @@ class Reconciliation:
         pending = self.pending_registry_blocks()
         differences, retired_rows, confirming = [], [], defaultdict(list)
         shown_retired: set[tuple[int, int, int]] = set()  # rows retired at the registry
-        totals: dict[tuple[int, int, str], int] = defaultdict(int)
+        totals: dict[tuple[int, int], int] = defaultdict(int)  # (vintage, batch) -> tonnes
+        known_of: dict[int, MirroredVintage | None] = {}  # each vintage read once per run
         for row in read_rows():
             kind = row_kind(row, number)
             if kind == SKIPPED:
@@ -58,10 +61,12 @@ class Reconciliation:
                 differences.append({"kind": UNREADABLE, "serial": row.serial,
                                     "tonnes": 0, "line": row.line, "why": row.why})
                 continue
-            known = self._mirrored_vintage(registry_id, row.vintage)
+            if row.vintage not in known_of:
+                known_of[row.vintage] = self._mirrored_vintage(registry_id, row.vintage)
+            known = known_of[row.vintage]
             found = registry_range(row)
-            standing = known.classify(found) if known else NEW
-            totals[row.vintage, found.batch, found.tail] += found.quantity
+            standing = standing_of(known, row)
+            totals[row.vintage, found.batch] += found.quantity
             if found.state == RETIRED:
                 shown_retired.add(_block_key(row))
             difference = {"serial": row.serial.text, "tonnes": found.quantity,
@@ -100,15 +105,14 @@ class Reconciliation:
                 continue
             for batch, (firsts, lasts, _states) in known.batches.items():
                 at_kapok = sum(lasts) - sum(firsts) + len(firsts)
-                shown = [quantity for (year, number, _tail), quantity in totals.items()
-                         if year == vintage and str(number) == batch]
-                if not shown:
+                shown = totals.get((vintage, int(batch)))
+                if shown is None:
                     found.append({"kind": MISSING_AT_REGISTRY, "serial": f"batch {batch}",
                                   "tonnes": at_kapok, "vintage": vintage})
-                elif sum(shown) != at_kapok:
+                elif shown != at_kapok:
                     found.append({"kind": QUANTITY_DIFFERS, "serial": f"batch {batch}",
-                                  "tonnes": sum(shown) - at_kapok, "vintage": vintage,
-                                  "at_registry": sum(shown), "at_kapok": at_kapok})
+                                  "tonnes": shown - at_kapok, "vintage": vintage,
+                                  "at_registry": shown, "at_kapok": at_kapok})
         return found
 
     def _overdue(self, pending: dict, confirming: set[str], shown_retired: set,

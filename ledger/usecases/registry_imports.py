@@ -118,7 +118,7 @@ class RegistryImports:
         for row in read_rows():
             # Rows known as they are when checked are left out (each command checks again
             # what it records): importing a file again reads it and writes nothing.
-            if row_kind(row, number) == ROW and _standing(known.get(row.vintage), row) != KNOWN:
+            if row_kind(row, number) == ROW and standing_of(known.get(row.vintage), row) != KNOWN:
                 chunk.append(row)
             if len(chunk) == CHUNK_ROWS:
                 confirmed += self._record_rows(chunk, registry_id, holder, import_id,
@@ -170,7 +170,7 @@ class RegistryImports:
 
     @staticmethod
     def _count(report: ImportReport, row, known: MirroredVintage | None, pending: dict) -> None:
-        standing = _standing(known, row)
+        standing = standing_of(known, row)
         serial = row.serial.text
         if standing == KNOWN:
             report.blocks_known += 1
@@ -280,7 +280,8 @@ class RegistryImports:
         return retirement.id, retirement
 
 
-def _standing(known: MirroredVintage | None, row) -> str:
+def standing_of(known: MirroredVintage | None, row) -> str:
+    """How an export's row stands against a vintage Kapok knows (NEW if it knows none)."""
     return known.classify(registry_range(row)) if known else NEW
 
 
