@@ -18,10 +18,12 @@ from ledger.domain.errors import UnknownAccountError, UnknownProjectError
 from ledger.domain.ids import public_id
 from ledger.domain.mirror import (CONFLICT, NEW, RETIRED, RETIRED_INSIDE_ACTIVE, MirroredVintage,
                                   RegistryCheck)
+from ledger.domain.retirements import CONFIRMED
 from ledger.domain.serials import SerialBlock
-from ledger.usecases.registry_imports import (REFUSED, SKIPPED, _block_key, _confirms,
-                                              registry_range, row_kind, standing_of,
-                                              verra_number)
+from ledger.domain.verra import parse_verra_serial
+from ledger.usecases.registry_imports import (REFUSED, SKIPPED, block_key,
+                                              confirmed_retirement, registry_range, row_kind,
+                                              standing_of, verra_number)
 
 # Kinds of difference, as `kapok registry reconcile --json` names them.
 RETIRED_AT_REGISTRY = "retired_at_registry"  # Kapok holds serials Verra shows retired
@@ -68,11 +70,13 @@ class Reconciliation:
             standing = standing_of(known, row)
             totals[row.vintage, found.batch] += found.quantity
             if found.state == RETIRED:
-                shown_retired.add(_block_key(row))
+                shown_retired.add(block_key(row))
             difference = {"serial": row.serial.text, "tonnes": found.quantity,
                           "line": row.line, "state_at_registry": found.state}
-            if standing == RETIRED_INSIDE_ACTIVE and _confirms(pending, row):
-                confirming[pending[_block_key(row)][0]].append(row)
+            retirement_id = (confirmed_retirement(pending, row)
+                             if standing == RETIRED_INSIDE_ACTIVE else None)
+            if retirement_id is not None:
+                confirming[retirement_id].append(row)
                 retired_rows.append(row)
             elif standing == RETIRED_INSIDE_ACTIVE:
                 differences.append(difference | {"kind": RETIRED_AT_REGISTRY,
@@ -153,7 +157,7 @@ class Reconciliation:
             for retirement_id, rows in confirming.items():
                 key, retirement = self._confirmed_by(retirement_id, rows, f"reconcile {run_id}")
                 changed[key] = retirement
-                confirmed += retirement.registry_phase == "confirmed"
+                confirmed += retirement.registry_phase == CONFIRMED
             if alarms:
                 changed.update(self._quarantine(holders, alarms, run_id))
             check = RegistryCheck(run_id, registry_id, source, tuple(differences), confirmed)
@@ -176,8 +180,8 @@ class Reconciliation:
         deliver them."""
         wanted = defaultdict(list)  # (batch, tail) -> [(first, last)]
         for alarm in alarms:
-            serial = parse_alarm(alarm["serial"])
-            wanted[serial[0], serial[3]].append((serial[1], serial[2]))
+            serial = parse_verra_serial(alarm["serial"])
+            wanted[serial.batch, serial.tail].append((serial.first, serial.last))
         changed = {}
         quarantine = self._quarantine_account()
         accounts = []
@@ -214,11 +218,6 @@ class Reconciliation:
         return self.caught_up_view().registry_checks(registry_id)
 
 
-def parse_alarm(serial: str) -> tuple[int, int, int, str]:
-    batch, first, last, tail = serial.split("-", 3)
-    return int(batch), int(first), int(last), tail
-
-
 def overlapping(blocks, wanted: dict) -> list[SerialBlock]:
     """The parts of ``blocks`` inside any of the ``wanted`` ranges of their batch."""
     taken = []
@@ -234,10 +233,10 @@ def alarm_accounts(alarms: list[dict], taken: list[SerialBlock], account: str,
                    action: str) -> None:
     """Notes on each alarm which account held its serials and what became of them."""
     for alarm in alarms:
-        batch, first, last, tail = parse_alarm(alarm["serial"])
-        tonnes = sum(min(last, block.last) - max(first, block.first) + 1 for block in taken
-                     if (block.batch, block.tail) == (batch, tail)
-                     and block.first <= last and first <= block.last)
+        shown = parse_verra_serial(alarm["serial"])
+        tonnes = sum(min(shown.last, block.last) - max(shown.first, block.first) + 1
+                     for block in taken if (block.batch, block.tail) == (shown.batch, shown.tail)
+                     and block.first <= shown.last and shown.first <= block.last)
         if tonnes:
             alarm.setdefault("held_by", []).append(
                 {"account": account, "tonnes": tonnes, "action": action})

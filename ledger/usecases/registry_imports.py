@@ -179,7 +179,7 @@ class RegistryImports:
         elif standing == NEW:
             report.blocks_new += 1
             report.tonnes_new += row.quantity
-        elif standing == RETIRED_INSIDE_ACTIVE and _confirms(pending, row):
+        elif standing == RETIRED_INSIDE_ACTIVE and confirmed_retirement(pending, row):
             report.retired_at_verra += 1
         elif standing == RETIRED_INSIDE_ACTIVE:
             report.refuse(row.line, serial,
@@ -239,14 +239,16 @@ class RegistryImports:
                 standing = known.classify(registry_range(row))
                 if standing == KNOWN:
                     continue
+                retirement_id = (confirmed_retirement(pending, row)
+                                 if standing == RETIRED_INSIDE_ACTIVE else None)
                 if standing == CONFLICT or (standing == RETIRED_INSIDE_ACTIVE
-                                            and not _confirms(pending, row)):
+                                            and retirement_id is None):
                     raise RegistryMismatchError(
                         f"line {row.line}: what Kapok knows of {row.serial.text} changed "
                         "during the import; run it again")
                 recorded[row.vintage].append(registry_range(row))
-                if standing == RETIRED_INSIDE_ACTIVE:
-                    confirmed[pending[_block_key(row)][0]].append(row)
+                if retirement_id is not None:
+                    confirmed[retirement_id].append(row)
                 elif not row.retired_on:
                     blocks.append(mirrored_block(registry_id, row))
             for vintage, ranges in recorded.items():
@@ -285,14 +287,15 @@ def standing_of(known: MirroredVintage | None, row) -> str:
     return known.classify(registry_range(row)) if known else NEW
 
 
-def _block_key(row) -> tuple[int, int, int]:
+def block_key(row) -> tuple[int, int, int]:
+    """(batch, first, last) of an export's row, as ``pending_registry_blocks`` keys blocks."""
     return row.serial.batch, row.serial.first, row.serial.last
 
 
-def _confirms(pending: dict, row) -> bool:
-    """Whether the row shows retired, for its beneficiary, a block of a pending retirement."""
-    found = pending.get(_block_key(row))
-    return found is not None and _same_name(found[1], row.beneficiary)
+def confirmed_retirement(pending: dict, row) -> str | None:
+    """The pending retirement whose block the row shows retired for its beneficiary."""
+    found = pending.get(block_key(row))
+    return found[0] if found is not None and _same_name(found[1], row.beneficiary) else None
 
 
 def _same_name(one: str, other: str) -> bool:
