@@ -62,18 +62,23 @@ def search_retirements(view, text: str = "", project: str | None = None,
     return rows, int(total)
 
 
+def in_list(values: list[str]) -> tuple[str, dict]:
+    """The placeholders of an SQL ``IN (...)`` list of ``values``, and their parameters."""
+    # Names of letters only: the PostgreSQL adapter reads ``:[a-z_]+``.
+    names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
+             for index, value in enumerate(values)}
+    return ", ".join(":" + name for name in names), names
+
+
 def _retired_project_vintages(view, retirement_ids: list[str]) -> dict[str, list[str]]:
     """``{retirement id: ["VCS-1067 2019", ...]}`` for the given retirements."""
     if not retirement_ids:
         return {}
-    # Placeholder names of letters only: the PostgreSQL adapter reads ``:[a-z_]+``.
-    names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
-             for index, value in enumerate(retirement_ids)}
+    placeholders, params = in_list(retirement_ids)
     rows = view.recorder.query(
         "SELECT DISTINCT h.reference, h.project, h.vintage FROM kapok_serial_history h "
-        "WHERE h.event = 'retired' "
-        f"AND h.reference IN ({', '.join(':' + name for name in names)}) "
-        "ORDER BY h.project, h.vintage", names)
+        f"WHERE h.event = 'retired' AND h.reference IN ({placeholders}) "
+        "ORDER BY h.project, h.vintage", params)
     found: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         found[row["reference"]].append(f"{row['project']} {row['vintage']}")

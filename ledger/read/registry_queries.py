@@ -4,17 +4,11 @@ a time. They read the ledger view's tables (``ledger/read/view.py``) and change 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
-_DIGITS_AS_LETTERS = str.maketrans("0123456789", "abcdefghij")
+from ledger.read.public_registry import in_list
+from ledger.read.view import registry_check
 
-
-def _placeholders(values: list[str]) -> tuple[str, dict]:
-    # Names of letters only: the PostgreSQL adapter reads ``:[a-z_]+``.
-    names = {"id_" + str(index).translate(_DIGITS_AS_LETTERS): value
-             for index, value in enumerate(values)}
-    return ", ".join(":" + name for name in names), names
 
 
 def registry_phases(view, retirement_ids: list[str]) -> dict[str, dict]:
@@ -22,7 +16,7 @@ def registry_phases(view, retirement_ids: list[str]) -> dict[str, dict]:
     that retired mirrored serials (Kapok's own have no phase and are left out)."""
     if not retirement_ids:
         return {}
-    placeholders, params = _placeholders(retirement_ids)
+    placeholders, params = in_list(retirement_ids)
     rows = view.recorder.query(
         "SELECT retirement_id, registry_phase, registry_serials, registry_date, registry_note "
         f"FROM kapok_retirements WHERE retirement_id IN ({placeholders}) "
@@ -37,7 +31,7 @@ def retired_serials(view, retirement_ids: list[str]) -> dict[str, list[str]]:
     """``{retirement id: [printed serial of each block it retired]}``."""
     if not retirement_ids:
         return {}
-    placeholders, params = _placeholders(retirement_ids)
+    placeholders, params = in_list(retirement_ids)
     rows = view.recorder.query(
         "SELECT reference, serial FROM kapok_serial_history WHERE event = 'retired' "
         f"AND reference IN ({placeholders}) ORDER BY position, seq", params)
@@ -54,5 +48,4 @@ def registry_checks_page(view, limit: int, offset: int = 0) -> tuple[list[dict],
     rows = view.recorder.query(
         "SELECT * FROM kapok_registry_checks ORDER BY position DESC LIMIT :limit "
         "OFFSET :offset", {"limit": max(0, int(limit)), "offset": max(0, int(offset))})
-    return [dict(row) | {"differences": json.loads(row["differences"]),
-                         "in_step": bool(row["in_step"])} for row in rows], int(total)
+    return [registry_check(row) for row in rows], int(total)

@@ -99,6 +99,12 @@ _MOVES = (Account.Issued, Account.Imported, Account.Received, Account.Sent, Acco
           Account.RetirementReturned, Account.Cancelled)
 
 
+def registry_check(row) -> dict:
+    """A row of ``kapok_registry_checks`` as its readers take it: differences decoded."""
+    return dict(row) | {"differences": json.loads(row["differences"]),
+                        "in_step": bool(row["in_step"])}
+
+
 class ViewBehindError(Exception):
     """The read model has not reached a position within the time allowed (the worker that
     writes it is behind, or not running)."""
@@ -382,19 +388,6 @@ class LedgerView:
             "LIMIT :limit", {"pending": PENDING, "limit": max(0, int(limit))})
         return [dict(row) for row in rows]
 
-    def registry_phase(self, retirement_id: str) -> dict | None:
-        """Where a retirement stands at its registry of record (None: Kapok's own)."""
-        rows = self.recorder.query(
-            "SELECT registry_phase, registry_serials, registry_date, registry_note "
-            "FROM kapok_retirements WHERE retirement_id = :id",
-            {"id": retirement_id.strip().upper()})
-        if not rows or rows[0]["registry_phase"] is None:
-            return None
-        row = rows[0]
-        return {"phase": row["registry_phase"],
-                "serials": (row["registry_serials"] or "").split(),
-                "date": row["registry_date"], "note": row["registry_note"]}
-
     def registry_checks(self, project: str | None = None, limit: int = 100) -> list[dict]:
         """Reconciliation runs, newest first, with their differences."""
         rows = self.recorder.query(
@@ -402,8 +395,7 @@ class LedgerView:
             "ORDER BY position DESC LIMIT :limit",
             {"project": (project or "").upper(), "any": int(not project),
              "limit": max(0, int(limit))})
-        return [dict(row) | {"differences": json.loads(row["differences"]),
-                             "in_step": bool(row["in_step"])} for row in rows]
+        return [registry_check(row) for row in rows]
 
     def registry_ranges(self, project: str, limit: int = 500, offset: int = 0) -> list[dict]:
         """What the registry's exports showed of a mirrored project, in the order recorded."""

@@ -213,10 +213,6 @@ class Reconciliation:
         except UnknownAccountError:
             return self.store.remember(Account(REGISTRY_QUARANTINE, QUARANTINE, "registry"))
 
-    def registry_checks(self, registry_id: str | None = None) -> list[dict]:
-        """Every reconciliation run recorded, newest first (the read model's)."""
-        return self.caught_up_view().registry_checks(registry_id)
-
 
 def overlapping(blocks, wanted: dict) -> list[SerialBlock]:
     """The parts of ``blocks`` inside any of the ``wanted`` ranges of their batch."""

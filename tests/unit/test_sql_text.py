@@ -48,10 +48,10 @@ COMPOSED = {
     ("ledger/read/public_registry.py", "' AND '.join(where)"):
         "conditions written in the function",
     ("ledger/read/public_registry.py", "condition"): "the WHERE clause of those conditions",
-    ("ledger/read/public_registry.py", "', '.join((':' + name for name in names))"):
-        "one placeholder per retirement id",
+    ("ledger/read/public_registry.py", "placeholders"):
+        "one placeholder per retirement id (in_list: names of letters only)",
     ("ledger/read/registry_queries.py", "placeholders"):
-        "one placeholder per retirement id (_placeholders: names of letters only)",
+        "one placeholder per retirement id (in_list: names of letters only)",
     ("market/read/view.py", "clause"): "conditions written in the method",
     ("market/read/proceeds_view.py", "payee"): "conditions from _PAYEE_FILTERS",
     ("market/read/proceeds_view.py", "period"): "conditions from _PERIOD_FILTERS",
